@@ -1,0 +1,39 @@
+# The two set-up commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+STUDY := $(shell sed -n 's/^study: *\([A-Za-z0-9_]*\).*/\1/p' config/config.yaml)
+# Installed once per version of pyproject.toml; later runs skip the install (near-instant).
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+# The default study on the embedded synthetic data, then its HTML report.
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/$(STUDY)/report.html
+	@echo "Tables: results/$(STUDY)/tables/   Report: results/$(STUDY)/report.html"
+
+# Unit and workflow tests, then the linters.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(MAKE) lint
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check workflow/
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results logs .snakemake resources/synthetic

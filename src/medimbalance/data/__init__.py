@@ -1,0 +1,1 @@
+"""Data: sources (synthetic and, later, real), splits, imbalance profiles, array IO."""

@@ -1,0 +1,23 @@
+"""Losses by name. Each builder receives the training set's class counts (for re-weighting)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from .registry import Registry
+
+LossBuilder = Callable[[Sequence[int]], nn.Module]
+LOSSES: Registry[LossBuilder] = Registry("loss")
+
+
+@LOSSES.register("ce")
+def cross_entropy(class_counts: Sequence[int]) -> nn.Module:
+    """Softmax cross-entropy on logits ``(B, C)`` and integer targets ``(B,)``."""
+    return nn.CrossEntropyLoss()
+
+
+def build_loss(name: str, class_counts: Sequence[int]) -> nn.Module:
+    """Build the loss registered as ``name`` for a training set with ``class_counts``."""
+    return LOSSES.get(name)(class_counts)

@@ -1,0 +1,69 @@
+"""Device, threads, seeds and provenance (``env.json``) for training jobs."""
+
+from __future__ import annotations
+
+import platform
+import random
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# Versions recorded in env.json, by distribution name.
+TRACKED_PACKAGES = ("medimbalance", "torch", "monai", "numpy", "scikit-learn", "imbalanced-learn")
+
+
+def select_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def configure(seed: int, threads: int) -> None:
+    """Seed Python, NumPy and torch; use exactly ``threads`` CPU threads; deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries (MONAI transforms) draw from the global state
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def environment_info(device: torch.device) -> dict:
+    """Versions, device and source commit of this run (written as ``env.json``)."""
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in TRACKED_PACKAGES},
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "git": git_state(Path(__file__).resolve().parent),
+    }
+    if device.type == "cuda":
+        info["cuda"] = {"name": torch.cuda.get_device_name(device), "version": torch.version.cuda}
+    return info
+
+
+def git_state(path: Path) -> dict:
+    """Commit and dirty flag of the git checkout holding ``path``; ``None`` values outside one."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,89 @@
+"""Bad configs fail before any job runs, with the offending key and the allowed values named."""
+
+import re
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake
+from jsonschema import Draft202012Validator
+
+from medimbalance.balancing import RESAMPLERS
+from medimbalance.losses import LOSSES
+from medimbalance.models import MODELS
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def method_enum(component):
+    return SCHEMA["properties"]["methods"]["additionalProperties"]["properties"][component]["enum"]
+
+
+def test_schema_enums_are_the_library_registries():
+    assert sorted(method_enum("resample")) == RESAMPLERS.names()
+    assert sorted(method_enum("loss")) == LOSSES.names()
+    assert sorted(method_enum("model")) == MODELS.names()
+
+
+def test_default_config_is_valid():
+    Draft202012Validator(SCHEMA).validate(DEFAULT)
+
+
+def broken(edit):
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    edit(config)
+    return config
+
+
+CASES = {
+    "unknown loss": (
+        lambda c: c["methods"]["ros"].update(loss="fancy"),
+        [r"'fancy' is not one of \['ce'\]", r"\['methods'\]\['ros'\]\['loss'\]"],
+    ),
+    "unknown resampler": (
+        lambda c: c["methods"]["rus"].update(resample="smote"),
+        [r"'smote' is not one of \['none', 'ros', 'rus'\]", r"\['methods'\]\['rus'\]"],
+    ),
+    "missing key": (lambda c: c.pop("seeds"), [r"'seeds' is a required property"]),
+    "wrong type": (
+        lambda c: c["training"].update(epochs="ten"),
+        [r"'ten' is not of type 'integer'", r"\['training'\]\['epochs'\]"],
+    ),
+    "ratio above 1": (
+        lambda c: c["profiles"]["longtail"].update(mu=1.5),
+        [r"1.5 is greater than the maximum of 1", r"\['profiles'\]\['longtail'\]\['mu'\]"],
+    ),
+    "negative ratio": (
+        lambda c: c["profiles"]["longtail"].update(mu=-0.1),
+        [r"-0.1 is less than or equal to the minimum of 0", r"\['mu'\]"],
+    ),
+    "negative split fraction": (
+        lambda c: c["datasets"]["graded_lesions"]["split"].update(val=-0.2),
+        [r"-0.2 is less than or equal to the minimum of 0", r"\['split'\]\['val'\]"],
+    ),
+    "misspelt key": (
+        lambda c: c["methods"]["ros"].update(los="ce"),
+        [r"'los' was unexpected"],
+    ),
+    "splits leave no training data": (
+        lambda c: c["datasets"]["graded_lesions"]["split"].update(val=0.5, test=0.5),
+        [r"config key datasets.graded_lesions.split: val \+ test must be < 1"],
+    ),
+    "unknown source": (
+        lambda c: c["datasets"]["graded_lesions"].update(source="medmnist_xyz"),
+        [r"'medmnist_xyz' is not one of \['synthetic_graded_lesions'\]"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_config_is_refused_before_any_job(case, tmp_path):
+    edit, patterns = CASES[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(broken(edit)))
+    done = run_snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path))
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    for pattern in patterns:
+        assert re.search(pattern, output), f"{pattern!r} not in:\n{output[-2000:]}"
+    assert "Job stats" not in output  # nothing was scheduled

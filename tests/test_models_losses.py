@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from medimbalance.losses import LOSSES, build_loss
+from medimbalance.models import MODELS, build_model
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
+def test_models_map_images_to_logits(name):
+    model = build_model(name, in_channels=1, num_classes=5, spatial_shape=(28, 28))
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 5)
+
+
+def test_small_cnn_three_channels():
+    model = build_model("small_cnn", in_channels=3, num_classes=2, spatial_shape=(32, 32))
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_unknown_names_list_choices():
+    with pytest.raises(ValueError, match="unknown model 'vgg'; valid choices: resnet18, small_cnn"):
+        build_model("vgg", 1, 2, (28, 28))
+    with pytest.raises(ValueError, match="unknown loss 'dice'; valid choices: ce"):
+        build_loss("dice", [10, 5])
+    assert MODELS.names() == ["resnet18", "small_cnn"] and LOSSES.names() == ["ce"]
+
+
+def test_cross_entropy_hand_value():
+    loss = build_loss("ce", [3, 1])
+    logits = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    targets = torch.tensor([1, 0])
+    # mean of -log(1/2) and -log(e^2 / (e^2 + 1))
+    expected = (torch.log(torch.tensor(2.0)) + torch.log1p(torch.exp(torch.tensor(-2.0)))) / 2
+    assert loss(logits, targets).item() == pytest.approx(expected.item(), rel=1e-6)

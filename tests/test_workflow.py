@@ -1,0 +1,112 @@
+"""The whole DAG through real Snakemake on a tiny config, plus dry runs of every shipped config."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, run_snakemake
+
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    done = run_snakemake("--cores", "2", "--configfile", str(TINY), "--directory", str(workdir))
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = run_snakemake(
+        "--configfile", str(TINY), "--directory", str(workdir), "--report", "report.html"
+    )
+    assert report.returncode == 0, report.stderr[-4000:]
+    return workdir
+
+
+def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
+    for profile in ("balanced", "longtail"):
+        csv = pd.read_csv(tiny_run / f"results/tiny/tables/lesions_{profile}.csv", index_col=0)
+        assert list(csv.index) == ["baseline", "ros", "rus"]
+        assert (csv["n_seeds"] == 2).all()
+        for metric in ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "recall[grade_4]"):
+            assert {f"{metric}_mean", f"{metric}_std"} <= set(csv.columns)
+            assert csv[f"{metric}_mean"].between(0, 1).all()
+        md = (tiny_run / f"results/tiny/tables/lesions_{profile}.md").read_text().splitlines()
+        assert md[0].split("|")[1].strip() == "method" and len(md) == 5
+        assert all("±" in line for line in md[2:])
+
+
+def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
+    data = tiny_run / "results/tiny/data/lesions"
+    splits = json.loads((data / "splits.json").read_text())
+    assert sorted(splits) == ["seed", "test", "train", "val"]
+    train_labels = np.load(data / "train_labels.npy")
+    kept = np.load(data / "longtail/train_indices.npy")
+    # 24 per class, half for training -> n_max = 12; mu = 0.2 -> 12, 8, 5, 3, 2
+    assert np.bincount(train_labels[kept]).tolist() == [12, 8, 5, 3, 2]
+    for method, expected in (("baseline", [12, 8, 5, 3, 2]), ("ros", [12] * 5), ("rus", [2] * 5)):
+        run = tiny_run / f"results/tiny/runs/lesions/longtail/{method}/seed1"
+        indices = np.load(run / "train_indices.npy")
+        assert np.bincount(train_labels[indices]).tolist() == expected
+        names = {p.name for p in run.iterdir()}
+        assert {"model.pt", "history.json", "predictions.npz", "metrics.json", "env.json",
+                "run_config.json", "class_counts.tsv"} <= names  # fmt: skip
+        config = json.loads((run / "run_config.json").read_text())
+        assert config["method"] == method and config["seed"] == 1
+        assert config["spec"]["resample"] == {"baseline": "none"}.get(method, method)
+        env = json.loads((run / "env.json").read_text())
+        assert env["device"] == "cpu" and env["packages"]["monai"] == "1.6.1"
+
+
+def test_report_contains_tables_and_figures(tiny_run):
+    html = (tiny_run / "report.html").read_text()
+    for name in (
+        "lesions_longtail.csv",
+        "lesions_balanced.md",
+        "lesions_longtail_class_distribution.png",
+        "lesions_balanced_confusion.png",
+    ):
+        assert name in html  # fmt: skip
+    for figure in (tiny_run / "results/tiny/figures").iterdir():
+        assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rerun_is_a_no_op(tiny_run):
+    again = run_snakemake("-n", "--configfile", str(TINY), "--directory", str(tiny_run))
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_failed_job_leaves_no_output_and_names_the_problem(tmp_path):
+    shutil.copy(TINY, tmp_path / "c.yaml")
+    config = (tmp_path / "c.yaml").read_text().replace("mu: 0.2", "mu: 0.01")
+    (tmp_path / "c.yaml").write_text(config)  # 12 * 0.01^(3/4) < 1: grade 3 would vanish
+    done = run_snakemake(
+        "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path),
+        "results/tiny/data/lesions/longtail/class_counts.tsv",
+    )  # fmt: skip
+    assert done.returncode != 0
+    log = (tmp_path / "logs/tiny/impose_profile/lesions_longtail.log").read_text()
+    assert "leaves class 'grade_3' with no training images" in log
+    assert not (tmp_path / "results/tiny/data/lesions/longtail").exists() or not any(
+        (tmp_path / "results/tiny/data/lesions/longtail").iterdir()
+    )
+
+
+@pytest.mark.parametrize(
+    "configfile", [None, *sorted(str(p) for p in (REPO / "config" / "studies").glob("*.yaml"))]
+)
+def test_dry_run_of_shipped_configs(configfile, tmp_path):
+    args = ["-n", "--quiet", "--directory", str(tmp_path)]
+    if configfile is None:
+        shutil.copytree(REPO / "config", tmp_path / "config")  # the default config/config.yaml
+    else:
+        args += ["--configfile", configfile]
+    done = run_snakemake(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_lint_is_clean():
+    done = run_snakemake("--lint")
+    assert done.returncode == 0 and "good condition" in done.stdout + done.stderr, done.stdout

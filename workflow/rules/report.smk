@@ -1,0 +1,69 @@
+rule results_table:
+    input:
+        metrics=get_run_metrics,
+    output:
+        markdown=report(
+            "results/{study}/tables/{dataset}_{profile}.md",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"dataset": "{dataset}", "profile": "{profile}", "format": "Markdown"},
+        ),
+        csv=report(
+            "results/{study}/tables/{dataset}_{profile}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"dataset": "{dataset}", "profile": "{profile}", "format": "CSV"},
+        ),
+    log:
+        "logs/{study}/results_table/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        methods=list(METHODS),
+        seeds=SEEDS,
+    script:
+        "../scripts/results_table.py"
+
+
+rule class_distribution_figure:
+    input:
+        counts="results/{study}/data/{dataset}/{profile}/class_counts.tsv",
+    output:
+        figure=report(
+            "results/{study}/figures/{dataset}_{profile}_class_distribution.png",
+            caption="../report/class_distribution.rst",
+            category="Figures",
+            subcategory="Class distributions",
+            labels={"dataset": "{dataset}", "profile": "{profile}"},
+        ),
+    log:
+        "logs/{study}/class_distribution_figure/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/class_distribution_figure.py"
+
+
+rule confusion_figure:
+    input:
+        metrics=get_run_metrics,
+    output:
+        figure=report(
+            "results/{study}/figures/{dataset}_{profile}_confusion.png",
+            caption="../report/confusion.rst",
+            category="Figures",
+            subcategory="Confusion matrices",
+            labels={"dataset": "{dataset}", "profile": "{profile}"},
+        ),
+    log:
+        "logs/{study}/confusion_figure/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        methods=list(METHODS),
+        seeds=SEEDS,
+    script:
+        "../scripts/confusion_figure.py"

@@ -1,0 +1,27 @@
+rule train:
+    input:
+        indices="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/train_indices.npy",
+        train_images="results/{study}/data/{dataset}/train_images.npy",
+        train_labels="results/{study}/data/{dataset}/train_labels.npy",
+        val_images="results/{study}/data/{dataset}/val_images.npy",
+        val_labels="results/{study}/data/{dataset}/val_labels.npy",
+        test_images="results/{study}/data/{dataset}/test_images.npy",
+        test_labels="results/{study}/data/{dataset}/test_labels.npy",
+        meta="results/{study}/data/{dataset}/meta.json",
+    output:
+        model="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/model.pt",
+        history="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/history.json",
+        predictions="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/predictions.npz",
+        run_config="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/run_config.json",
+        env="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/env.json",
+    log:
+        "logs/{study}/train/{dataset}_{profile}_{method}_seed{seed}.log",
+    conda:
+        TORCH_ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        run=get_run_config,
+    script:
+        "../scripts/train.py"

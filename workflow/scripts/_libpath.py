@@ -1,0 +1,14 @@
+"""Make ``src/medimbalance`` importable from rule scripts in any software environment.
+
+Snakemake puts ``workflow/scripts/`` on ``sys.path`` of every ``script:`` job; this module puts
+the repository's ``src/`` in front of it, so the scripts use this checkout's library both in the
+project's venv (where it is also installed in editable mode) and under ``--sdm conda`` (where
+the environment holds only the third-party dependencies).
+"""
+
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))

@@ -1,0 +1,23 @@
+"""Table of one dataset × profile: methods × metrics, mean ± std over seeds (Markdown and CSV)."""
+
+import _libpath  # noqa: F401
+
+from itertools import product
+
+from medimbalance.data.io import read_json
+from medimbalance.logs import log_to_file
+from medimbalance.reporting import markdown_table, metrics_frame, summarise
+
+log = log_to_file(snakemake.log[0])
+methods, seeds = snakemake.params.methods, snakemake.params.seeds
+runs = list(product(methods, seeds))  # the order of get_run_metrics
+records = [
+    {"method": method, "seed": seed, "metrics": read_json(path)}
+    for (method, seed), path in zip(runs, snakemake.input.metrics, strict=True)
+]
+summary = summarise(metrics_frame(records), methods)
+
+summary.to_csv(snakemake.output.csv, float_format="%.6f")
+with open(snakemake.output.markdown, "w") as f:
+    f.write(markdown_table(summary) + "\n")
+log.info("table of %d methods × %d seeds written", len(methods), len(seeds))
