@@ -79,7 +79,7 @@ def plot_class_distribution(counts: pd.DataFrame, title: str, path: str) -> None
     ax.set_xticks(x, counts["class"], rotation=30, ha="right")
     ax.set_ylabel("training images")
     ax.set_title(title)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
