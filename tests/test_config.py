@@ -71,7 +71,37 @@ CASES = {
     ),
     "unknown source": (
         lambda c: c["datasets"]["graded_lesions"].update(source="medmnist_xyz"),
-        [r"'medmnist_xyz' is not one of \['synthetic_graded_lesions'\]"],
+        [r"'medmnist_xyz' is not one of \['synthetic_graded_lesions', 'synthetic_findings'"],
+    ),
+    "medmnist without flag": (
+        lambda c: c["datasets"]["graded_lesions"].update(source="medmnist", generator={}),
+        [r"'flag' is a required property", r"\['datasets'\]\['graded_lesions'\]"],
+    ),
+    "unknown medmnist flag": (
+        lambda c: c["datasets"]["graded_lesions"].update(source="medmnist", flag="mnist"),
+        [r"'mnist' is not one of \['pathmnist', 'chestmnist'"],
+    ),
+    "mirror without checksum": (
+        lambda c: c["datasets"]["graded_lesions"].update(source="cifar10", url="http://x/c.tgz"),
+        [r"'md5' is a dependency of 'url'"],
+    ),
+    "folder without manifest": (
+        lambda c: c["datasets"]["graded_lesions"].update(source="folder", task="binary"),
+        [r"'manifest' is a required property"],
+    ),
+    "profile that does not fit the task": (
+        lambda c: c["datasets"].update(
+            findings={"source": "synthetic_findings", "split": {"val": 0.2, "test": 0.2}}
+        ),
+        [
+            r"config key profiles.balanced: kind 'exponential' applies to multiclass, binary data, "
+            r"but dataset 'findings' is multilabel; list the profiles it should use in "
+            r"config key datasets.findings.profiles"
+        ],
+    ),
+    "unknown generator key": (
+        lambda c: c["datasets"]["graded_lesions"]["generator"].update(n_grades=3),
+        [r"'n_grades' was unexpected"],
     ),
 }
 

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from medimbalance.data.profiles import exponential_counts, profile_counts, subsample_to_counts
+from medimbalance.data.profiles import (
+    class_profile_counts,
+    exponential_counts,
+    fraction_subset,
+    impose_profile,
+    step_counts,
+    subsample_to_counts,
+    target_distribution_subset,
+    target_summary,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,11 +38,28 @@ def test_mu_outside_unit_interval_is_rejected(mu):
         exponential_counts(100, 5, mu)
 
 
-def test_n_max_defaults_to_smallest_available_class():
-    assert profile_counts("exponential", [50, 40, 60], {"mu": 1.0}) == [40, 40, 40]
-    assert profile_counts("exponential", [50, 40, 60], {"mu": 0.25, "n_max": 20}) == [20, 10, 5]
-    with pytest.raises(ValueError, match="unknown profile kind 'step'"):
-        profile_counts("step", [5, 5], {"mu": 0.5})
+def test_step_counts_as_in_buda_et_al():
+    # 10 classes, half minority, rho = 10: 5 x 5000 and 5 x 500 (Buda et al. 2018)
+    assert step_counts(5000, 10, 0.5, 10) == [5000] * 5 + [500] * 5
+    assert step_counts(100, 5, 0.2, 4) == [100] * 4 + [25]
+    with pytest.raises(ValueError, match="0 minority classes of 10"):
+        step_counts(100, 10, 0.01, 2)
+    with pytest.raises(ValueError, match="rho must be"):
+        step_counts(100, 10, 0.5, 0.5)
+
+
+def test_class_profile_counts_defaults_and_minority_fraction():
+    assert class_profile_counts("exponential", [50, 40, 60], {"mu": 1.0}, "abc") == [40, 40, 40]
+    assert class_profile_counts("exponential", [50, 40, 60], {"mu": 0.25, "n_max": 20}, "abc") == [
+        20,
+        10,
+        5,
+    ]
+    # keep all 900 benign; malignant becomes 10 %: floor(0.1 / 0.9 * 900) = 100
+    counts = class_profile_counts("minority_fraction", [900, 400], {"fraction": 0.1}, ["b", "m"])
+    assert counts == [900, 100]
+    with pytest.raises(ValueError, match="minority class 'x' is not one of"):
+        class_profile_counts("minority_fraction", [9, 4], {"fraction": 0.1, "minority": "x"}, "bm")
 
 
 def test_subsample_keeps_exact_counts_seeded():
@@ -51,3 +77,38 @@ def test_subsample_errors_name_the_class():
         subsample_to_counts(labels, [5, 0], seed=0, class_names=["normal", "tumour"])
     with pytest.raises(ValueError, match=r"asks for 9 images of class 'normal'.*only 5"):
         subsample_to_counts(labels, [9, 1], seed=0, class_names=["normal", "tumour"])
+
+
+@pytest.mark.parametrize("fraction, n", [(0.05, 5), (0.1, 10), (0.2, 20), (0.5, 50), (0.001, 1)])
+def test_training_fraction_subsets(fraction, n):
+    kept = fraction_subset(100, fraction, seed=0)
+    assert len(kept) == n and len(set(kept)) == n and kept.max() < 100
+
+
+def test_target_distribution_subsets_follow_the_distribution():
+    pool = np.random.default_rng(0).uniform(1, 10, 60000)
+    uniform = target_distribution_subset(pool, ("uniform", 1, 5), n=5000, seed=0)
+    assert len(uniform) == 5000 and pool[uniform].max() <= 5 and pool[uniform].min() >= 1
+    assert np.histogram(pool[uniform], 4, (1, 5))[0] == pytest.approx([1250] * 4, rel=0.1)
+    normal = pool[target_distribution_subset(pool, ("normal", 5.5, 1.0), n=5000, seed=0)]
+    assert normal.mean() == pytest.approx(5.5, abs=0.05) and normal.std() == pytest.approx(
+        1, abs=0.05
+    )
+    with pytest.raises(ValueError, match=r"supplies only .* the profile asks for 50000"):
+        target_distribution_subset(pool, ("normal", 5.5, 1.0), n=50000, seed=0)
+
+
+def test_impose_profile_checks_task_and_summarises():
+    labels = np.repeat(np.arange(3), 20)
+    kept = impose_profile({"kind": "exponential", "mu": 0.25}, labels, "multiclass", "abc")
+    assert np.bincount(labels[kept]).tolist() == [20, 10, 5]
+    summary = target_summary(labels, kept, "multiclass", ["a", "b", "c"])
+    assert summary.to_dict("list") == {"class": ["a", "b", "c"], "available": [20] * 3,
+                                       "kept": [20, 10, 5]}  # fmt: skip
+    with pytest.raises(ValueError, match="applies to multiclass, binary data, not segmentation"):
+        impose_profile({"kind": "step", "mu": 0.5, "rho": 2}, labels, "segmentation", "abc")
+    masks = np.zeros((4, 5, 5), np.uint8)
+    masks[0, 1, 1], masks[1, 2, 2] = 1, 2
+    kept = impose_profile({"kind": "fraction", "fraction": 0.5}, masks, "segmentation", "xyz")
+    seg = target_summary(masks, kept, "segmentation", ["bg", "a", "b"])
+    assert seg["available"].tolist() == [4, 1, 1] and seg["kept"].iloc[0] == 2

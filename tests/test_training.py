@@ -15,7 +15,7 @@ def toy(n_per_class=40, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.repeat([0, 1], n_per_class)
     images = rng.normal(90 + 80 * labels[:, None, None, None], 20, size=(labels.size, 1, 12, 12))
-    return TensorSet.from_uint8(
+    return TensorSet.from_arrays(
         np.clip(images, 0, 255).astype(np.uint8), labels, torch.device("cpu")
     )
 
@@ -32,7 +32,7 @@ def train_toy(seed, epochs=3, records=None):
 
 
 def test_normalisation_maps_uint8_to_unit_interval():
-    data = TensorSet.from_uint8(np.array([[[[0, 255]]]], dtype=np.uint8), np.array([1]), "cpu")
+    data = TensorSet.from_arrays(np.array([[[[0, 255]]]], dtype=np.uint8), np.array([1]), "cpu")
     assert data.images.flatten().tolist() == [-1.0, 1.0] and len(data) == 1
 
 
@@ -48,7 +48,7 @@ def test_same_seed_gives_identical_results_on_cpu():
     a, ha = train_toy(seed=5)
     b, hb = train_toy(seed=5)
     c, _ = train_toy(seed=6)
-    x = toy(seed=2).images
+    x = toy(seed=2)
     assert ha == hb
     assert torch.equal(predict_logits(a, x), predict_logits(b, x))
     assert not torch.equal(predict_logits(a, x), predict_logits(c, x))
@@ -73,7 +73,7 @@ def test_checkpoint_embeds_config_and_reloads(tmp_path):
     assert state["run_config"] == {"method": "baseline"} and state["meta"]["classes"] == ["a", "b"]
     fresh = build_model("small_cnn", 1, 2, (12, 12))
     fresh.load_state_dict(state["state_dict"])
-    x = toy(seed=3).images
+    x = toy(seed=3)
     assert torch.equal(predict_logits(fresh, x), predict_logits(model, x))
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
@@ -97,3 +97,28 @@ def test_run_config_round_trip_and_unknown_keys():
         RunConfig.from_dict({**d, "spec": {**d["spec"], "sampler": "x"}})
     with pytest.raises(ValueError, match=r"training\.lr must be > 0"):
         TrainConfig(lr=0)
+
+
+def test_memory_mapped_training_equals_preloaded_training(tmp_path):
+    """A set streamed from its .npy file (with oversampling repeats) trains bit-identically."""
+    from medimbalance.data.io import load_array, save_array
+    from medimbalance.training import MemmapSet, load_set
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    means = 90 + 80 * labels[:, None, None, None]
+    images = np.clip(rng.normal(means, 20, (80, 1, 12, 12)), 0, 255)
+    save_array(tmp_path / "x.npy", images.astype(np.uint8))
+    mapped = load_array(tmp_path / "x.npy", mmap=True)
+    rows = np.r_[np.arange(80), [40, 41, 42]]  # repeats, as after random oversampling
+    results = []
+    for limit in (2**40, 0):  # preloaded, then streamed
+        data = load_set(mapped, labels[rows], "cpu", rows=rows, preload_limit=limit)
+        assert isinstance(data, MemmapSet) == (limit == 0)
+        configure(0, threads=1)
+        model = build_model("small_cnn", 1, 2, (12, 12))
+        config = TrainConfig(epochs=2, batch_size=16)
+        history = fit(model, torch.nn.CrossEntropyLoss(), data, data, config, 0, lambda r: None)
+        results.append((history, predict_logits(model, data)))
+    assert results[0][0] == results[1][0]
+    assert torch.equal(results[0][1], results[1][1])

@@ -41,7 +41,7 @@ def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
     data = tiny_run / "results/tiny/data/lesions"
     splits = json.loads((data / "splits.json").read_text())
     assert sorted(splits) == ["seed", "test", "train", "val"]
-    train_labels = np.load(data / "train_labels.npy")
+    train_labels = np.load(data / "train_targets.npy")
     kept = np.load(data / "longtail/train_indices.npy")
     # 24 per class, half for training -> n_max = 12; mu = 0.2 -> 12, 8, 5, 3, 2
     assert np.bincount(train_labels[kept]).tolist() == [12, 8, 5, 3, 2]

@@ -1,7 +1,7 @@
 rule resample:
     input:
         indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
-        labels="results/{study}/data/{dataset}/train_labels.npy",
+        targets="results/{study}/data/{dataset}/train_targets.npy",
         meta="results/{study}/data/{dataset}/meta.json",
     output:
         indices="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/train_indices.npy",

@@ -1,26 +1,25 @@
 import hashlib
 import json
 import re
+import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The library's source catalogue needs only the standard library and PyYAML (which Snakemake
+# has), so the workflow can name downloads and check tasks before any job runs.
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+from medimbalance.data.sources import (
+    CLASS_TASKS,
+    PROFILE_TASKS,
+    RAW_FILES,
+    download_for,
+    task_of,
+)
+
 # ---- 1. Config validation (before any job runs) --------------------------------------------
 validate(config, schema="../schemas/config.schema.yaml")
-
-
-def check_config(cfg):
-    """Cross-field checks that JSON Schema cannot express; each error names its key."""
-    for name, dataset in cfg["datasets"].items():
-        split = dataset["split"]
-        if split["val"] + split["test"] >= 1:
-            raise WorkflowError(
-                f"config key datasets.{name}.split: val + test must be < 1 to leave training "
-                f"images, got {split['val']} + {split['test']}"
-            )
-
-
-check_config(config)
 
 STUDY = config["study"]
 DATASETS = config["datasets"]
@@ -30,8 +29,102 @@ SEEDS = config["seeds"]
 TORCH_ENV = f"../envs/torch-{config['torch_env']}.yaml"
 
 
+def dataset_profiles(name):
+    """The profiles a dataset is studied under (all by default)."""
+    return DATASETS[name].get("profiles", list(PROFILES))
+
+
+def check_config(cfg):
+    """Cross-field checks that JSON Schema cannot express; each error names its key."""
+    for name, dataset in cfg["datasets"].items():
+        where = f"config key datasets.{name}"
+        split = dataset["split"]
+        if split["val"] + split["test"] >= 1:
+            raise WorkflowError(
+                f"{where}.split: val + test must be < 1 to leave training images, "
+                f"got {split['val']} + {split['test']}"
+            )
+        try:
+            task = task_of(dataset)
+        except ValueError as error:
+            raise WorkflowError(f"{where}: {error}") from None
+        for profile in dataset_profiles(name):
+            if profile not in cfg["profiles"]:
+                raise WorkflowError(
+                    f"{where}.profiles: unknown profile {profile!r}; "
+                    f"defined: {', '.join(cfg['profiles'])}"
+                )
+            kind = cfg["profiles"][profile]["kind"]
+            if task not in PROFILE_TASKS[kind]:
+                raise WorkflowError(
+                    f"config key profiles.{profile}: kind {kind!r} applies to "
+                    f"{', '.join(PROFILE_TASKS[kind])} data, but dataset {name!r} is {task}; "
+                    f"list the profiles it should use in {where}.profiles"
+                )
+
+
+check_config(config)
+
+
+def key(spec):
+    """Content key: the same parameters give the same folder under resources/."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def alternatives(names):
-    return "|".join(re.escape(n) for n in names)
+    return "|".join(re.escape(n) for n in names) or "^$"
+
+
+def raw_outputs(folder):
+    """Named outputs of a raw dataset folder (images, targets, split, groups, meta)."""
+    return {name.split(".")[0]: f"{folder}/{name}" for name in RAW_FILES}
+
+
+# ---- Where each dataset's raw data comes from ----------------------------------------------
+SYNTHETIC = {}  # raw folder -> generator parameters (graded_lesions, findings, std_regression)
+TUMOURS = {}  # synthetic tumour folder -> generator parameters (NIfTI + manifest)
+DOWNLOADS = {}  # local path -> medimbalance.data.sources.Download
+CONVERSIONS = {}  # raw folder -> {"input": path, "spec": parameters of the conversion}
+RAW = {}  # dataset name -> raw folder
+
+
+def plan_dataset(name, dataset):
+    source = dataset["source"]
+    if source in ("synthetic_graded_lesions", "synthetic_findings", "synthetic_std_regression"):
+        folder = f"resources/synthetic/{source[len('synthetic_'):]}/{key(dataset['generator'])}"
+        SYNTHETIC[folder] = dataset["generator"]
+        return folder
+    spec = {"source": source, "task": task_of(dataset)}
+    if source == "synthetic_tumours":
+        tumours = f"resources/synthetic/tumours/{key(dataset['generator'])}"
+        TUMOURS[tumours] = dataset["generator"]
+        source_path = f"{tumours}/manifest.tsv"
+        spec.update(classes=["background", "edema", "non_enhancing", "enhancing"], shape=None)
+    elif source == "folder":
+        source_path = dataset["manifest"]
+        spec.update(classes=dataset["classes"], shape=dataset.get("shape"))
+    else:
+        download = download_for(dataset)
+        DOWNLOADS[download.path] = download
+        spec.update(url=download.url, md5=download.md5)
+        source_path = download.path
+        if source == "medmnist":
+            spec.update(flag=dataset["flag"], size=dataset.get("size", 28))
+        if source == "msd_brats":
+            source_path = "resources/msd/Task01_BrainTumour"
+            spec.update(shape=dataset["shape"])
+            spec.pop("md5")  # the archive is verified when extracted
+    family = {"medmnist": "medmnist", "cifar10": "cifar", "cifar100": "cifar", "msd_brats": "msd"}
+    # The input is part of the key: two manifests with the same options are two datasets.
+    folder = f"resources/{family.get(source, 'folder')}/{key({**spec, 'input': source_path})}"
+    CONVERSIONS[folder] = {"input": source_path, "spec": spec}
+    return folder
+
+
+for _name, _dataset in DATASETS.items():
+    RAW[_name] = plan_dataset(_name, _dataset)
+
+CLASSIFICATION = [n for n in DATASETS if task_of(DATASETS[n]) in CLASS_TASKS]
 
 
 # ---- 2. Wildcard constraints ---------------------------------------------------------------
@@ -41,32 +134,16 @@ wildcard_constraints:
     profile=alternatives(PROFILES),
     method=alternatives(METHODS),
     seed=r"\d+",
-    key=r"[0-9a-f]{12}",
 
 
 # ---- 3. Input functions and parameters -----------------------------------------------------
-def generator_key(spec):
-    """Content key of a synthetic dataset: same generator parameters => same folder."""
-    blob = json.dumps(spec, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+def get_raw(wildcards):
+    """The raw-dataset files of a dataset."""
+    return raw_outputs(RAW[wildcards.dataset])
 
 
-SYNTHETIC = {
-    generator_key(d["generator"]): d["generator"]
-    for d in DATASETS.values()
-    if d["source"] == "synthetic_graded_lesions"
-}
-
-
-def get_source(wildcards):
-    """Raw images, labels and metadata of a dataset, by its source."""
-    dataset = DATASETS[wildcards.dataset]
-    folder = f"resources/synthetic/graded_lesions/{generator_key(dataset['generator'])}"
-    return {
-        "images": f"{folder}/images.npy",
-        "labels": f"{folder}/labels.npy",
-        "meta": f"{folder}/meta.json",
-    }
+def get_msd_archive(wildcards):
+    return next(path for path in DOWNLOADS if path.startswith("resources/msd/"))
 
 
 def get_run_config(wildcards):
@@ -95,11 +172,19 @@ def get_run_metrics(wildcards):
 
 
 def get_final_outputs():
-    """Tables and figures of every dataset x profile: the targets of rule all."""
-    per_cell = [
-        "results/{study}/tables/{dataset}_{profile}.md",
-        "results/{study}/tables/{dataset}_{profile}.csv",
-        "results/{study}/figures/{dataset}_{profile}_class_distribution.png",
-        "results/{study}/figures/{dataset}_{profile}_confusion.png",
-    ]
-    return expand(per_cell, study=STUDY, dataset=list(DATASETS), profile=list(PROFILES))
+    """The workflow's final targets: class distributions of every dataset x profile, and
+    tables and confusion matrices of every classification dataset x profile."""
+    outputs = []
+    for name in DATASETS:
+        for profile in dataset_profiles(name):
+            cell = dict(study=STUDY, dataset=name, profile=profile)
+            outputs.append(
+                "results/{study}/figures/{dataset}_{profile}_class_distribution.png".format(**cell)
+            )
+            if name in CLASSIFICATION and METHODS:
+                outputs += [
+                    "results/{study}/tables/{dataset}_{profile}.md".format(**cell),
+                    "results/{study}/tables/{dataset}_{profile}.csv".format(**cell),
+                    "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell),
+                ]
+    return outputs

@@ -1,43 +1,113 @@
-rule synthesize_graded_lesions:
+rule download:
     output:
-        images="resources/synthetic/graded_lesions/{key}/images.npy",
-        labels="resources/synthetic/graded_lesions/{key}/labels.npy",
-        meta="resources/synthetic/graded_lesions/{key}/meta.json",
+        file="{download}",
     log:
-        "logs/synthetic/graded_lesions/{key}.log",
+        "logs/download/{download}.log",
+    wildcard_constraints:
+        download=alternatives(DOWNLOADS),
+    retries: 3
+    localrule: True
     conda:
         "../envs/analysis.yaml"
     params:
-        spec=lambda wildcards: SYNTHETIC[wildcards.key],
+        url=lambda wildcards: DOWNLOADS[wildcards.download].url,
+        md5=lambda wildcards: DOWNLOADS[wildcards.download].md5,
     script:
-        "../scripts/synthesize_graded_lesions.py"
+        "../scripts/download.py"
 
 
-rule split_dataset:
+rule extract_msd:
     input:
-        unpack(get_source),
+        archive=get_msd_archive,
+    output:
+        folder=directory("resources/msd/Task01_BrainTumour"),
+    log:
+        "logs/extract_msd.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        url=lambda wildcards: DOWNLOADS[get_msd_archive(wildcards)].url,
+        md5=lambda wildcards: DOWNLOADS[get_msd_archive(wildcards)].md5,
+    script:
+        "../scripts/extract_archive.py"
+
+
+rule synthesize:
+    output:
+        **raw_outputs("resources/synthetic/{generator}/{key}"),
+    log:
+        "logs/synthetic/{generator}/{key}.log",
+    wildcard_constraints:
+        generator="graded_lesions|findings|std_regression",
+        key=r"[0-9a-f]{12}",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        spec=lambda wildcards: SYNTHETIC[
+            f"resources/synthetic/{wildcards.generator}/{wildcards.key}"
+        ],
+    script:
+        "../scripts/synthesize.py"
+
+
+rule synthesize_tumours:
+    output:
+        manifest="resources/synthetic/tumours/{key}/manifest.tsv",
+    log:
+        "logs/synthetic/tumours/{key}.log",
+    wildcard_constraints:
+        key=r"[0-9a-f]{12}",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        spec=lambda wildcards: TUMOURS[f"resources/synthetic/tumours/{wildcards.key}"],
+    script:
+        "../scripts/synthesize_tumours.py"
+
+
+rule convert_source:
+    input:
+        source=lambda wildcards: CONVERSIONS[wildcards.raw]["input"],
+    output:
+        **raw_outputs("{raw}"),
+    log:
+        "logs/convert/{raw}.log",
+    wildcard_constraints:
+        raw=alternatives(CONVERSIONS),
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        spec=lambda wildcards: CONVERSIONS[wildcards.raw]["spec"],
+    script:
+        "../scripts/convert_source.py"
+
+
+rule prepare_dataset:
+    input:
+        unpack(get_raw),
     output:
         train_images="results/{study}/data/{dataset}/train_images.npy",
-        train_labels="results/{study}/data/{dataset}/train_labels.npy",
+        train_targets="results/{study}/data/{dataset}/train_targets.npy",
         val_images="results/{study}/data/{dataset}/val_images.npy",
-        val_labels="results/{study}/data/{dataset}/val_labels.npy",
+        val_targets="results/{study}/data/{dataset}/val_targets.npy",
         test_images="results/{study}/data/{dataset}/test_images.npy",
-        test_labels="results/{study}/data/{dataset}/test_labels.npy",
+        test_targets="results/{study}/data/{dataset}/test_targets.npy",
         meta="results/{study}/data/{dataset}/meta.json",
         splits="results/{study}/data/{dataset}/splits.json",
     log:
-        "logs/{study}/split_dataset/{dataset}.log",
+        "logs/{study}/prepare_dataset/{dataset}.log",
     conda:
         "../envs/analysis.yaml"
     params:
         split=lambda wildcards: DATASETS[wildcards.dataset]["split"],
+        preprocess=lambda wildcards: DATASETS[wildcards.dataset]["preprocess"],
     script:
-        "../scripts/split_dataset.py"
+        "../scripts/prepare_dataset.py"
 
 
 rule impose_profile:
     input:
-        labels="results/{study}/data/{dataset}/train_labels.npy",
+        targets="results/{study}/data/{dataset}/train_targets.npy",
         meta="results/{study}/data/{dataset}/meta.json",
     output:
         indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",

@@ -2,11 +2,11 @@ rule train:
     input:
         indices="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/train_indices.npy",
         train_images="results/{study}/data/{dataset}/train_images.npy",
-        train_labels="results/{study}/data/{dataset}/train_labels.npy",
+        train_targets="results/{study}/data/{dataset}/train_targets.npy",
         val_images="results/{study}/data/{dataset}/val_images.npy",
-        val_labels="results/{study}/data/{dataset}/val_labels.npy",
+        val_targets="results/{study}/data/{dataset}/val_targets.npy",
         test_images="results/{study}/data/{dataset}/test_images.npy",
-        test_labels="results/{study}/data/{dataset}/test_labels.npy",
+        test_targets="results/{study}/data/{dataset}/test_targets.npy",
         meta="results/{study}/data/{dataset}/meta.json",
     output:
         model="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/model.pt",

@@ -10,7 +10,7 @@ from medimbalance.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 classes = read_json(snakemake.input.meta)["classes"]
-labels = load_array(snakemake.input.labels)
+labels = load_array(snakemake.input.targets)
 indices = load_array(snakemake.input.indices)
 
 resampled = resample(snakemake.params.resampler, indices, labels[indices], snakemake.params.seed)

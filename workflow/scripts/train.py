@@ -8,7 +8,7 @@ from medimbalance.logs import log_to_file
 from medimbalance.losses import build_loss
 from medimbalance.models import build_model
 from medimbalance.runtime import configure, environment_info, select_device
-from medimbalance.training import TensorSet, fit, predict_logits, save_checkpoint
+from medimbalance.training import fit, load_set, predict_logits, save_checkpoint
 from medimbalance.balancing import class_counts
 
 log = log_to_file(snakemake.log[0])
@@ -23,11 +23,13 @@ write_json(out.run_config, run.to_dict())
 
 meta = read_json(inp.meta)
 indices = load_array(inp.indices)
-labels = load_array(inp.train_labels)[indices]
-train = TensorSet.from_uint8(load_array(inp.train_images, mmap=True)[indices], labels, device)
-val = TensorSet.from_uint8(load_array(inp.val_images), load_array(inp.val_labels), device)
-test = TensorSet.from_uint8(load_array(inp.test_images), load_array(inp.test_labels), device)
-log.info("run %s on %s: %d training images", run.method, device, len(train))
+labels = load_array(inp.train_targets)[indices]
+train = load_set(load_array(inp.train_images, mmap=True), labels, device, rows=indices)
+val = load_set(load_array(inp.val_images, mmap=True), load_array(inp.val_targets), device)
+test = load_set(load_array(inp.test_images, mmap=True), load_array(inp.test_targets), device)
+log.info(
+    "run %s on %s: %d training images (%s)", run.method, device, len(train), type(train).__name__
+)
 
 model = build_model(run.spec.model, meta["channels"], len(meta["classes"]), meta["spatial_shape"])
 loss_fn = build_loss(run.spec.loss, class_counts(labels, len(meta["classes"])).tolist())
@@ -37,8 +39,8 @@ save_checkpoint(out.model, model, run.to_dict(), meta)
 write_json(out.history, {"epochs": history})
 save_npz(
     out.predictions,
-    val_logits=predict_logits(model, val.images).cpu().numpy(),
+    val_logits=predict_logits(model, val).cpu().numpy(),
     val_targets=val.labels.cpu().numpy(),
-    test_logits=predict_logits(model, test.images).cpu().numpy(),
+    test_logits=predict_logits(model, test).cpu().numpy(),
     test_targets=test.labels.cpu().numpy(),
 )

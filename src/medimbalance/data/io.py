@@ -33,6 +33,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_memmap(path: str | os.PathLike, dtype, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """A writable ``.npy`` memory map at a temporary name, renamed to ``path`` when the block
+    succeeds (deleted otherwise): arrays larger than RAM are written with bounded memory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
+    os.close(fd)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield array
+        array.flush()
+        del array
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON (NumPy scalars and arrays become plain numbers and lists)."""
     text = json.dumps(obj, indent=2, default=_to_builtin) + "\n"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+
+from .sources import CLASS_TASKS, PROFILE_TASKS
 
 
 def exponential_counts(n_max: int, num_classes: int, mu: float) -> list[int]:
@@ -48,9 +52,142 @@ def subsample_to_counts(
     return np.sort(np.concatenate(kept)).astype(np.int64)
 
 
-def profile_counts(kind: str, available: Sequence[int], params: dict) -> list[int]:
-    """Per-class target counts for a named profile, given the per-class counts available."""
+def step_counts(n_max: int, num_classes: int, mu: float, rho: float) -> list[int]:
+    """Step imbalance: the last ``round(mu · C)`` classes keep ``floor(n_max / rho)`` images,
+    the others ``n_max``.
+
+    Buda et al., "A systematic study of the class imbalance problem in convolutional neural
+    networks", Neural Networks 2018 (μ = fraction of minority classes, ρ = max/min class size).
+    """
+    minority = round(mu * num_classes)
+    if not 1 <= minority <= num_classes - 1:
+        raise ValueError(
+            f"mu = {mu} gives {minority} minority classes of {num_classes}; need 1 to "
+            f"{num_classes - 1}"
+        )
+    if rho < 1:
+        raise ValueError(f"rho must be ≥ 1, got {rho}")
+    return [n_max] * (num_classes - minority) + [math.floor(n_max / rho)] * minority
+
+
+def minority_counts(available: Sequence[int], minority: int, fraction: float) -> list[int]:
+    """Keep every image of the other classes and enough of class ``minority`` for it to make up
+    ``fraction`` of the training set."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+    others = sum(a for c, a in enumerate(available) if c != minority)
+    counts = list(available)
+    counts[minority] = math.floor(fraction / (1 - fraction) * others)
+    return counts
+
+
+def class_profile_counts(
+    kind: str, available: Sequence[int], params: dict, classes: Sequence[str]
+) -> list[int]:
+    """Per-class target counts for the class-count profiles, given the counts available."""
+    n_max = int(params.get("n_max") or min(available))
     if kind == "exponential":
-        n_max = params.get("n_max") or min(available)
-        return exponential_counts(int(n_max), len(available), float(params["mu"]))
-    raise ValueError(f"unknown profile kind {kind!r}; valid choices: exponential")
+        return exponential_counts(n_max, len(available), float(params["mu"]))
+    if kind == "step":
+        return step_counts(n_max, len(available), float(params["mu"]), float(params["rho"]))
+    if kind == "minority_fraction":
+        name = params.get("minority", classes[-1])
+        if name not in classes:
+            raise ValueError(f"minority class {name!r} is not one of {list(classes)}")
+        return minority_counts(available, list(classes).index(name), float(params["fraction"]))
+    raise ValueError(f"{kind!r} is not a class-count profile")
+
+
+def fraction_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """A random ``fraction`` of ``n`` training images (at least one), sorted."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    keep = max(1, round(fraction * n))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:keep]).astype(np.int64)
+
+
+def target_density(distribution: Sequence, values: np.ndarray) -> np.ndarray:
+    """Density of ``("uniform", low, high)`` or ``("normal", mean, std)`` at ``values``."""
+    kind, a, b = distribution
+    if kind == "uniform":
+        return np.where((values >= a) & (values <= b), 1.0 / (b - a), 0.0)
+    if kind == "normal":
+        return np.exp(-0.5 * ((values - a) / b) ** 2) / (b * math.sqrt(2 * math.pi))
+    raise ValueError(f"unknown distribution {kind!r}; valid choices: uniform, normal")
+
+
+def target_distribution_subset(
+    targets: np.ndarray, distribution: Sequence, n: int | None, seed: int, bins: int = 50
+) -> np.ndarray:
+    """Indices of training images whose targets follow ``distribution`` (rejection sampling).
+
+    Each image is accepted with probability ∝ p(t) / q(t), where q is the pool's histogram
+    density of targets; ``n`` accepted images are kept (all when ``None``). ``ValueError`` when
+    the pool cannot supply ``n``.
+    """
+    # A stream of its own: a generator seeded like the data's would accept by the data's draws.
+    rng = np.random.default_rng([seed, 0x5EED])
+    targets = np.asarray(targets, np.float64)
+    density, edges = np.histogram(targets, bins=bins, density=True)
+    pool = density[np.clip(np.searchsorted(edges, targets, side="right") - 1, 0, bins - 1)]
+    ratio = target_density(distribution, targets) / np.maximum(pool, 1e-12)
+    accepted = np.flatnonzero(rng.uniform(size=len(targets)) < ratio / ratio.max())
+    accepted = rng.permutation(accepted)
+    if n is not None:
+        if n > len(accepted):
+            raise ValueError(
+                f"the training pool supplies only {len(accepted)} images with targets "
+                f"~ {tuple(distribution)}, the profile asks for {n}; generate a larger pool"
+            )
+        accepted = accepted[:n]
+    return np.sort(accepted).astype(np.int64)
+
+
+def impose_profile(
+    profile: dict, targets: np.ndarray, task: str, classes: Sequence[str]
+) -> np.ndarray:
+    """Sorted indices of the training images a profile keeps (``profile`` is its config)."""
+    kind, seed = profile["kind"], int(profile.get("seed", 0))
+    allowed = PROFILE_TASKS.get(kind)
+    if allowed is None:
+        raise ValueError(
+            f"unknown profile kind {kind!r}; valid choices: {', '.join(PROFILE_TASKS)}"
+        )
+    if task not in allowed:
+        raise ValueError(f"profile kind {kind!r} applies to {', '.join(allowed)} data, not {task}")
+    if kind == "natural":  # the training split as it is
+        return np.arange(len(targets), dtype=np.int64)
+    if kind == "fraction":
+        return fraction_subset(len(targets), float(profile["fraction"]), seed)
+    if kind == "target_distribution":
+        return target_distribution_subset(targets, profile["distribution"], profile.get("n"), seed)
+    available = np.bincount(np.asarray(targets, np.int64), minlength=len(classes))
+    counts = class_profile_counts(kind, available.tolist(), profile, classes)
+    return subsample_to_counts(targets, counts, seed, classes)
+
+
+def target_summary(
+    targets: np.ndarray, kept: np.ndarray, task: str, classes: Sequence[str]
+) -> pd.DataFrame:
+    """Training images per class before and after a profile (``class``, ``available``, ``kept``).
+
+    Multi-label: images with each finding; segmentation: images containing each label;
+    regression: images per tenth of the target range.
+    """
+    if task in CLASS_TASKS:
+        available = np.bincount(np.asarray(targets, np.int64), minlength=len(classes))
+        after = np.bincount(np.asarray(targets[kept], np.int64), minlength=len(classes))
+        names = list(classes)
+    elif task == "multilabel":
+        available, after, names = targets.sum(0), targets[kept].sum(0), list(classes)
+    elif task == "segmentation":
+        present = np.stack(
+            [(targets == c).reshape(len(targets), -1).any(1) for c in range(len(classes))], 1
+        )
+        available, after, names = present.sum(0), present[kept].sum(0), list(classes)
+    else:
+        edges = np.linspace(float(np.min(targets)), float(np.max(targets)), 11)
+        available = np.histogram(targets, edges)[0]
+        after = np.histogram(targets[kept], edges)[0]
+        names = [f"[{a:.3g}, {b:.3g})" for a, b in itertools.pairwise(edges)]
+    return pd.DataFrame({"class": names, "available": available, "kept": after})

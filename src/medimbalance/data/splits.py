@@ -9,9 +9,10 @@ SPLITS = ("train", "val", "test")
 
 
 def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int, stratify: bool = True
 ) -> dict[str, np.ndarray]:
-    """Split sample indices ``0..N-1`` into train/val/test, stratified by ``labels`` ``(N,)``.
+    """Split sample indices ``0..N-1`` into train/val/test, stratified by ``labels`` ``(N,)``
+    (a plain seeded split when ``stratify`` is false).
 
     Returns sorted int64 index arrays that partition ``range(N)``.
     """
@@ -26,12 +27,12 @@ def stratified_split(
         )
     indices = np.arange(labels.size)
     rest, test = train_test_split(
-        indices, test_size=test_fraction, stratify=labels, random_state=seed
+        indices, test_size=test_fraction, stratify=labels if stratify else None, random_state=seed
     )
     train, val = train_test_split(
         rest,
         test_size=val_fraction / (1 - test_fraction),
-        stratify=labels[rest],
+        stratify=labels[rest] if stratify else None,
         random_state=seed + 1,
     )
     return {

@@ -92,3 +92,206 @@ def _background(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, size: 
             -((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2)
         )
     return image
+
+
+# ---- Multi-label findings (chest-X-ray-like prevalence and co-occurrence) --------------------
+
+# Approximate NIH ChestX-ray14 prevalences: a few common findings, several under 2 %.
+CHEST_PREVALENCE = {
+    "infiltration": 0.177, "effusion": 0.119, "atelectasis": 0.103, "nodule": 0.056,
+    "mass": 0.052, "pneumothorax": 0.047, "consolidation": 0.042, "pleural_thickening": 0.030,
+    "cardiomegaly": 0.025, "emphysema": 0.022, "edema": 0.021, "fibrosis": 0.015,
+    "pneumonia": 0.013, "hernia": 0.002,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FindingsSpec:
+    """Synthetic multi-label detection: each finding draws its own pattern at its own place."""
+
+    n: int = 2000  # images
+    image_size: int = 32  # pixels per side
+    correlation: float = 0.3  # latent correlation between findings (co-occurrence), in [0, 1)
+    noise: float = 0.08  # pixel noise std, intensities in [0, 1]
+    seed: int = 0
+    prevalence: tuple[float, ...] = tuple(CHEST_PREVALENCE.values())  # per finding, in (0, 1)
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.image_size < 16:
+            raise ValueError(f"need n ≥ 1 and image_size ≥ 16, got {self.n}, {self.image_size}")
+        if not 0 <= self.correlation < 1:
+            raise ValueError(f"correlation must lie in [0, 1), got {self.correlation}")
+        if not all(0 < p < 1 for p in self.prevalence):
+            raise ValueError(f"every prevalence must lie in (0, 1), got {self.prevalence}")
+
+    @property
+    def class_names(self) -> list[str]:
+        names = list(CHEST_PREVALENCE)
+        if len(self.prevalence) == len(names):
+            return names
+        return [f"finding_{i}" for i in range(len(self.prevalence))]
+
+
+def findings_labels(spec: FindingsSpec, rng: np.random.Generator) -> np.ndarray:
+    """Multi-hot labels ``(n, L)`` uint8 from a one-factor Gaussian copula.
+
+    Finding ``l`` is present when ``sqrt(ρ)·z + sqrt(1−ρ)·ε_l`` exceeds the standard-normal
+    quantile ``1 − p_l``: its prevalence is ``p_l`` and findings co-occur more than chance.
+    """
+    from scipy.stats import norm
+
+    shared = rng.standard_normal((spec.n, 1))
+    own = rng.standard_normal((spec.n, len(spec.prevalence)))
+    latent = np.sqrt(spec.correlation) * shared + np.sqrt(1 - spec.correlation) * own
+    thresholds = norm.ppf(1 - np.asarray(spec.prevalence))
+    return (latent > thresholds).astype(np.uint8)
+
+
+def make_findings(spec: FindingsSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(n, 1, S, S)`` uint8 and multi-hot labels ``(n, L)`` uint8.
+
+    Finding ``l`` adds an oriented bar at its own anchor on a 4×4 grid (jittered), so every
+    finding is detectable on its own and the labels stay independent of one another's pixels.
+    """
+    rng = np.random.default_rng(spec.seed)
+    labels = findings_labels(spec, rng)
+    size, count = spec.image_size, len(spec.prevalence)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    cell = size / 4
+    anchors = [
+        ((k // 4 + 0.5) * cell, (k % 4 + 0.5) * cell, np.pi * k / count) for k in range(count)
+    ]
+    images = np.empty((spec.n, 1, size, size), np.uint8)
+    for i in range(spec.n):
+        image = _background(rng, yy, xx, size)
+        for k in np.flatnonzero(labels[i]):
+            cy, cx, angle = anchors[k]
+            cy, cx = cy + rng.normal(0, cell / 8), cx + rng.normal(0, cell / 8)
+            along = (yy - cy) * np.sin(angle) + (xx - cx) * np.cos(angle)
+            across = -(yy - cy) * np.cos(angle) + (xx - cx) * np.sin(angle)
+            image += 0.45 * np.exp(-(along**2) / (2 * (cell / 3) ** 2) - across**2 / 1.0)
+        image += rng.normal(0.0, spec.noise, size=image.shape)
+        images[i, 0] = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return images, labels
+
+
+# ---- Segmentation: small multi-region tumours (BraTS-like labels) ----------------------------
+
+TUMOUR_REGIONS = ("background", "edema", "non_enhancing", "enhancing")
+
+
+@dataclass(frozen=True)
+class TumoursSpec:
+    """Synthetic tumour segmentation: a head-like ellipse and a small three-region tumour."""
+
+    n: int = 40  # images (slices or volumes)
+    shape: tuple[int, ...] = (64, 64)  # spatial shape: 2 entries for slices, 3 for volumes
+    channels: int = 2  # MRI-like modalities, each with its own contrast per region
+    tumour_fraction: float = 0.01  # mean share of voxels inside the tumour (edema included)
+    noise: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.shape) not in (2, 3) or min(self.shape) < 16:
+            raise ValueError(f"shape must be 2 or 3 sizes ≥ 16, got {self.shape}")
+        if not 0 < self.tumour_fraction < 0.2:
+            raise ValueError(f"tumour_fraction must lie in (0, 0.2), got {self.tumour_fraction}")
+        if self.n < 1 or self.channels < 1:
+            raise ValueError(f"need n ≥ 1 and channels ≥ 1, got {self.n}, {self.channels}")
+
+
+def tumour_radius(shape: tuple[int, ...], fraction: float) -> float:
+    """Radius (voxels) of a disc/ball covering ``fraction`` of an image of ``shape``."""
+    voxels = fraction * float(np.prod(shape))
+    if len(shape) == 2:
+        return float(np.sqrt(voxels / np.pi))
+    return float((3 * voxels / (4 * np.pi)) ** (1 / 3))
+
+
+def make_tumours(spec: TumoursSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(n, C, *shape)`` float32 and masks ``(n, *shape)`` uint8 with labels 0–3:
+    1 edema (outer shell), 2 non-enhancing core, 3 enhancing rim inside the edema."""
+    rng = np.random.default_rng(spec.seed)
+    grid = np.stack(
+        np.meshgrid(*[np.arange(s, dtype=np.float32) for s in spec.shape], indexing="ij")
+    )
+    centre = (np.asarray(spec.shape, np.float32) - 1)[:, None] / 2
+    semi = np.asarray(spec.shape, np.float32)[:, None] * 0.42
+    flat = grid.reshape(len(spec.shape), -1)
+    head = (((flat - centre) / semi) ** 2).sum(0) <= 1
+    radius = tumour_radius(spec.shape, spec.tumour_fraction)
+    contrast = rng.uniform(0.3, 1.0, size=(spec.channels, 4))  # per modality and region
+    images = np.empty((spec.n, spec.channels, *spec.shape), np.float32)
+    masks = np.zeros((spec.n, *spec.shape), np.uint8)
+    for i in range(spec.n):
+        r = radius * rng.uniform(0.8, 1.2)
+        inside = np.flatnonzero(head)
+        c = flat[:, rng.choice(inside)][:, None]
+        c = np.clip(c, r + 1, np.asarray(spec.shape)[:, None] - r - 2)
+        d = np.sqrt(((flat - c) ** 2).sum(0))
+        mask = np.zeros(flat.shape[1], np.uint8)
+        mask[d <= r] = 1
+        mask[d <= 0.7 * r] = 3
+        mask[d <= 0.45 * r] = 2
+        masks[i] = mask.reshape(spec.shape)
+        for ch in range(spec.channels):
+            level = np.where(head, 0.2, 0.0) + np.where(mask > 0, contrast[ch][mask], 0.0)
+            image = level + rng.normal(0, spec.noise, size=level.shape)
+            images[i, ch] = image.reshape(spec.shape).astype(np.float32)
+    return images, masks
+
+
+# ---- Regression: images whose target is their own standard deviation -------------------------
+
+
+@dataclass(frozen=True)
+class StdRegressionSpec:
+    """The regression seed's data: 52×52 images with pixels ~ N(0, s²), target = the image's std.
+
+    Each split draws ``s`` from the reference distribution (the seed's U(1, 10)); training sets
+    with other target distributions are imposed by a ``target_distribution`` profile.
+    """
+
+    n_train: int = 50000
+    n_val: int = 5000
+    n_test: int = 5000
+    image_size: int = 52
+    distribution: tuple = ("uniform", 1.0, 10.0)  # ("uniform", low, high) | ("normal", mean, std)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.n_train, self.n_val, self.n_test) < 1:
+            raise ValueError("every split needs at least one image")
+        draw_targets(self.distribution, np.random.default_rng(0), 1)  # validates the distribution
+
+
+def draw_targets(distribution: tuple, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw ``n`` positive std values from ``("uniform", low, high)`` or ``("normal", mean, std)``
+    (the normal is redrawn below 0.1, so every image has some spread)."""
+    kind, a, b = distribution
+    if kind == "uniform" and 0 < a < b:
+        return rng.uniform(a, b, size=n)
+    if kind == "normal" and b > 0:
+        out = rng.normal(a, b, size=n)
+        while (bad := out < 0.1).any():
+            out[bad] = rng.normal(a, b, size=int(bad.sum()))
+        return out
+    raise ValueError(
+        f"distribution must be ('uniform', low, high) with 0 < low < high or "
+        f"('normal', mean, std) with std > 0, got {distribution}"
+    )
+
+
+def make_std_regression(spec: StdRegressionSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images ``(N, 1, 52, 52)`` float32, targets ``(N,)`` float32 = each image's population std
+    (ddof 0, the seed's formula), and split codes ``(N,)`` (0 train, 1 val, 2 test)."""
+    rng = np.random.default_rng(spec.seed)
+    counts = (spec.n_train, spec.n_val, spec.n_test)
+    n, size = sum(counts), spec.image_size
+    scales = draw_targets(spec.distribution, rng, n)
+    images = (rng.standard_normal((n, 1, size, size)) * scales[:, None, None, None]).astype(
+        np.float32
+    )
+    targets = images.reshape(n, -1).std(axis=1).astype(np.float32)
+    split = np.repeat(np.arange(3, dtype=np.int8), counts)
+    return images, targets, split

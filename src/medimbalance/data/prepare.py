@@ -1,0 +1,139 @@
+"""Preparation of a raw dataset for a study: splits and preprocessing, with bounded memory.
+
+Splits: the source's official split when it has one (validation carved from training when the
+source has none); otherwise a seeded split, grouped by patient when patient ids are known (no
+patient in two splits) and stratified by a task-appropriate key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+from .io import atomic_memmap, save_array
+from .raw import SPLIT_CODES, UNASSIGNED
+from .splits import SPLITS, stratified_split
+
+CHUNK_BYTES = 64 * 1024**2  # working memory of one preprocessing step (as float64)
+
+
+def rows_per_chunk(sample_shape: Sequence[int]) -> int:
+    """Images per step so that one step's float64 block stays within ``CHUNK_BYTES``."""
+    return max(1, CHUNK_BYTES // (8 * int(np.prod(sample_shape))))
+
+
+def stratify_key(targets: np.ndarray, task: str) -> np.ndarray:
+    """One stratification label per sample: the class; for multi-label the rarest finding
+    present (or none); for segmentation whether any foreground is present; for regression the
+    decile of the target."""
+    if task in ("multiclass", "binary"):
+        return np.asarray(targets)
+    if task == "multilabel":
+        prevalence = targets.mean(axis=0)
+        order = np.argsort(prevalence)  # rarest first
+        ranked = targets[:, order].astype(bool)
+        return np.where(ranked.any(1), order[ranked.argmax(1)], -1)
+    if task == "segmentation":
+        return (targets.reshape(len(targets), -1) > 0).any(1).astype(np.int64)
+    edges = np.quantile(targets, np.linspace(0, 1, 11)[1:-1])
+    return np.searchsorted(edges, targets)
+
+
+def assign_splits(
+    key: np.ndarray,
+    official: np.ndarray,
+    groups: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Sorted train/val/test indices (see the module docstring for the rules)."""
+    n = len(key)
+    if (official >= 0).any():
+        if (official == UNASSIGNED).any():
+            raise ValueError(f"{int((official == UNASSIGNED).sum())} images have no split")
+        parts = {s: np.flatnonzero(official == code) for s, code in SPLIT_CODES.items()}
+        if len(parts["val"]) == 0:  # e.g. CIFAR: carve validation from training
+            train, val = train_test_split(
+                parts["train"], test_size=val_fraction, random_state=seed,
+                stratify=key[parts["train"]] if _can_stratify(key[parts["train"]]) else None,
+            )  # fmt: skip
+            parts["train"], parts["val"] = train, val
+        return {s: np.sort(parts[s]).astype(np.int64) for s in SPLITS}
+    if (groups >= 0).any():
+        outer = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+        rest, test = next(outer.split(np.zeros(n), groups=groups))
+        inner = GroupShuffleSplit(
+            n_splits=1, test_size=val_fraction / (1 - test_fraction), random_state=seed + 1
+        )
+        train, val = next(inner.split(rest, groups=groups[rest]))
+        parts = {"train": rest[train], "val": rest[val], "test": test}
+        return {s: np.sort(parts[s]).astype(np.int64) for s in SPLITS}
+    return stratified_split(key, val_fraction, test_fraction, seed, _can_stratify(key))
+
+
+def _can_stratify(key: np.ndarray) -> bool:
+    """Stratify only when every stratum has at least three members (one per split)."""
+    _, counts = np.unique(key, return_counts=True)
+    return bool(counts.min() >= 3)
+
+
+def channel_stats(images: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over ``images[indices]`` ``(N, C, ...)``, in chunks."""
+    channels = images.shape[1]
+    total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
+    step = rows_per_chunk(images.shape[1:])
+    for start in range(0, len(indices), step):
+        block = np.asarray(images[indices[start : start + step]], np.float64)
+        flat = block.swapaxes(0, 1).reshape(channels, -1)
+        total += flat.sum(1)
+        total_sq += (flat**2).sum(1)
+        count += flat.shape[1]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0))
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def write_split(
+    images: np.ndarray,
+    targets: np.ndarray,
+    indices: np.ndarray,
+    images_out: str | Path,
+    targets_out: str | Path,
+    shape: Sequence[int] | None,
+    stats: tuple[np.ndarray, np.ndarray] | None,
+) -> None:
+    """Copy ``images[indices]`` (resampled to ``shape``, z-scored with ``stats``) in chunks.
+
+    Masks follow their images (nearest-neighbour resampling). uint8 images stay uint8 unless
+    normalised.
+    """
+    from .folder import resize
+
+    spatial = tuple(shape) if shape else images.shape[2:]
+    dtype = np.float32 if stats is not None or images.dtype != np.uint8 else np.uint8
+    is_mask = targets.ndim == images.ndim - 1 and targets.shape[1:] == images.shape[2:]
+    out_targets = np.empty((len(indices), *spatial), targets.dtype) if is_mask and shape else None
+    with atomic_memmap(images_out, dtype, (len(indices), images.shape[1], *spatial)) as out:
+        step = rows_per_chunk((images.shape[1], *np.maximum(images.shape[2:], spatial)))
+        for start in range(0, len(indices), step):
+            chunk = indices[start : start + step]
+            block = np.asarray(images[chunk])
+            if shape:
+                block = np.stack([resize(b.astype(np.float32), spatial, order=1) for b in block])
+                if out_targets is not None:
+                    masks = [resize(m[None], spatial, order=0)[0] for m in targets[chunk]]
+                    out_targets[start : start + len(chunk)] = np.stack(masks)
+            if stats is not None:
+                mean, std = stats
+                shape_c = (1, -1) + (1,) * (block.ndim - 2)
+                block = (block - mean.reshape(shape_c)) / std.reshape(shape_c)
+            out[start : start + len(chunk)] = (
+                block.astype(dtype) if dtype != np.uint8 else np.round(block).astype(np.uint8)
+            )
+    save_array(
+        targets_out, out_targets if out_targets is not None else np.asarray(targets[indices])
+    )

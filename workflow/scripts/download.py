@@ -1,0 +1,9 @@
+"""Download one checksummed file into resources/ (retried by the rule's ``retries``)."""
+
+import _libpath  # noqa: F401
+
+from medimbalance.data.download import fetch
+from medimbalance.logs import log_to_file
+
+log = log_to_file(snakemake.log[0])
+fetch(snakemake.params.url, snakemake.output.file, snakemake.params.md5)
