@@ -52,3 +52,14 @@ def test_write_split_resizes_normalises_and_keeps_masks_aligned(tmp_path, rng):
     assert np.array_equal(load_array(tmp_path / "u.npy"), images[[4, 1]])
     assert load_array(tmp_path / "v.npy").tolist() == [4, 1]
     save_array(tmp_path / "ok.npy", np.zeros(1))
+
+
+def test_a_patient_in_two_given_splits_is_refused():
+    official = np.array([0, 0, 1, 2, 2])
+    groups = np.array([0, 0, 1, 2, 2])
+    parts = assign_splits(np.zeros(5), official, groups, 0.2, 0.2, seed=0)
+    assert parts["val"].tolist() == [2]
+    groups[2] = 0  # patient 0 now also in val
+    with pytest.raises(ValueError, match=r"patient 'P-007' has images in several splits "
+                                         r"\(train, val\)"):  # fmt: skip
+        assign_splits(np.zeros(5), official, groups, 0.2, 0.2, 0, ["P-007", "P-1", "P-2"])

@@ -22,6 +22,7 @@ parts = assign_splits(
     split["val"],
     split["test"],
     split.get("seed", 0),
+    meta.get("patients"),
 )
 stats = channel_stats(images, parts["train"]) if pre.get("normalize") == "zscore" else None
 for name in SPLITS:

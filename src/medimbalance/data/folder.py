@@ -170,9 +170,9 @@ def convert_folder(
             )
         targets = masks
     split = table["split"].map({**SPLIT_CODES, "": -1}) if "split" in table.columns else None
-    groups = None
+    groups, patients = None, None
     if "patient_id" in table.columns:
-        groups = pd.factorize(table["patient_id"])[0]
+        groups, patients = pd.factorize(table["patient_id"])
     meta = {
         "source": source,
         "task": task,
@@ -181,6 +181,7 @@ def convert_folder(
         "spatial_shape": [int(s) for s in shape],
         "manifest": str(manifest),
         "official_split": split is not None and bool((split >= 0).any()),
+        "patients": None if patients is None else [str(p) for p in patients],
         **(extra_meta or {}),
     }
     write_raw(

@@ -49,12 +49,14 @@ def assign_splits(
     val_fraction: float,
     test_fraction: float,
     seed: int,
+    group_names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sorted train/val/test indices (see the module docstring for the rules)."""
     n = len(key)
     if (official >= 0).any():
         if (official == UNASSIGNED).any():
             raise ValueError(f"{int((official == UNASSIGNED).sum())} images have no split")
+        check_groups_apart(official, groups, group_names)
         parts = {s: np.flatnonzero(official == code) for s, code in SPLIT_CODES.items()}
         if len(parts["val"]) == 0:  # e.g. CIFAR: carve validation from training
             train, val = train_test_split(
@@ -73,6 +75,24 @@ def assign_splits(
         parts = {"train": rest[train], "val": rest[val], "test": test}
         return {s: np.sort(parts[s]).astype(np.int64) for s in SPLITS}
     return stratified_split(key, val_fraction, test_fraction, seed, _can_stratify(key))
+
+
+def check_groups_apart(
+    split: np.ndarray, groups: np.ndarray, names: Sequence[str] | None = None
+) -> None:
+    """``ValueError`` naming the first patient (group) whose images lie in two splits;
+    ``names[g]`` is group ``g``'s patient id."""
+    known = groups >= 0
+    pairs = np.unique(np.stack([groups[known], split[known]], 1), axis=0)
+    ids, counts = np.unique(pairs[:, 0], return_counts=True)
+    if (counts > 1).any():
+        patient = int(ids[counts > 1][0])
+        where = sorted(s for s, c in SPLIT_CODES.items() if c in pairs[pairs[:, 0] == patient, 1])
+        name = names[patient] if names is not None else patient
+        raise ValueError(
+            f"patient {name!r} has images in several splits ({', '.join(where)}); "
+            "a patient's images must share one split"
+        )
 
 
 def _can_stratify(key: np.ndarray) -> bool:
