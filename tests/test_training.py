@@ -92,7 +92,9 @@ def test_run_config_round_trip_and_unknown_keys():
         "training": {"epochs": 2, "batch_size": 8, "lr": 0.01, "weight_decay": 0.0},
     }  # fmt: skip
     run = RunConfig.from_dict(d)
-    assert run.to_dict() == d and run.training.epochs == 2
+    assert RunConfig.from_dict(run.to_dict()) == run and run.training.epochs == 2
+    assert run.to_dict()["training"]["monitor"] == "balanced_accuracy"  # defaults are recorded
+    assert run.to_dict()["spec"] == {**d["spec"], "loss_args": {}}
     with pytest.raises(ValueError, match=r"methods.m: unknown key\(s\) \['sampler'\]"):
         RunConfig.from_dict({**d, "spec": {**d["spec"], "sampler": "x"}})
     with pytest.raises(ValueError, match=r"training\.lr must be > 0"):

@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "step", "cosine")
+# Validation metrics that can choose the best epoch, and whether larger is better.
+MONITORS = {
+    "balanced_accuracy": True,
+    "accuracy": True,
+    "macro_f1": True,
+    "auroc": True,
+    "loss": False,
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by every method unless a method overrides them."""
 
-    epochs: int = 10  # passes over the (resampled) training set
+    epochs: int = 10  # passes over the (resampled) training set, per phase
     batch_size: int = 64  # images per optimisation step
-    lr: float = 1e-3  # Adam learning rate
-    weight_decay: float = 0.0  # Adam L2 penalty
+    lr: float = 1e-3  # initial learning rate
+    weight_decay: float = 0.0  # L2 penalty
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    lr_schedule: str = "constant"  # "constant", "step" (× gamma at each milestone) or "cosine"
+    milestones: tuple[int, ...] = ()  # epochs after which "step" multiplies the rate by gamma
+    gamma: float = 0.1  # step decay factor
+    warmup_epochs: int = 0  # linear warm-up from lr/warmup_epochs to lr over these epochs
+    monitor: str = "balanced_accuracy"  # validation metric choosing the best epoch
+    patience: int = 0  # stop after this many epochs without improvement (0: never)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        for name, choices in (
+            ("optimizer", OPTIMIZERS),
+            ("lr_schedule", LR_SCHEDULES),
+            ("monitor", tuple(MONITORS)),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"training.{name}: unknown {getattr(self, name)!r}; valid choices: "
+                    f"{', '.join(choices)}"
+                )
+        if self.warmup_epochs < 0 or self.patience < 0:
+            raise ValueError("training.warmup_epochs and training.patience must be ≥ 0")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be ≥ 1, got {getattr(self, name)}")
@@ -31,7 +62,8 @@ class MethodSpec:
     resample: str = "none"  # balancing.RESAMPLERS
     loss: str = "ce"  # losses.LOSSES
     model: str = "small_cnn"  # models.MODELS
-    schedule: str = "single"  # training schedule; "single" = one phase on the resampled set
+    schedule: str = "single"  # "single": one phase on the resampled set; "two_phase": Buda et al.
+    loss_args: dict = field(default_factory=dict)  # keyword arguments of the loss (e.g. gamma)
 
 
 @dataclass(frozen=True)

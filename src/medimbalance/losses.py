@@ -18,6 +18,11 @@ def cross_entropy(class_counts: Sequence[int]) -> nn.Module:
     return nn.CrossEntropyLoss()
 
 
-def build_loss(name: str, class_counts: Sequence[int]) -> nn.Module:
-    """Build the loss registered as ``name`` for a training set with ``class_counts``."""
-    return LOSSES.get(name)(class_counts)
+def build_loss(name: str, class_counts: Sequence[int], **kwargs) -> nn.Module:
+    """Build the loss registered as ``name`` for a training set with ``class_counts``;
+    ``kwargs`` are the loss's own parameters (``loss_args`` in the config)."""
+    builder = LOSSES.get(name)
+    try:
+        return builder(class_counts, **kwargs)
+    except TypeError as error:
+        raise ValueError(f"loss {name!r}: {error}") from None

@@ -1,18 +1,27 @@
-"""The training loop: hook-shaped, data preloaded on the device, seeded batch order."""
+"""The training loop: hook-shaped, seeded, checkpointed every epoch and resumable.
+
+``fit`` runs ``train_one_epoch`` → ``evaluate`` → ``on_epoch_end`` for each epoch, keeps the
+weights of the best epoch by the monitored validation metric, stops early after ``patience``
+epochs without improvement, and writes a checkpoint after every epoch from which a killed run
+continues exactly (same batches, same result on the CPU).
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
-from .config import TrainConfig
+from .config import MONITORS, TrainConfig
 from .data.io import atomic_write
+from .metrics import classification_metrics, softmax
+from .schedules import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +99,15 @@ def train_one_epoch(
     batch_size: int,
     generator: torch.Generator,
     epoch: int,
+    frozen_features: bool = False,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss.
 
-    Raises ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
+    ``frozen_features`` keeps every module in evaluation mode (fixed batch-norm statistics, no
+    dropout) while the trainable parameters learn: two-phase fine-tuning. Raises
+    ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
-    model.train()
+    model.eval() if frozen_features else model.train()
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
     total, seen = 0.0, 0
     for batch, start in enumerate(range(0, len(data), batch_size)):
@@ -124,14 +136,14 @@ def predict_logits(
 
 
 def evaluate(model: nn.Module, loss_fn: nn.Module, data: TensorSet | MemmapSet) -> dict:
-    """Validation loss, accuracy and balanced accuracy."""
+    """Validation loss, accuracy, balanced accuracy, macro-F1 and macro AUROC."""
     logits = predict_logits(model, data)
-    predicted = logits.argmax(1).cpu().numpy()
     targets = data.labels.cpu().numpy()
+    names = [str(c) for c in range(logits.shape[1])]
+    m = classification_metrics(targets, softmax(logits.float().cpu().numpy()), names)
     return {
         "val_loss": float(loss_fn(logits, data.labels)),
-        "val_accuracy": float((predicted == targets).mean()),
-        "val_balanced_accuracy": float(balanced_accuracy_score(targets, predicted)),
+        **{f"val_{k}": m[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "auroc")},
     }
 
 
@@ -150,19 +162,125 @@ def fit(
     cfg: TrainConfig,
     seed: int,
     on_epoch_end: Callable[[dict], None] = log_epoch,
+    *,
+    phase: str = "train",
+    checkpoint: str | Path | None = None,
+    trainable: Iterable[nn.Parameter] | None = None,
 ) -> list[dict]:
-    """Train ``model`` with Adam for ``cfg.epochs`` epochs; returns the per-epoch history."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping); returns the
+    history and leaves the best epoch's weights in ``model``.
+
+    ``trainable`` restricts learning to those parameters (the rest stay frozen, in evaluation
+    mode). With ``checkpoint``, the state after every epoch is saved there, and a checkpoint of
+    the same ``phase`` found at the start is resumed.
+    """
+    params = list(trainable) if trainable is not None else list(model.parameters())
+    optimizer = build_optimizer(cfg, params)
+    scheduler = build_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(seed)
-    history = []
-    for epoch in range(1, cfg.epochs + 1):
+    larger_is_better = MONITORS[cfg.monitor]
+    state = {
+        "epoch": 0,
+        "history": [],
+        "best": None,
+        "best_weights": None,
+        "stale": 0,
+        "done": False,
+    }
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = _restore(checkpoint, phase, model, optimizer, scheduler, generator) or state
+    while not state["done"] and state["epoch"] < cfg.epochs:
+        epoch = state["epoch"] + 1
+        if hasattr(loss_fn, "set_epoch"):  # deferred re-weighting (LDAM-DRW) follows the epoch
+            loss_fn.set_epoch(epoch)
+        frozen = trainable is not None
         train_loss = train_one_epoch(
-            model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch
+            model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch, frozen
         )
-        record = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, loss_fn, val)}
-        history.append(record)
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        record = {"phase": phase, "epoch": epoch, "lr": lr, "train_loss": train_loss}
+        record.update(evaluate(model, loss_fn, val))
+        score = record[f"val_{cfg.monitor}"]
+        if state["best"] is None or (
+            score > state["best"] if larger_is_better else score < state["best"]
+        ):
+            state.update(best=score, best_weights=copy.deepcopy(model.state_dict()), stale=0)
+        else:
+            state["stale"] += 1
+        state["epoch"] = epoch
+        state["history"].append(record)
+        state["done"] = epoch == cfg.epochs or 0 < cfg.patience <= state["stale"]
+        if checkpoint is not None:
+            _save(checkpoint, phase, state, model, optimizer, scheduler, generator)
         on_epoch_end(record)
-    return history
+    model.load_state_dict(state["best_weights"])
+    return state["history"]
+
+
+def _save(path, phase, state, model, optimizer, scheduler, generator) -> None:
+    blob = {
+        "phase": phase,
+        **state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    with atomic_write(path) as f:
+        torch.save(blob, f)
+
+
+def _restore(path, phase, model, optimizer, scheduler, generator) -> dict | None:
+    blob = torch.load(path, weights_only=True)
+    if blob["phase"] != phase:
+        return None
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    generator.set_state(blob["generator"])
+    torch.set_rng_state(blob["torch_rng"])
+    log.info("resumed %s from %s after epoch %d", phase, path, blob["epoch"])
+    keys = ("epoch", "history", "best", "best_weights", "stale", "done")
+    return {k: blob[k] for k in keys}
+
+
+def last_layer(model: nn.Module) -> nn.Linear:
+    """The last ``nn.Linear`` of ``model``: the layer before the softmax."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no linear output layer to fine-tune")
+    return linears[-1]
+
+
+def fine_tune_last_layer(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    train: TensorSet | MemmapSet,
+    val: TensorSet | MemmapSet,
+    cfg: TrainConfig,
+    seed: int,
+    checkpoint: str | Path | None = None,
+    on_epoch_end: Callable[[dict], None] = log_epoch,
+) -> list[dict]:
+    """Phase 2 of two-phase training: only the last layer learns, on ``train`` (the original
+    imbalanced set), with the same hyperparameters and learning-rate policy.
+
+    Buda et al., "A systematic study of the class imbalance problem in convolutional neural
+    networks", Neural Networks 2018.
+    """
+    head = last_layer(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in head.parameters():
+        p.requires_grad_(True)
+    try:
+        return fit(model, loss_fn, train, val, cfg, seed, on_epoch_end, phase="finetune",
+                   checkpoint=checkpoint, trainable=head.parameters())  # fmt: skip
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
 
 
 def save_checkpoint(path: str, model: nn.Module, run_config: dict, meta: dict) -> None:

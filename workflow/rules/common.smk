@@ -62,6 +62,13 @@ def check_config(cfg):
                     f"list the profiles it should use in {where}.profiles"
                 )
 
+    for name, method in cfg["methods"].items():
+        if method.get("schedule") == "two_phase" and method["resample"] == "none":
+            raise WorkflowError(
+                f"config key methods.{name}: schedule two_phase pretrains on a resampled set; "
+                "set resample to ros or rus"
+            )
+
 
 check_config(config)
 
