@@ -38,7 +38,7 @@ def broken(edit):
 CASES = {
     "unknown loss": (
         lambda c: c["methods"]["ros"].update(loss="fancy"),
-        [r"'fancy' is not one of \['ce'\]", r"\['methods'\]\['ros'\]\['loss'\]"],
+        [r"'fancy' is not one of \['ce', 'weighted_ce'", r"\['methods'\]\['ros'\]\['loss'\]"],
     ),
     "unknown resampler": (
         lambda c: c["methods"]["rus"].update(resample="smote"),

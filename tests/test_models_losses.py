@@ -19,9 +19,11 @@ def test_small_cnn_three_channels():
 def test_unknown_names_list_choices():
     with pytest.raises(ValueError, match="unknown model 'vgg'; valid choices: resnet18, small_cnn"):
         build_model("vgg", 1, 2, (28, 28))
-    with pytest.raises(ValueError, match="unknown loss 'dice'; valid choices: ce"):
+    with pytest.raises(
+        ValueError, match="unknown loss 'dice'; valid choices: balanced_softmax, cb_ce"
+    ):
         build_loss("dice", [10, 5])
-    assert MODELS.names() == ["resnet18", "small_cnn"] and LOSSES.names() == ["ce"]
+    assert MODELS.names() == ["resnet18", "small_cnn"] and "ldam" in LOSSES.names()
 
 
 def test_cross_entropy_hand_value():
@@ -31,3 +33,19 @@ def test_cross_entropy_hand_value():
     # mean of -log(1/2) and -log(e^2 / (e^2 + 1))
     expected = (torch.log(torch.tensor(2.0)) + torch.log1p(torch.exp(torch.tensor(-2.0)))) / 2
     assert loss(logits, targets).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_cosine_head_replaces_the_last_linear_layer():
+    from medimbalance.models import CosineClassifier
+    from medimbalance.training import last_layer
+
+    model = build_model("small_cnn", 1, 4, (16, 16), head="cosine")
+    assert isinstance(last_layer(model), CosineClassifier)
+    logits = model(torch.randn(5, 1, 16, 16))
+    assert logits.shape == (5, 4) and logits.abs().max() <= 1 + 1e-6
+    head = CosineClassifier(2, 2)
+    head.weight.data = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    out = head(torch.tensor([[3.0, 4.0]]))  # cos to (1,0) = 0.6, to (0,1) = 0.8
+    assert out.tolist()[0] == pytest.approx([0.6, 0.8])
+    with pytest.raises(ValueError, match="unknown head 'mlp'"):
+        build_model("small_cnn", 1, 4, (16, 16), head="mlp")

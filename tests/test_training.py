@@ -94,7 +94,8 @@ def test_run_config_round_trip_and_unknown_keys():
     run = RunConfig.from_dict(d)
     assert RunConfig.from_dict(run.to_dict()) == run and run.training.epochs == 2
     assert run.to_dict()["training"]["monitor"] == "balanced_accuracy"  # defaults are recorded
-    assert run.to_dict()["spec"] == {**d["spec"], "loss_args": {}}
+    assert run.to_dict()["spec"]["loss_args"] == {} and run.to_dict()["spec"]["head"] == "linear"
+    assert {k: run.to_dict()["spec"][k] for k in d["spec"]} == d["spec"]
     with pytest.raises(ValueError, match=r"methods.m: unknown key\(s\) \['sampler'\]"):
         RunConfig.from_dict({**d, "spec": {**d["spec"], "sampler": "x"}})
     with pytest.raises(ValueError, match=r"training\.lr must be > 0"):

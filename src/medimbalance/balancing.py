@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from imblearn.over_sampling import RandomOverSampler
-from imblearn.under_sampling import RandomUnderSampler
 
 from .registry import Registry
+
+# imbalanced-learn is imported inside the resamplers that use it: it takes over a second to
+# import, and most workflow jobs (training, `none`) only need class_counts.
 
 Resampler = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 RESAMPLERS: Registry[Resampler] = Registry("resampler")
@@ -31,6 +32,8 @@ def random_oversampling(indices: np.ndarray, labels: np.ndarray, seed: int) -> n
     Buda et al., "A systematic study of the class imbalance problem in convolutional neural
     networks", Neural Networks 2018 (ROS); imbalanced-learn's ``RandomOverSampler``.
     """
+    from imblearn.over_sampling import RandomOverSampler
+
     return _imblearn(RandomOverSampler(random_state=seed), indices, labels)
 
 
@@ -40,6 +43,8 @@ def random_undersampling(indices: np.ndarray, labels: np.ndarray, seed: int) -> 
 
     Buda et al. 2018 (RUS); imbalanced-learn's ``RandomUnderSampler``.
     """
+    from imblearn.under_sampling import RandomUnderSampler
+
     return _imblearn(RandomUnderSampler(random_state=seed), indices, labels)
 
 

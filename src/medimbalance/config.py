@@ -62,8 +62,11 @@ class MethodSpec:
     resample: str = "none"  # balancing.RESAMPLERS
     loss: str = "ce"  # losses.LOSSES
     model: str = "small_cnn"  # models.MODELS
+    head: str = "linear"  # output layer: "linear" or "cosine" (normalised, as LDAM uses)
     schedule: str = "single"  # "single": one phase on the resampled set; "two_phase": Buda et al.
     loss_args: dict = field(default_factory=dict)  # keyword arguments of the loss (e.g. gamma)
+    posthoc_tau: float = 0.0  # post-hoc logit adjustment of predictions: z − τ log π (0: none)
+    measure: str = "squared"  # one_class: reconstruction error measure (one_class.MEASURES)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +91,13 @@ def load_set(
     return MemmapSet(images, rows, y)
 
 
+def forward(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Logits in float32; the forward pass runs in bfloat16 autocast on CUDA (off on the CPU,
+    where results stay bit-identical)."""
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=images.device.type == "cuda"):
+        return model(images).float()
+
+
 def train_one_epoch(
     model: nn.Module,
     loss_fn: nn.Module,
@@ -113,7 +120,7 @@ def train_one_epoch(
     for batch, start in enumerate(range(0, len(data), batch_size)):
         idx = order[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(data.batch(idx)), data.labels[idx])
+        loss = loss_fn(forward(model, data.batch(idx)), data.labels[idx])
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
         loss.backward()
@@ -123,16 +130,20 @@ def train_one_epoch(
     return total / seen
 
 
+def ordered_batches(data: TensorSet | MemmapSet, batch_size: int) -> Iterator[torch.Tensor]:
+    """The images of ``data`` in order, ``batch_size`` at a time."""
+    order = torch.arange(len(data), device=data.labels.device)
+    for start in range(0, len(data), batch_size):
+        yield data.batch(order[start : start + batch_size])
+
+
 @torch.no_grad()
 def predict_logits(
     model: nn.Module, data: TensorSet | MemmapSet, batch_size: int = 512
 ) -> torch.Tensor:
     """Logits ``(N, K)`` for every sample of ``data``, in order, in evaluation mode."""
     model.eval()
-    order = torch.arange(len(data), device=data.labels.device)
-    return torch.cat(
-        [model(data.batch(order[s : s + batch_size])) for s in range(0, len(data), batch_size)]
-    )
+    return torch.cat([forward(model, x) for x in ordered_batches(data, batch_size)])
 
 
 def evaluate(model: nn.Module, loss_fn: nn.Module, data: TensorSet | MemmapSet) -> dict:
@@ -246,12 +257,15 @@ def _restore(path, phase, model, optimizer, scheduler, generator) -> dict | None
     return {k: blob[k] for k in keys}
 
 
-def last_layer(model: nn.Module) -> nn.Linear:
-    """The last ``nn.Linear`` of ``model``: the layer before the softmax."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+def last_layer(model: nn.Module) -> nn.Module:
+    """The output layer of ``model`` (its last linear or cosine classifier): the layer before
+    the softmax."""
+    from .models import OUTPUT_LAYERS
+
+    heads = [m for m in model.modules() if isinstance(m, OUTPUT_LAYERS)]
+    if not heads:
         raise ValueError(f"{type(model).__name__} has no linear output layer to fine-tune")
-    return linears[-1]
+    return heads[-1]
 
 
 def fine_tune_last_layer(

@@ -1,0 +1,136 @@
+"""One-class learning: one autoencoder per class; a sample goes to the class whose autoencoder
+reconstructs it best (the first seed's one-class scheme), by a configured error measure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from monai.networks.nets import AutoEncoder
+from sklearn.covariance import LedoitWolf
+from torch import nn
+
+from .config import TrainConfig
+from .schedules import build_optimizer, build_scheduler
+from .training import MemmapSet, TensorSet, forward, log_epoch, ordered_batches
+
+MEASURES = ("absolute", "squared", "euclidean", "mahalanobis")
+
+
+def build_autoencoder(channels: int, spatial_dims: int) -> nn.Module:
+    """A small MONAI convolutional autoencoder (16/32 channels, stride 2, residual units)."""
+    return AutoEncoder(
+        spatial_dims=spatial_dims, in_channels=channels, out_channels=channels,
+        channels=(16, 32), strides=(2, 2), num_res_units=1,
+    )  # fmt: skip
+
+
+def fit_autoencoder(
+    model: nn.Module,
+    data: TensorSet | MemmapSet,
+    cfg: TrainConfig,
+    seed: int,
+    on_epoch_end: Callable[[dict], None] = log_epoch,
+    name: str = "autoencoder",
+) -> list[dict]:
+    """Train ``model`` to reconstruct the images of ``data`` (mean squared error)."""
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer)
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = torch.randperm(len(data), generator=generator).to(data.labels.device)
+        total = 0.0
+        for start in range(0, len(data), cfg.batch_size):
+            x = data.batch(order[start : start + cfg.batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.mse_loss(forward(model, x), x)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{name}: loss is {loss.item()} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+        scheduler.step()
+        history.append({"phase": name, "epoch": epoch, "train_loss": total / len(data)})
+        on_epoch_end(history[-1])
+    return history
+
+
+@torch.no_grad()
+def reconstruction_errors(
+    model: nn.Module, data: TensorSet | MemmapSet, batch_size: int = 256
+) -> np.ndarray:
+    """Per-sample error images ``x − x̂``, flattened: ``(N, C·H·W)`` float64."""
+    model.eval()
+    out = [(x - forward(model, x)).flatten(1) for x in ordered_batches(data, batch_size)]
+    return torch.cat(out).double().cpu().numpy()
+
+
+class OneClassScorer:
+    """Turns reconstruction errors into one distance per sample under a measure.
+
+    ``absolute``: mean |e|; ``squared``: mean e²; ``euclidean``: ‖e‖₂; ``mahalanobis``:
+    √(eᵀ Σ⁻¹ e) with Σ the Ledoit–Wolf shrunk covariance of the class's training errors.
+    """
+
+    def __init__(self, measure: str, train_errors: np.ndarray) -> None:
+        if measure not in MEASURES:
+            raise ValueError(
+                f"unknown error measure {measure!r}; valid choices: {', '.join(MEASURES)}"
+            )
+        self.measure = measure
+        if measure == "mahalanobis":
+            estimate = LedoitWolf().fit(train_errors)
+            self.mean, self.precision = estimate.location_, estimate.precision_
+
+    def __call__(self, errors: np.ndarray) -> np.ndarray:
+        if self.measure == "absolute":
+            return np.abs(errors).mean(1)
+        if self.measure == "squared":
+            return (errors**2).mean(1)
+        if self.measure == "euclidean":
+            return np.sqrt((errors**2).sum(1))
+        centred = errors - self.mean
+        return np.sqrt(np.einsum("nd,de,ne->n", centred, self.precision, centred))
+
+
+def one_class_logits(
+    models: Sequence[nn.Module], scorers: Sequence[OneClassScorer], data: TensorSet | MemmapSet
+) -> np.ndarray:
+    """Scores ``(N, C)``: minus each class's reconstruction distance, so the arg-max is the
+    class whose autoencoder reconstructs the sample best."""
+    return -np.stack(
+        [s(reconstruction_errors(m, data)) for m, s in zip(models, scorers, strict=True)], 1
+    )
+
+
+def train_one_class(
+    images: np.ndarray,
+    targets: np.ndarray,
+    rows: np.ndarray,
+    classes: Sequence[str],
+    cfg: TrainConfig,
+    seed: int,
+    measure: str,
+    device: torch.device,
+) -> tuple[nn.ModuleList, list[OneClassScorer], list[dict]]:
+    """One autoencoder per class, each trained on that class's rows of ``images`` only.
+
+    Returns the autoencoders, their distance scorers and the training history.
+    """
+    from .training import load_set
+
+    models, scorers, history = nn.ModuleList(), [], []
+    for c, name in enumerate(classes):
+        own = rows[targets[rows] == c]
+        if len(own) == 0:
+            raise ValueError(f"class {name!r} has no training images for its autoencoder")
+        data = load_set(images, targets[own], device, own)
+        torch.manual_seed(seed + c)
+        model = build_autoencoder(images.shape[1], images.ndim - 2).to(device)
+        history += fit_autoencoder(model, data, cfg, seed + c, name=f"autoencoder[{name}]")
+        scorers.append(OneClassScorer(measure, reconstruction_errors(model, data)))
+        models.append(model)
+    return models, scorers, history
