@@ -18,14 +18,15 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``, else delete it."""
+def replaced_when_done(path: str | os.PathLike, suffix: str) -> Iterator[str]:
+    """A temporary file name beside ``path``: renamed to ``path`` when the block succeeds,
+    deleted when it fails, so ``path`` is either complete or untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -34,23 +35,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
 
 @contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success rename it to ``path``, else delete it."""
+    with replaced_when_done(path, ".tmp") as tmp, open(tmp, mode) as f:
+        yield f
+
+
+@contextlib.contextmanager
 def atomic_memmap(path: str | os.PathLike, dtype, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
     """A writable ``.npy`` memory map at a temporary name, renamed to ``path`` when the block
     succeeds (deleted otherwise): arrays larger than RAM are written with bounded memory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
-    os.close(fd)
-    try:
+    with replaced_when_done(path, ".npy") as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         yield array
         array.flush()
         del array
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
