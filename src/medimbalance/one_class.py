@@ -13,7 +13,15 @@ from torch import nn
 
 from .config import TrainConfig
 from .schedules import build_optimizer, build_scheduler
-from .training import MemmapSet, TensorSet, forward, log_epoch, ordered_batches
+from .training import (
+    MemmapSet,
+    TensorSet,
+    forward,
+    load_set,
+    log_epoch,
+    ordered_batches,
+    train_one_epoch,
+)
 
 MEASURES = ("absolute", "squared", "euclidean", "mahalanobis")
 
@@ -40,20 +48,11 @@ def fit_autoencoder(
     generator = torch.Generator().manual_seed(seed)
     history = []
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        order = torch.randperm(len(data), generator=generator).to(data.labels.device)
-        total = 0.0
-        for start in range(0, len(data), cfg.batch_size):
-            x = data.batch(order[start : start + cfg.batch_size])
-            optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.mse_loss(forward(model, x), x)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{name}: loss is {loss.item()} at epoch {epoch}")
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(x)
+        loss = train_one_epoch(
+            model, nn.MSELoss(), optimizer, data, cfg.batch_size, generator, epoch, reconstruct=True
+        )
         scheduler.step()
-        history.append({"phase": name, "epoch": epoch, "train_loss": total / len(data)})
+        history.append({"phase": name, "epoch": epoch, "train_loss": loss})
         on_epoch_end(history[-1])
     return history
 
@@ -120,8 +119,6 @@ def train_one_class(
 
     Returns the autoencoders, their distance scorers and the training history.
     """
-    from .training import load_set
-
     models, scorers, history = nn.ModuleList(), [], []
     for c, name in enumerate(classes):
         own = rows[targets[rows] == c]

@@ -21,6 +21,7 @@ from torch import nn
 from .config import MONITORS, TrainConfig
 from .data.io import atomic_write
 from .metrics import classification_metrics, softmax
+from .models import OUTPUT_LAYERS
 from .schedules import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return x.div_(255.0).sub_(0.5).div_(0.5) if images.dtype == np.uint8 else x
 
 
+def to_labels(labels: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Integer labels ``(N,)`` as int64 on ``device``."""
+    return torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
+
+
 @dataclass
 class TensorSet:
     """Images ``(N, C, *spatial)`` float32 and labels ``(N,)`` int64, moved to the device once."""
@@ -47,8 +53,7 @@ class TensorSet:
 
     @classmethod
     def from_arrays(cls, images: np.ndarray, labels: np.ndarray, device: torch.device) -> TensorSet:
-        y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
-        return cls(to_tensor(images, device), y)
+        return cls(to_tensor(images, device), to_labels(labels, device))
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         return self.images[idx]
@@ -87,8 +92,7 @@ def load_set(
     row_bytes = 4 * int(np.prod(images.shape[1:]))
     if len(rows) * row_bytes <= preload_limit:
         return TensorSet.from_arrays(images[rows], labels, device)
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
-    return MemmapSet(images, rows, y)
+    return MemmapSet(images, rows, to_labels(labels, device))
 
 
 def forward(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -107,11 +111,13 @@ def train_one_epoch(
     generator: torch.Generator,
     epoch: int,
     frozen_features: bool = False,
+    reconstruct: bool = False,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss.
 
     ``frozen_features`` keeps every module in evaluation mode (fixed batch-norm statistics, no
-    dropout) while the trainable parameters learn: two-phase fine-tuning. Raises
+    dropout) while the trainable parameters learn: two-phase fine-tuning. ``reconstruct``
+    compares the output with the input images instead of the labels (autoencoders). Raises
     ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
@@ -120,7 +126,8 @@ def train_one_epoch(
     for batch, start in enumerate(range(0, len(data), batch_size)):
         idx = order[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(forward(model, data.batch(idx)), data.labels[idx])
+        x = data.batch(idx)
+        loss = loss_fn(forward(model, x), x if reconstruct else data.labels[idx])
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
         loss.backward()
@@ -151,7 +158,7 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, data: TensorSet | MemmapSet) 
     logits = predict_logits(model, data)
     targets = data.labels.cpu().numpy()
     names = [str(c) for c in range(logits.shape[1])]
-    m = classification_metrics(targets, softmax(logits.float().cpu().numpy()), names)
+    m = classification_metrics(targets, softmax(logits.cpu().numpy()), names)
     return {
         "val_loss": float(loss_fn(logits, data.labels)),
         **{f"val_{k}": m[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "auroc")},
@@ -190,6 +197,7 @@ def fit(
     scheduler = build_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(seed)
     larger_is_better = MONITORS[cfg.monitor]
+    frozen = trainable is not None
     state = {
         "epoch": 0,
         "history": [],
@@ -204,7 +212,6 @@ def fit(
         epoch = state["epoch"] + 1
         if hasattr(loss_fn, "set_epoch"):  # deferred re-weighting (LDAM-DRW) follows the epoch
             loss_fn.set_epoch(epoch)
-        frozen = trainable is not None
         train_loss = train_one_epoch(
             model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch, frozen
         )
@@ -260,8 +267,6 @@ def _restore(path, phase, model, optimizer, scheduler, generator) -> dict | None
 def last_layer(model: nn.Module) -> nn.Module:
     """The output layer of ``model`` (its last linear or cosine classifier): the layer before
     the softmax."""
-    from .models import OUTPUT_LAYERS
-
     heads = [m for m in model.modules() if isinstance(m, OUTPUT_LAYERS)]
     if not heads:
         raise ValueError(f"{type(model).__name__} has no linear output layer to fine-tune")

@@ -18,16 +18,11 @@ if generator == "graded_lesions":
     images, targets = synthetic.make_graded_lesions(spec)
     task, classes = "multiclass", spec.class_names
 elif generator == "findings":
-    spec = synthetic.FindingsSpec(
-        **{
-            **spec,
-            "prevalence": tuple(spec.get("prevalence", ())) or synthetic.FindingsSpec.prevalence,
-        }
-    )
+    spec = synthetic.FindingsSpec(**spec)
     images, targets = synthetic.make_findings(spec)
     task, classes = "multilabel", spec.class_names
 else:
-    spec = synthetic.StdRegressionSpec(**{**spec, "distribution": tuple(spec["distribution"])})
+    spec = synthetic.StdRegressionSpec(**spec)
     images, targets, split = synthetic.make_std_regression(spec)
     task, classes = "regression", ["std"]
 log.info("generated %d images %s for %s", len(images), images.shape[1:], spec)

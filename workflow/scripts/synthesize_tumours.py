@@ -12,8 +12,7 @@ from medimbalance.data.synthetic import TUMOUR_REGIONS, TumoursSpec, make_tumour
 from medimbalance.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
-params = dict(snakemake.params.spec)
-spec = TumoursSpec(**{**params, "shape": tuple(params["shape"])})
+spec = TumoursSpec(**snakemake.params.spec)
 images, masks = make_tumours(spec)
 folder = Path(snakemake.output.manifest).parent
 (folder / "cases").mkdir(parents=True, exist_ok=True)

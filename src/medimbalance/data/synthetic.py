@@ -117,6 +117,7 @@ class FindingsSpec:
     prevalence: tuple[float, ...] = tuple(CHEST_PREVALENCE.values())  # per finding, in (0, 1)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "prevalence", tuple(self.prevalence))  # lists from the config
         if self.n < 1 or self.image_size < 16:
             raise ValueError(f"need n ≥ 1 and image_size ≥ 16, got {self.n}, {self.image_size}")
         if not 0 <= self.correlation < 1:
@@ -192,6 +193,7 @@ class TumoursSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(self.shape))  # lists from the config
         if len(self.shape) not in (2, 3) or min(self.shape) < 16:
             raise ValueError(f"shape must be 2 or 3 sizes ≥ 16, got {self.shape}")
         if not 0 < self.tumour_fraction < 0.2:
@@ -260,6 +262,7 @@ class StdRegressionSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "distribution", tuple(self.distribution))  # lists from the config
         if min(self.n_train, self.n_val, self.n_test) < 1:
             raise ValueError("every split needs at least one image")
         draw_targets(self.distribution, np.random.default_rng(0), 1)  # validates the distribution
