@@ -8,6 +8,7 @@ from conftest import REPO, run_snakemake
 from jsonschema import Draft202012Validator
 
 from medimbalance.balancing import RESAMPLERS
+from medimbalance.config import MIXUPS, MONITORS
 from medimbalance.losses import LOSSES
 from medimbalance.models import MODELS
 
@@ -23,6 +24,11 @@ def test_schema_enums_are_the_library_registries():
     assert sorted(method_enum("resample")) == RESAMPLERS.names()
     assert sorted(method_enum("loss")) == LOSSES.names()
     assert sorted(method_enum("model")) == MODELS.names()
+    assert method_enum("mixup") == list(MIXUPS)
+    training = SCHEMA["properties"]["training"]["properties"]
+    assert training["monitor"]["enum"] == ["auto", *MONITORS]
+    overrides = SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["training"]
+    assert overrides["propertyNames"]["enum"] == list(training)
 
 
 def test_default_config_is_valid():
@@ -98,6 +104,44 @@ CASES = {
             r"but dataset 'findings' is multilabel; list the profiles it should use in "
             r"config key datasets.findings.profiles"
         ],
+    ),
+    "loss that does not fit the task": (
+        lambda c: c["methods"]["focal"].update(loss="gdl_wll"),
+        [
+            r"config key methods.focal: loss 'gdl_wll' is for segmentation data, but dataset "
+            r"'graded_lesions' is multiclass; list the methods it should use in config key "
+            r"datasets.graded_lesions.methods"
+        ],
+    ),
+    "model that does not fit the task": (
+        lambda c: c["methods"]["bce"].update(model="unet"),
+        [r"config key methods.bce: model 'unet' is for segmentation data, but dataset 'findings'"],
+    ),
+    "resampling regression data": (
+        lambda c: c["methods"]["mse"].update(resample="ros"),
+        [
+            r"config key methods.mse: resample: 'ros' needs multiclass or binary data, but dataset "
+            r"'std_regression' is regression"
+        ],
+    ),
+    "mixup outside segmentation": (
+        lambda c: c["methods"]["baseline"].update(mixup="asymmetric"),
+        [r"config key methods.baseline: mixup: 'asymmetric' needs segmentation data"],
+    ),
+    "unknown method of a dataset": (
+        lambda c: c["datasets"]["findings"].update(methods=["bce", "wbce"]),
+        [r"config key datasets.findings.methods: unknown method 'wbce'; defined: \w+, "],
+    ),
+    "monitor that does not fit the task": (
+        lambda c: c["datasets"]["tumours"]["training"].update(monitor="balanced_accuracy"),
+        [
+            r"config key datasets.tumours.training: monitor 'balanced_accuracy' is for multiclass "
+            r"or binary data, not segmentation; choose one of: auto, dice, loss"
+        ],
+    ),
+    "unknown training key of a dataset": (
+        lambda c: c["datasets"]["tumours"]["training"].update(epoch=3),
+        [r"'epoch' is not one of \['epochs', 'batch_size'"],
     ),
     "unknown generator key": (
         lambda c: c["datasets"]["graded_lesions"]["generator"].update(n_grades=3),

@@ -66,7 +66,7 @@ def test_early_stopping_after_patience_keeps_the_best_epoch(monkeypatch):
     losses = iter([5.0, 4.0, 3.0, 3.5, 3.2, 2.0, 1.0])  # best at epoch 3, then two worse
     seen = []
 
-    def scripted(model, loss_fn, data):
+    def scripted(model, loss_fn, data, task):
         seen.append({k: v.clone() for k, v in model.state_dict().items()})
         return {"val_loss": next(losses), "val_balanced_accuracy": 0.0}
 

@@ -5,10 +5,35 @@ from medimbalance.losses import LOSSES, build_loss
 from medimbalance.models import MODELS, build_model
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18", "densenet121", "regression_cnn"])
 def test_models_map_images_to_logits(name):
-    model = build_model(name, in_channels=1, num_classes=5, spatial_shape=(28, 28))
-    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 5)
+    model = build_model(name, in_channels=1, num_classes=5, spatial_shape=(32, 32))
+    assert model(torch.zeros(3, 1, 32, 32)).shape == (3, 5)
+
+
+@pytest.mark.parametrize("name", ["unet", "basic_unet"])
+@pytest.mark.parametrize("shape", [(32, 32), (32, 32, 32)])
+def test_segmentation_models_map_images_to_voxel_logits(name, shape):
+    model = build_model(name, in_channels=2, num_classes=4, spatial_shape=shape)
+    assert model(torch.zeros(2, 2, *shape)).shape == (2, 4, *shape)
+
+
+def test_segmentation_models_refuse_sides_they_cannot_halve():
+    with pytest.raises(ValueError, match=r"multiple of 16 and at least 32, got \(40, 40\)"):
+        build_model("basic_unet", 1, 2, (40, 40))
+
+
+def test_regression_cnn_is_the_seeds_layer_stack():
+    model = build_model("regression_cnn", 1, 1, (52, 52))
+    kinds = [type(m).__name__ for m in model.modules() if not list(m.children())]
+    assert kinds == ["Conv2d", "ReLU", "AvgPool2d", "Dropout"] * 2 + [
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
+    assert all(m.kernel_size == (5, 5) for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert model(torch.zeros(4, 1, 52, 52)).shape == (4, 1)
 
 
 def test_small_cnn_three_channels():
@@ -17,13 +42,15 @@ def test_small_cnn_three_channels():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(ValueError, match="unknown model 'vgg'; valid choices: resnet18, small_cnn"):
+    with pytest.raises(
+        ValueError, match="unknown model 'vgg'; valid choices: basic_unet, densenet"
+    ):
         build_model("vgg", 1, 2, (28, 28))
     with pytest.raises(
-        ValueError, match="unknown loss 'dice'; valid choices: balanced_softmax, cb_ce"
+        ValueError, match="unknown loss 'dice'; valid choices: asym_focal, asym_large_margin"
     ):
         build_loss("dice", [10, 5])
-    assert MODELS.names() == ["resnet18", "small_cnn"] and "ldam" in LOSSES.names()
+    assert "unet" in MODELS.names() and "ldam" in LOSSES.names()
 
 
 def test_cross_entropy_hand_value():

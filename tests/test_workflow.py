@@ -37,6 +37,28 @@ def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
         assert all("±" in line for line in md[2:])
 
 
+@pytest.mark.parametrize(
+    "table, columns",
+    [
+        ("findings_natural", ["auroc", "average_precision", "micro_auroc", "auroc[finding_1]"]),
+        ("tumours_natural", ["dice", "sensitivity", "precision", "dice[enhancing]"]),
+        ("std_low", ["mse", "mae", "percentage_error", "bias"]),
+    ],
+)
+def test_every_task_has_its_table(tiny_run, table, columns):
+    csv = pd.read_csv(tiny_run / f"results/tiny/tables/{table}.csv", index_col=0)
+    assert len(csv) == 1 and (csv["n_seeds"] == 2).all()
+    assert {f"{c}_{s}" for c in columns for s in ("mean", "std")} <= set(csv.columns)
+    assert "dice[background]_mean" not in csv.columns
+    run = tiny_run / f"results/tiny/runs/{table.replace('_', '/', 1)}/{csv.index[0]}/seed0"
+    with np.load(run / "predictions.npz") as p:
+        assert p["test_logits"].shape[0] == p["test_targets"].shape[0]
+    config = json.loads((run / "run_config.json").read_text())
+    monitors = {"findings_natural": "auroc", "tumours_natural": "dice", "std_low": "mse"}
+    assert config["training"]["monitor"] == monitors[table]
+    assert (tiny_run / f"results/tiny/figures/{table}_confusion.png").exists() is False
+
+
 def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
     data = tiny_run / "results/tiny/data/lesions"
     splits = json.loads((data / "splits.json").read_text())

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .tasks import TASKS, resolve_monitor
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
-# Validation metrics that can choose the best epoch, and whether larger is better.
+# Validation metrics that can choose the best epoch, and whether larger is better
+# (medimbalance.tasks.MONITOR_TASKS says which tasks each is defined for).
 MONITORS = {
     "balanced_accuracy": True,
     "accuracy": True,
     "macro_f1": True,
     "auroc": True,
+    "average_precision": True,
+    "dice": True,
+    "mse": False,
+    "mae": False,
     "loss": False,
 }
+MIXUPS = ("none", "mixup", "asymmetric")
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class TrainConfig:
     milestones: tuple[int, ...] = ()  # epochs after which "step" multiplies the rate by gamma
     gamma: float = 0.1  # step decay factor
     warmup_epochs: int = 0  # linear warm-up from lr/warmup_epochs to lr over these epochs
-    monitor: str = "balanced_accuracy"  # validation metric choosing the best epoch
+    monitor: str = "auto"  # validation metric choosing the best epoch ("auto": the task's default)
     patience: int = 0  # stop after this many epochs without improvement (0: never)
 
     def __post_init__(self) -> None:
@@ -37,7 +45,7 @@ class TrainConfig:
         for name, choices in (
             ("optimizer", OPTIMIZERS),
             ("lr_schedule", LR_SCHEDULES),
-            ("monitor", tuple(MONITORS)),
+            ("monitor", ("auto", *MONITORS)),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(
@@ -67,6 +75,14 @@ class MethodSpec:
     loss_args: dict = field(default_factory=dict)  # keyword arguments of the loss (e.g. gamma)
     posthoc_tau: float = 0.0  # post-hoc logit adjustment of predictions: z − τ log π (0: none)
     measure: str = "squared"  # one_class: reconstruction error measure (one_class.MEASURES)
+    mixup: str = "none"  # segmentation: "mixup" or "asymmetric" (foreground labels kept hard)
+    mixup_alpha: float = 0.2  # mixing weights λ ~ Beta(α, α)
+
+    def __post_init__(self) -> None:
+        if self.mixup not in MIXUPS:
+            raise ValueError(f"mixup: unknown {self.mixup!r}; valid choices: {', '.join(MIXUPS)}")
+        if self.mixup_alpha <= 0:
+            raise ValueError(f"mixup_alpha must be > 0, got {self.mixup_alpha}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,7 @@ class RunConfig:
 
     study: str
     dataset: str
+    task: str  # medimbalance.tasks.TASKS
     profile: str
     method: str
     seed: int  # seeds model initialisation, batch order and resampling
@@ -83,14 +100,24 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
+        """Build and check a run config; ``training.monitor: auto`` becomes the task's metric."""
+        task = d.get("task", "multiclass")
+        if task not in TASKS:
+            raise ValueError(f"task: unknown {task!r}; valid choices: {', '.join(TASKS)}")
+        training = _build(TrainConfig, d["training"], "training")
+        try:
+            training = replace(training, monitor=resolve_monitor(training.monitor, task))
+        except ValueError as error:
+            raise ValueError(f"training.monitor: {error}") from None
         return cls(
             study=d["study"],
             dataset=d["dataset"],
+            task=task,
             profile=d["profile"],
             method=d["method"],
             seed=int(d["seed"]),
             spec=_build(MethodSpec, d["spec"], "methods." + d["method"]),
-            training=_build(TrainConfig, d["training"], "training"),
+            training=training,
         )
 
     def to_dict(self) -> dict:

@@ -1,4 +1,8 @@
-"""Classification metrics from saved predictions (scikit-learn underneath)."""
+"""Metrics of every task from saved network outputs (scikit-learn underneath, no torch).
+
+:func:`task_metrics` turns raw outputs (logits, or predictions for regression) into the metrics
+of the task; ``TASK_SCALARS`` lists the scalar metrics each task reports in tables.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
@@ -14,8 +19,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-# Scalar metrics reported in tables, in display order.
+# Scalar metrics reported in tables, in display order, per task.
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
+TASK_SCALARS = {
+    "multiclass": SCALAR_METRICS,
+    "binary": SCALAR_METRICS,
+    "multilabel": ("auroc", "average_precision", "micro_auroc", "micro_average_precision"),
+    "segmentation": ("dice", "sensitivity", "precision"),
+    "regression": ("mse", "mae", "percentage_error", "bias"),
+}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -79,3 +91,143 @@ def _binary_auroc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
     if is_positive.all() or not is_positive.any():
         return None
     return float(roc_auc_score(is_positive, scores))
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Elementwise logistic function, stable for large ``|z|``."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, dtype=np.float64)))
+
+
+def multilabel_metrics(
+    targets: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]
+) -> dict:
+    """Per-label AUROC and average precision; their macro means over labels with both
+    outcomes in ``targets`` (others are ``None``), and micro means over all image–label pairs.
+
+    ``targets`` ``(N, L)`` multi-hot; ``probabilities`` ``(N, L)`` per-label probabilities.
+    """
+    targets = np.asarray(targets).astype(np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.shape != targets.shape or targets.ndim != 2:
+        raise ValueError(
+            f"probabilities must have the targets' shape (N, L) = {targets.shape}, "
+            f"got {probabilities.shape}"
+        )
+    if targets.shape[1] != len(label_names):
+        raise ValueError(f"targets have {targets.shape[1]} labels, names {len(label_names)}")
+    auroc = [
+        _binary_auroc(targets[:, k] == 1, probabilities[:, k]) for k in range(targets.shape[1])
+    ]
+    ap = [
+        float(average_precision_score(targets[:, k], probabilities[:, k]))
+        if 0 < targets[:, k].sum() < len(targets)
+        else None
+        for k in range(targets.shape[1])
+    ]
+    defined = lambda values: [v for v in values if v is not None]  # noqa: E731
+    return {
+        "n": len(targets),
+        "classes": list(label_names),
+        "auroc": float(np.mean(defined(auroc))) if defined(auroc) else None,
+        "average_precision": float(np.mean(defined(ap))) if defined(ap) else None,
+        "micro_auroc": _binary_auroc(targets.ravel() == 1, probabilities.ravel()),
+        "micro_average_precision": float(
+            average_precision_score(targets.ravel(), probabilities.ravel())
+        )
+        if 0 < targets.sum() < targets.size
+        else None,
+        "per_class": {
+            "auroc": auroc,
+            "average_precision": ap,
+            "prevalence": targets.mean(0).tolist(),
+        },
+    }
+
+
+def overlap_per_image(predicted: np.ndarray, targets: np.ndarray, num_classes: int) -> dict:
+    """Per image and class ``(N, C)``: Dice ``2|P∩T| / (|P| + |T|)``, sensitivity ``|P∩T|/|T|``
+    and precision ``|P∩T|/|P|``; ``NaN`` where undefined (Dice: class absent from both)."""
+    n = len(targets)
+    predicted = np.asarray(predicted).reshape(n, -1)
+    targets = np.asarray(targets).reshape(n, -1)
+    shape = (n, num_classes)
+    inter, pred, true = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for c in range(num_classes):
+        p, t = predicted == c, targets == c
+        inter[:, c], pred[:, c], true[:, c] = (p & t).sum(1), p.sum(1), t.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "dice": 2 * inter / (pred + true),
+            "sensitivity": inter / true,
+            "precision": inter / pred,
+        }
+
+
+def segmentation_metrics(
+    targets: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]
+) -> dict:
+    """Dice, sensitivity and precision per class (means over the images where defined) and
+    their means over the foreground classes (class 0 is the background).
+
+    ``targets`` and ``predicted`` are label maps ``(N, *spatial)`` with values ``0..C-1``.
+    """
+    targets, predicted = np.asarray(targets), np.asarray(predicted)
+    if predicted.shape != targets.shape:
+        raise ValueError(
+            f"predicted labels must have the masks' shape {targets.shape}, got {predicted.shape}"
+        )
+    num_classes = len(class_names)
+    if targets.size and int(targets.max()) >= num_classes:
+        raise ValueError(f"mask labels must lie in 0..{num_classes - 1}, got {int(targets.max())}")
+    overlap = overlap_per_image(predicted, targets, num_classes)
+    per_class = {k: [_nanmean(v[:, c]) for c in range(num_classes)] for k, v in overlap.items()}
+    foreground = lambda k: _nanmean(np.asarray(per_class[k][1:], dtype=float))  # noqa: E731
+    return {
+        "n": len(targets),
+        "classes": list(class_names),
+        **{k: foreground(k) for k in overlap},
+        "per_class": per_class,
+    }
+
+
+def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
+    """MSE, MAE, the regression seed's percentage loss ``mean |ŷ − y| / y × 100`` and the bias
+    ``mean (ŷ − y) / y × 100`` (its signed form). ``targets`` and ``predictions`` ``(N,)``."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    if predictions.shape != targets.shape:
+        raise ValueError(
+            f"predictions must have one value per target ({targets.size}), got {predictions.size}"
+        )
+    error = predictions - targets
+    relative = error / targets if (targets != 0).all() else np.full_like(error, np.nan)
+    return {
+        "n": int(targets.size),
+        "mse": float(np.mean(error**2)),
+        "mae": float(np.mean(np.abs(error))),
+        "percentage_error": _nanmean(100 * np.abs(relative)),
+        "bias": _nanmean(100 * relative),
+    }
+
+
+def task_metrics(
+    task: str, targets: np.ndarray, outputs: np.ndarray, class_names: Sequence[str]
+) -> dict:
+    """The metrics of ``task`` from raw network outputs: class logits ``(N, C)``, label logits
+    ``(N, L)``, segmentation logits ``(N, C, *spatial)`` (or predicted label maps), or
+    regression predictions ``(N, 1)``. The result records its ``task``."""
+    if task == "multilabel":
+        metrics = multilabel_metrics(targets, sigmoid(outputs), class_names)
+    elif task == "segmentation":
+        labels = outputs if outputs.ndim == np.ndim(targets) else np.argmax(outputs, axis=1)
+        metrics = segmentation_metrics(targets, labels, class_names)
+    elif task == "regression":
+        metrics = regression_metrics(targets, outputs)
+    else:
+        metrics = classification_metrics(targets, softmax(outputs), class_names)
+    return {"task": task, **metrics}
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None

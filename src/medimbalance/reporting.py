@@ -11,24 +11,37 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .metrics import SCALAR_METRICS
+from .metrics import TASK_SCALARS
+
+# The per-class column of each task's table: recall per class, AUROC per label, Dice per
+# foreground region (regression has none).
+PER_CLASS_COLUMN = {
+    "multiclass": "recall",
+    "binary": "recall",
+    "multilabel": "auroc",
+    "segmentation": "dice",
+}
 
 
 def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per run: ``method``, ``seed``, the scalar metrics and ``recall[<class>]`` columns.
+    """One row per run: ``method``, ``seed``, the task's scalar metrics and its per-class
+    columns (``recall[<class>]``, ``auroc[<label>]`` or ``dice[<region>]``).
 
     Each record is ``{"method": str, "seed": int, "metrics": <metrics.json contents>}``.
     """
     rows = []
     for record in records:
         m = record["metrics"]
+        task = m.get("task", "multiclass")
         row = {"method": record["method"], "seed": int(record["seed"])}
-        row.update({name: m[name] for name in SCALAR_METRICS})
-        row.update(
-            {f"recall[{c}]": r for c, r in zip(m["classes"], m["per_class"]["recall"], strict=True)}
-        )
+        row.update({name: m[name] for name in TASK_SCALARS[task]})
+        column = PER_CLASS_COLUMN.get(task)
+        if column:
+            pairs = zip(m["classes"], m["per_class"][column], strict=True)
+            skip = 1 if task == "segmentation" else 0  # the background
+            row.update({f"{column}[{c}]": v for c, v in list(pairs)[skip:]})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"seed": int})
 
 
 def summarise(frame: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:

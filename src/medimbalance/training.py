@@ -20,9 +20,10 @@ from torch import nn
 
 from .config import MONITORS, TrainConfig
 from .data.io import atomic_write
-from .metrics import classification_metrics, softmax
+from .metrics import TASK_SCALARS, task_metrics
 from .models import OUTPUT_LAYERS
 from .schedules import build_optimizer, build_scheduler
+from .tasks import resolve_monitor
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +40,52 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return x.div_(255.0).sub_(0.5).div_(0.5) if images.dtype == np.uint8 else x
 
 
-def to_labels(labels: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Integer labels ``(N,)`` as int64 on ``device``."""
-    return torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
+def to_labels(labels: np.ndarray, device: torch.device, task: str = "multiclass") -> torch.Tensor:
+    """Targets on ``device``: class labels ``(N,)`` int64; multi-hot labels ``(N, L)`` and
+    regression targets ``(N,)`` float32; segmentation masks ``(N, *spatial)`` as stored (uint8
+    masks stay compact and are widened per batch by :func:`widen`)."""
+    t = torch.from_numpy(np.ascontiguousarray(labels))
+    if task in ("multilabel", "regression"):
+        t = t.float()
+    elif task != "segmentation":
+        t = t.long()
+    return t.to(device)
+
+
+def widen(targets: torch.Tensor) -> torch.Tensor:
+    """Integer targets as int64 (what the losses index with); float targets unchanged."""
+    return targets if targets.is_floating_point() else targets.long()
 
 
 @dataclass
 class TensorSet:
-    """Images ``(N, C, *spatial)`` float32 and labels ``(N,)`` int64, moved to the device once."""
+    """Images ``(N, C, *spatial)`` float32 and their targets (``labels``, first axis ``N``),
+    moved to the device once."""
 
     images: torch.Tensor
     labels: torch.Tensor
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, labels: np.ndarray, device: torch.device) -> TensorSet:
-        return cls(to_tensor(images, device), to_labels(labels, device))
+    def from_arrays(
+        cls, images: np.ndarray, labels: np.ndarray, device: torch.device, task: str = "multiclass"
+    ) -> TensorSet:
+        return cls(to_tensor(images, device), to_labels(labels, device, task))
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         return self.images[idx]
 
+    def targets(self, idx: torch.Tensor) -> torch.Tensor:
+        return widen(self.labels[idx])
+
     def __len__(self) -> int:
-        return int(self.labels.numel())
+        return len(self.labels)
 
 
 @dataclass
 class MemmapSet:
     """Images stay in their memory-mapped ``.npy`` file; each batch is read, scaled and moved
     when needed (bounded memory). ``rows[i]`` is the file row of sample ``i`` (repeats allowed,
-    as after oversampling); labels ``(N,)`` live on the device."""
+    as after oversampling); targets (``labels``, first axis ``N``) live on the device."""
 
     images: np.ndarray
     rows: np.ndarray
@@ -75,8 +94,11 @@ class MemmapSet:
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         return to_tensor(self.images[self.rows[idx.cpu().numpy()]], self.labels.device)
 
+    def targets(self, idx: torch.Tensor) -> torch.Tensor:
+        return widen(self.labels[idx])
+
     def __len__(self) -> int:
-        return int(self.labels.numel())
+        return len(self.labels)
 
 
 def load_set(
@@ -85,14 +107,16 @@ def load_set(
     device: torch.device,
     rows: np.ndarray | None = None,
     preload_limit: int = PRELOAD_LIMIT_BYTES,
+    task: str = "multiclass",
 ) -> TensorSet | MemmapSet:
-    """The samples ``images[rows]`` (all rows by default) with their ``labels``: preloaded on
-    the device when they fit in ``preload_limit`` bytes as float32, else streamed from disk."""
+    """The samples ``images[rows]`` (all rows by default) with their ``labels`` (aligned with
+    ``rows``): preloaded on the device when they fit in ``preload_limit`` bytes as float32,
+    else streamed from disk."""
     rows = np.arange(len(images)) if rows is None else np.asarray(rows)
     row_bytes = 4 * int(np.prod(images.shape[1:]))
     if len(rows) * row_bytes <= preload_limit:
-        return TensorSet.from_arrays(images[rows], labels, device)
-    return MemmapSet(images, rows, to_labels(labels, device))
+        return TensorSet.from_arrays(images[rows], labels, device, task)
+    return MemmapSet(images, rows, to_labels(labels, device, task))
 
 
 def forward(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -117,8 +141,9 @@ def train_one_epoch(
 
     ``frozen_features`` keeps every module in evaluation mode (fixed batch-norm statistics, no
     dropout) while the trainable parameters learn: two-phase fine-tuning. ``reconstruct``
-    compares the output with the input images instead of the labels (autoencoders). Raises
-    ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
+    compares the output with the input images instead of the labels (autoencoders). A loss
+    with a ``mix`` method (mixup) transforms each batch first. Raises ``FloatingPointError``
+    naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
@@ -126,8 +151,10 @@ def train_one_epoch(
     for batch, start in enumerate(range(0, len(data), batch_size)):
         idx = order[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
-        x = data.batch(idx)
-        loss = loss_fn(forward(model, x), x if reconstruct else data.labels[idx])
+        x, y = data.batch(idx), data.targets(idx)
+        if hasattr(loss_fn, "mix"):
+            x, y = loss_fn.mix(x, y, generator)
+        loss = loss_fn(forward(model, x), x if reconstruct else y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
         loss.backward()
@@ -153,16 +180,27 @@ def predict_logits(
     return torch.cat([forward(model, x) for x in ordered_batches(data, batch_size)])
 
 
-def evaluate(model: nn.Module, loss_fn: nn.Module, data: TensorSet | MemmapSet) -> dict:
-    """Validation loss, accuracy, balanced accuracy, macro-F1 and macro AUROC."""
-    logits = predict_logits(model, data)
-    targets = data.labels.cpu().numpy()
-    names = [str(c) for c in range(logits.shape[1])]
-    m = classification_metrics(targets, softmax(logits.cpu().numpy()), names)
-    return {
-        "val_loss": float(loss_fn(logits, data.labels)),
-        **{f"val_{k}": m[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "auroc")},
-    }
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    data: TensorSet | MemmapSet,
+    task: str = "multiclass",
+    batch_size: int = 256,
+) -> dict:
+    """Validation loss (mean over samples) and the task's scalar metrics (``TASK_SCALARS``),
+    batch by batch: segmentation keeps only the predicted label maps."""
+    model.eval()
+    total, outputs = 0.0, []
+    for start in range(0, len(data), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.labels.device)
+        out = forward(model, data.batch(idx))
+        total += float(loss_fn(out, data.targets(idx))) * len(idx)
+        outputs.append((out.argmax(1).to(torch.uint8) if task == "segmentation" else out).cpu())
+    outputs = torch.cat(outputs).numpy()
+    names = [str(c) for c in range(out.shape[1])]
+    m = task_metrics(task, data.labels.cpu().numpy(), outputs, names)
+    return {"val_loss": total / len(data), **{f"val_{k}": m[k] for k in TASK_SCALARS[task]}}
 
 
 def log_epoch(record: dict) -> None:
@@ -184,19 +222,25 @@ def fit(
     phase: str = "train",
     checkpoint: str | Path | None = None,
     trainable: Iterable[nn.Parameter] | None = None,
+    task: str = "multiclass",
 ) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping); returns the
     history and leaves the best epoch's weights in ``model``.
 
     ``trainable`` restricts learning to those parameters (the rest stay frozen, in evaluation
-    mode). With ``checkpoint``, the state after every epoch is saved there, and a checkpoint of
-    the same ``phase`` found at the start is resumed.
+    mode); otherwise the model and the loss's own learnable parameters (Balanced MSE's noise
+    scale) learn. With ``checkpoint``, the state after every epoch is saved there, and a
+    checkpoint of the same ``phase`` found at the start is resumed.
     """
-    params = list(trainable) if trainable is not None else list(model.parameters())
+    if trainable is not None:
+        params = list(trainable)
+    else:
+        params = [*model.parameters(), *(p for p in loss_fn.parameters() if p.requires_grad)]
     optimizer = build_optimizer(cfg, params)
     scheduler = build_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(seed)
-    larger_is_better = MONITORS[cfg.monitor]
+    monitor = resolve_monitor(cfg.monitor, task)
+    larger_is_better = MONITORS[monitor]
     frozen = trainable is not None
     state = {
         "epoch": 0,
@@ -207,7 +251,9 @@ def fit(
         "done": False,
     }
     if checkpoint is not None and Path(checkpoint).exists():
-        state = _restore(checkpoint, phase, model, optimizer, scheduler, generator) or state
+        state = (
+            _restore(checkpoint, phase, model, loss_fn, optimizer, scheduler, generator) or state
+        )
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"] + 1
         if hasattr(loss_fn, "set_epoch"):  # deferred re-weighting (LDAM-DRW) follows the epoch
@@ -218,10 +264,14 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         record = {"phase": phase, "epoch": epoch, "lr": lr, "train_loss": train_loss}
-        record.update(evaluate(model, loss_fn, val))
-        score = record[f"val_{cfg.monitor}"]
-        if state["best"] is None or (
-            score > state["best"] if larger_is_better else score < state["best"]
+        record.update(evaluate(model, loss_fn, val, task))
+        score = record[f"val_{monitor}"]  # None when undefined (an AUROC without positives)
+        if state["best_weights"] is None or (
+            score is not None
+            and (
+                state["best"] is None
+                or (score > state["best"] if larger_is_better else score < state["best"])
+            )
         ):
             state.update(best=score, best_weights=copy.deepcopy(model.state_dict()), stale=0)
         else:
@@ -230,17 +280,18 @@ def fit(
         state["history"].append(record)
         state["done"] = epoch == cfg.epochs or 0 < cfg.patience <= state["stale"]
         if checkpoint is not None:
-            _save(checkpoint, phase, state, model, optimizer, scheduler, generator)
+            _save(checkpoint, phase, state, model, loss_fn, optimizer, scheduler, generator)
         on_epoch_end(record)
     model.load_state_dict(state["best_weights"])
     return state["history"]
 
 
-def _save(path, phase, state, model, optimizer, scheduler, generator) -> None:
+def _save(path, phase, state, model, loss_fn, optimizer, scheduler, generator) -> None:
     blob = {
         "phase": phase,
         **state,
         "model": model.state_dict(),
+        "loss": loss_fn.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "generator": generator.get_state(),
@@ -250,11 +301,12 @@ def _save(path, phase, state, model, optimizer, scheduler, generator) -> None:
         torch.save(blob, f)
 
 
-def _restore(path, phase, model, optimizer, scheduler, generator) -> dict | None:
+def _restore(path, phase, model, loss_fn, optimizer, scheduler, generator) -> dict | None:
     blob = torch.load(path, weights_only=True)
     if blob["phase"] != phase:
         return None
     model.load_state_dict(blob["model"])
+    loss_fn.load_state_dict(blob["loss"])
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     generator.set_state(blob["generator"])

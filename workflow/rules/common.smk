@@ -10,13 +10,9 @@ from snakemake.utils import validate
 # The library's source catalogue needs only the standard library and PyYAML (which Snakemake
 # has), so the workflow can name downloads and check tasks before any job runs.
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
-from medimbalance.data.sources import (
-    CLASS_TASKS,
-    PROFILE_TASKS,
-    RAW_FILES,
-    download_for,
-    task_of,
-)
+from medimbalance.config import TrainConfig
+from medimbalance.data.sources import PROFILE_TASKS, RAW_FILES, download_for, task_of
+from medimbalance.tasks import CLASS_TASKS, method_errors, resolve_monitor
 
 # ---- 1. Config validation (before any job runs) --------------------------------------------
 validate(config, schema="../schemas/config.schema.yaml")
@@ -32,6 +28,16 @@ TORCH_ENV = f"../envs/torch-{config['torch_env']}.yaml"
 def dataset_profiles(name):
     """The profiles a dataset is studied under (all by default)."""
     return DATASETS[name].get("profiles", list(PROFILES))
+
+
+def dataset_methods(name):
+    """The methods trained on a dataset (all by default), in config order."""
+    return DATASETS[name].get("methods", list(METHODS))
+
+
+def dataset_training(name):
+    """The training settings of a dataset: the shared ones, updated by its own."""
+    return {**config["training"], **DATASETS[name].get("training", {})}
 
 
 def check_config(cfg):
@@ -62,12 +68,35 @@ def check_config(cfg):
                     f"list the profiles it should use in {where}.profiles"
                 )
 
+        check_methods(cfg, name, task)
+
     for name, method in cfg["methods"].items():
         if method.get("schedule") == "two_phase" and method["resample"] == "none":
             raise WorkflowError(
                 f"config key methods.{name}: schedule two_phase pretrains on a resampled set; "
                 "set resample to ros or rus"
             )
+
+
+def check_methods(cfg, name, task):
+    """The methods and training settings of dataset ``name`` must fit its ``task``."""
+    where = f"config key datasets.{name}"
+    for method in cfg["datasets"][name].get("methods", list(cfg["methods"])):
+        if method not in cfg["methods"]:
+            raise WorkflowError(
+                f"{where}.methods: unknown method {method!r}; defined: {', '.join(cfg['methods'])}"
+            )
+        errors = method_errors(cfg["methods"][method], task)
+        if errors:
+            raise WorkflowError(
+                f"config key methods.{method}: {'; '.join(errors)}, but dataset {name!r} is "
+                f"{task}; list the methods it should use in {where}.methods"
+            )
+    training = {**cfg["training"], **cfg["datasets"][name].get("training", {})}
+    try:
+        resolve_monitor(TrainConfig(**training).monitor, task)
+    except (TypeError, ValueError) as error:
+        raise WorkflowError(f"{where}.training: {error}") from None
 
 
 check_config(config)
@@ -158,11 +187,12 @@ def get_run_config(wildcards):
     return {
         "study": STUDY,
         "dataset": wildcards.dataset,
+        "task": task_of(DATASETS[wildcards.dataset]),
         "profile": wildcards.profile,
         "method": wildcards.method,
         "seed": int(wildcards.seed),
         "spec": METHODS[wildcards.method],
-        "training": config["training"],
+        "training": dataset_training(wildcards.dataset),
     }
 
 
@@ -173,14 +203,14 @@ def get_run_metrics(wildcards):
         study=STUDY,
         dataset=wildcards.dataset,
         profile=wildcards.profile,
-        method=list(METHODS),
+        method=dataset_methods(wildcards.dataset),
         seed=SEEDS,
     )
 
 
 def get_final_outputs():
-    """The workflow's final targets: class distributions of every dataset x profile, and
-    tables and confusion matrices of every classification dataset x profile."""
+    """The workflow's final targets: class distributions of every dataset x profile, tables of
+    every dataset x profile with methods, and confusion matrices of classification ones."""
     outputs = []
     for name in DATASETS:
         for profile in dataset_profiles(name):
@@ -188,10 +218,13 @@ def get_final_outputs():
             outputs.append(
                 "results/{study}/figures/{dataset}_{profile}_class_distribution.png".format(**cell)
             )
-            if name in CLASSIFICATION and METHODS:
+            if dataset_methods(name):
                 outputs += [
                     "results/{study}/tables/{dataset}_{profile}.md".format(**cell),
                     "results/{study}/tables/{dataset}_{profile}.csv".format(**cell),
-                    "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell),
                 ]
+            if name in CLASSIFICATION and dataset_methods(name):
+                outputs.append(
+                    "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell)
+                )
     return outputs

@@ -20,7 +20,7 @@ rule results_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        methods=list(METHODS),
+        methods=lambda wildcards: dataset_methods(wildcards.dataset),
         seeds=SEEDS,
     script:
         "../scripts/results_table.py"
@@ -63,7 +63,7 @@ rule confusion_figure:
     conda:
         "../envs/analysis.yaml"
     params:
-        methods=list(METHODS),
+        methods=lambda wildcards: dataset_methods(wildcards.dataset),
         seeds=SEEDS,
     script:
         "../scripts/confusion_figure.py"

@@ -1,4 +1,4 @@
-"""Classification metrics of one run on the test split, from its saved predictions."""
+"""Test metrics of one run (the metrics of its dataset's task), from its saved predictions."""
 
 import _libpath  # noqa: F401
 
@@ -6,20 +6,14 @@ import numpy as np
 
 from medimbalance.data.io import read_json, write_json
 from medimbalance.logs import log_to_file
-from medimbalance.metrics import classification_metrics, softmax
+from medimbalance.metrics import TASK_SCALARS, task_metrics
 
 log = log_to_file(snakemake.log[0])
-classes = read_json(snakemake.input.meta)["classes"]
+meta = read_json(snakemake.input.meta)
 with np.load(snakemake.input.predictions) as predictions:
-    logits = predictions["test_logits"]
+    outputs = predictions["test_logits"]
     targets = predictions["test_targets"]
 
-metrics = classification_metrics(targets, softmax(logits), classes)
-log.info(
-    "accuracy %.4f, balanced accuracy %.4f, macro-F1 %.4f, AUROC %.4f",
-    metrics["accuracy"],
-    metrics["balanced_accuracy"],
-    metrics["macro_f1"],
-    metrics["auroc"] or float("nan"),
-)
+metrics = task_metrics(meta["task"], targets, outputs, meta["classes"])
+log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[meta["task"]]))
 write_json(snakemake.output.metrics, metrics)

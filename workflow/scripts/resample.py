@@ -2,23 +2,27 @@
 
 import _libpath  # noqa: F401
 
-import pandas as pd
+import numpy as np
 
-from medimbalance.balancing import class_counts, resample
+from medimbalance.balancing import resample
 from medimbalance.data.io import load_array, read_json, save_array
+from medimbalance.data.profiles import target_summary
 from medimbalance.logs import log_to_file
+from medimbalance.tasks import CLASS_TASKS
 
 log = log_to_file(snakemake.log[0])
-classes = read_json(snakemake.input.meta)["classes"]
-labels = load_array(snakemake.input.targets)
+meta = read_json(snakemake.input.meta)
+task, classes = meta["task"], meta["classes"]
+targets = load_array(snakemake.input.targets, mmap=True)
 indices = load_array(snakemake.input.indices)
 
-resampled = resample(snakemake.params.resampler, indices, labels[indices], snakemake.params.seed)
-before = class_counts(labels[indices], len(classes))
-after = class_counts(labels[resampled], len(classes))
-log.info("%s: %s -> %s", snakemake.params.resampler, before.tolist(), after.tolist())
+# Resamplers balance classes; other tasks only take "none" (the config check ensures it).
+labels = targets[indices] if task in CLASS_TASKS else np.zeros(len(indices), np.int64)
+resampled = resample(snakemake.params.resampler, indices, labels, snakemake.params.seed)
+summary = target_summary(targets, indices, task, classes).drop(columns="available")
+summary = summary.rename(columns={"kept": "before"})
+summary["after"] = target_summary(targets, resampled, task, classes)["kept"]
+log.info("%s:\n%s", snakemake.params.resampler, summary)
 
 save_array(snakemake.output.indices, resampled)
-pd.DataFrame({"class": classes, "before": before, "after": after}).to_csv(
-    snakemake.output.counts, sep="\t", index=False
-)
+summary.to_csv(snakemake.output.counts, sep="\t", index=False)

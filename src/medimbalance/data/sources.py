@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from ..tasks import CLASS_TASKS, TASKS
+
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 
 # Source name -> task; None means the task comes from the dataset's config or catalogue entry.
@@ -26,9 +28,7 @@ SOURCE_TASKS: dict[str, str | None] = {
     "msd_brats": "segmentation",
     "folder": None,
 }
-TASKS = ("multiclass", "binary", "multilabel", "segmentation", "regression")
 # Which tasks each imbalance-profile family applies to (checked before any job runs).
-CLASS_TASKS = ("multiclass", "binary")
 PROFILE_TASKS = {
     "natural": TASKS,
     "exponential": CLASS_TASKS,

@@ -1,0 +1,90 @@
+"""One training run from its arrays: the method's schedule (single phase, two-phase, one-class)
+dispatched by name, for every task. ``workflow/scripts/train.py`` is the glue around it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .losses import build_loss, posthoc_logit_adjustment, target_stats
+from .models import build_model
+from .one_class import one_class_logits, train_one_class
+from .training import fine_tune_last_layer, fit, load_set, predict_logits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunArrays:
+    """The arrays of one run: the training split (memory-mapped images, all targets), the rows
+    it trains on after resampling and before (the profile's), and the evaluation splits."""
+
+    train_images: np.ndarray
+    train_targets: np.ndarray
+    rows: np.ndarray  # the resampled training set (rows of train_*)
+    profile_rows: np.ndarray  # the imbalanced training set the profile kept
+    val_images: np.ndarray
+    val_targets: np.ndarray
+    test_images: np.ndarray
+    test_targets: np.ndarray
+
+
+def num_outputs(task: str, meta: dict) -> int:
+    """Network outputs: one per class or label, one for regression."""
+    return 1 if task == "regression" else len(meta["classes"])
+
+
+def run_training(
+    run: RunConfig, arrays: RunArrays, meta: dict, device: torch.device, checkpoints: str | Path
+) -> tuple[nn.Module, list[dict], dict[str, np.ndarray]]:
+    """Train ``run`` and return its model, its history and raw outputs on the ``val`` and
+    ``test`` splits. Checkpoints go to ``<checkpoints>_1.pt`` (and ``_2.pt`` for phase 2)."""
+    spec, task, classes = run.spec, run.task, meta["classes"]
+    a = arrays
+    load = lambda images, targets, rows=None: load_set(  # noqa: E731
+        images, targets, device, rows, task=task
+    )
+    train = load(a.train_images, a.train_targets[a.rows], a.rows)
+    val, test = load(a.val_images, a.val_targets), load(a.test_images, a.test_targets)
+    log.info("%s (%s) on %s: %d training samples (%s)", run.method, task, device, len(train),
+             type(train).__name__)  # fmt: skip
+
+    if spec.schedule == "one_class":  # one autoencoder per class; scores = −distance
+        model, scorers, history = train_one_class(
+            a.train_images, a.train_targets, a.rows, classes, run.training, run.seed,
+            spec.measure, device,
+        )  # fmt: skip
+        return model, history, {k: one_class_logits(model, scorers, d) for k, d in
+                                (("val", val), ("test", test))}  # fmt: skip
+
+    model = build_model(
+        spec.model, meta["channels"], num_outputs(task, meta), meta["spatial_shape"], spec.head
+    ).to(device)
+
+    def loss_for(rows: np.ndarray) -> nn.Module:
+        stats = target_stats(task, a.train_targets, rows, len(classes))
+        return build_loss(spec.loss, stats, spec.mixup, spec.mixup_alpha, **spec.loss_args).to(
+            device
+        )
+
+    phase = "pretrain" if spec.schedule == "two_phase" else "train"
+    history = fit(model, loss_for(a.rows), train, val, run.training, run.seed, phase=phase,
+                  checkpoint=f"{checkpoints}_1.pt", task=task)  # fmt: skip
+    last_rows = a.rows
+    if spec.schedule == "two_phase":  # fine-tune the last layer on the imbalanced set
+        last_rows = a.profile_rows
+        imbalanced = load(a.train_images, a.train_targets[last_rows], last_rows)
+        history += fine_tune_last_layer(model, loss_for(last_rows), imbalanced, val,
+                                        run.training, run.seed, f"{checkpoints}_2.pt")  # fmt: skip
+    outputs = {k: predict_logits(model, d).cpu().numpy() for k, d in (("val", val), ("test", test))}
+    if spec.posthoc_tau:  # adjust by the prior of the set the model was last trained on
+        counts = target_stats(task, a.train_targets, last_rows, len(classes)).counts
+        outputs = {k: posthoc_logit_adjustment(v, counts, spec.posthoc_tau) for k, v in
+                   outputs.items()}  # fmt: skip
+    return model, history, outputs

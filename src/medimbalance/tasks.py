@@ -1,0 +1,97 @@
+"""Which losses, models, validation metrics and method features fit which task.
+
+Standard library only: the workflow (``common.smk``) imports this table to refuse a method that
+does not fit a dataset's task before any job runs. ``tests/test_tasks.py`` checks that every
+registered loss, model and monitor appears here.
+"""
+
+from __future__ import annotations
+
+TASKS = ("multiclass", "binary", "multilabel", "segmentation", "regression")
+CLASS_TASKS = ("multiclass", "binary")
+IMAGE_TASKS = ("multiclass", "binary", "multilabel", "regression")  # one output vector per image
+
+LOSS_TASKS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        ("ce", "weighted_ce", "cb_ce", "focal", "cb_focal", "ldam", "logit_adjusted",
+         "balanced_softmax"),
+        CLASS_TASKS,
+    ),
+    **dict.fromkeys(("bce", "weighted_bce", "focal_bce"), ("multilabel",)),
+    **dict.fromkeys(
+        ("dice_ce", "gdl_wll", "seg_focal", "asym_focal", "large_margin", "asym_large_margin"),
+        ("segmentation",),
+    ),
+    **dict.fromkeys(("mse", "lds_mse", "balanced_mse"), ("regression",)),
+}  # fmt: skip
+
+MODEL_TASKS: dict[str, tuple[str, ...]] = {
+    "small_cnn": IMAGE_TASKS,
+    "resnet18": IMAGE_TASKS,
+    "densenet121": IMAGE_TASKS,
+    "regression_cnn": IMAGE_TASKS,
+    "unet": ("segmentation",),
+    "basic_unet": ("segmentation",),
+}
+
+# Validation metrics that can choose the best epoch: the tasks they are defined for.
+MONITOR_TASKS: dict[str, tuple[str, ...]] = {
+    "balanced_accuracy": CLASS_TASKS,
+    "accuracy": CLASS_TASKS,
+    "macro_f1": CLASS_TASKS,
+    "auroc": (*CLASS_TASKS, "multilabel"),
+    "average_precision": ("multilabel",),
+    "dice": ("segmentation",),
+    "mse": ("regression",),
+    "mae": ("regression",),
+    "loss": TASKS,
+}
+# ``training.monitor: auto`` picks this metric for each task.
+DEFAULT_MONITOR = {
+    "multiclass": "balanced_accuracy",
+    "binary": "balanced_accuracy",
+    "multilabel": "auroc",
+    "segmentation": "dice",
+    "regression": "mse",
+}
+
+# Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).
+METHOD_FEATURES = (
+    ("resample", "none", CLASS_TASKS),
+    ("schedule", "single", CLASS_TASKS),
+    ("head", "linear", CLASS_TASKS),
+    ("posthoc_tau", 0.0, CLASS_TASKS),
+    ("mixup", "none", ("segmentation",)),
+)
+
+
+def method_errors(method: dict, task: str) -> list[str]:
+    """Why a method (its config mapping) cannot run on data of ``task``; empty if it can."""
+    errors = []
+    loss, model = method.get("loss", "ce"), method.get("model", "small_cnn")
+    if task not in LOSS_TASKS.get(loss, TASKS):
+        errors.append(f"loss {loss!r} is for {' or '.join(LOSS_TASKS[loss])} data")
+    if task not in MODEL_TASKS.get(model, TASKS):
+        errors.append(f"model {model!r} is for {' or '.join(MODEL_TASKS[model])} data")
+    for key, neutral, tasks in METHOD_FEATURES:
+        value = method.get(key, neutral)
+        if value != neutral and task not in tasks:
+            errors.append(f"{key}: {value!r} needs {' or '.join(tasks)} data")
+    return errors
+
+
+def resolve_monitor(monitor: str, task: str) -> str:
+    """The validation metric a run of ``task`` monitors; ``auto`` picks the task's default.
+    Raises ``ValueError`` when the metric is not defined for the task."""
+    if monitor == "auto":
+        return DEFAULT_MONITOR[task]
+    if monitor not in MONITOR_TASKS:
+        raise ValueError(
+            f"unknown monitor {monitor!r}; valid choices: auto, {', '.join(MONITOR_TASKS)}"
+        )
+    if task not in MONITOR_TASKS[monitor]:
+        raise ValueError(
+            f"monitor {monitor!r} is for {' or '.join(MONITOR_TASKS[monitor])} data, not {task}; "
+            f"choose one of: auto, {', '.join(m for m, t in MONITOR_TASKS.items() if task in t)}"
+        )
+    return monitor

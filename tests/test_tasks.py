@@ -1,0 +1,58 @@
+"""The task table the workflow checks configs with agrees with the library's registries."""
+
+import pytest
+
+from medimbalance.config import MONITORS
+from medimbalance.data import sources
+from medimbalance.losses import LOSSES
+from medimbalance.models import MODELS
+from medimbalance.tasks import (
+    DEFAULT_MONITOR,
+    LOSS_TASKS,
+    MODEL_TASKS,
+    MONITOR_TASKS,
+    TASKS,
+    method_errors,
+    resolve_monitor,
+)
+
+
+def test_every_registered_component_has_its_tasks():
+    assert sorted(LOSS_TASKS) == LOSSES.names()
+    assert sorted(MODEL_TASKS) == MODELS.names()
+    assert list(MONITOR_TASKS) == list(MONITORS)
+    assert set(DEFAULT_MONITOR) == set(TASKS) and sources.TASKS is TASKS
+    for task, monitor in DEFAULT_MONITOR.items():
+        assert task in MONITOR_TASKS[monitor]
+    for table in (LOSS_TASKS, MODEL_TASKS, MONITOR_TASKS):
+        assert all(set(tasks) <= set(TASKS) and tasks for tasks in table.values())
+    assert {t for tasks in LOSS_TASKS.values() for t in tasks} == set(TASKS)  # a loss per task
+
+
+def test_method_errors_name_what_does_not_fit():
+    ok = {"resample": "none", "loss": "dice_ce", "model": "unet", "mixup": "asymmetric"}
+    assert method_errors(ok, "segmentation") == []
+    assert method_errors(ok, "multiclass") == [
+        "loss 'dice_ce' is for segmentation data",
+        "model 'unet' is for segmentation data",
+        "mixup: 'asymmetric' needs segmentation data",
+    ]
+    two_phase = {"resample": "ros", "loss": "ce", "model": "small_cnn", "schedule": "two_phase"}
+    assert method_errors(two_phase, "binary") == []
+    assert method_errors({**two_phase, "loss": "mse"}, "regression") == [
+        "resample: 'ros' needs multiclass or binary data",
+        "schedule: 'two_phase' needs multiclass or binary data",
+    ]
+
+
+def test_monitor_auto_and_mismatch():
+    assert [resolve_monitor("auto", t) for t in ("binary", "multilabel", "segmentation")] == [
+        "balanced_accuracy",
+        "auroc",
+        "dice",
+    ]
+    assert resolve_monitor("loss", "regression") == "loss"
+    with pytest.raises(ValueError, match="monitor 'dice' is for segmentation data, not regression"):
+        resolve_monitor("dice", "regression")
+    with pytest.raises(ValueError, match="unknown monitor 'f2'"):
+        resolve_monitor("f2", "binary")
