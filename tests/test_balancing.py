@@ -42,8 +42,73 @@ def test_none_returns_the_set_unchanged(imbalanced):
 
 def test_unknown_resampler_and_bad_shapes(imbalanced):
     indices, labels = imbalanced
-    with pytest.raises(ValueError, match="unknown resampler 'smoteish'; valid choices: none, ros"):
+    with pytest.raises(
+        ValueError, match="unknown resampler 'smoteish'; valid choices: enn, none, oss"
+    ):
         resample("smoteish", indices, labels, 0)
     with pytest.raises(ValueError, match="equal length"):
         resample("ros", indices, labels[:-1], 0)
-    assert RESAMPLERS.names() == ["none", "ros", "rus"]
+    assert RESAMPLERS.names() == ["enn", "none", "oss", "ros", "rus", "tomek"]
+
+
+@pytest.mark.parametrize(
+    "name, ratio, expected",
+    [("ros", 1.0, [20, 20, 20]), ("ros", 0.5, [20, 10, 10]), ("ros", 0.05, [20, 6, 2]),
+     ("rus", 1.0, [2, 2, 2]), ("rus", 0.5, [4, 4, 2]), ("rus", 0.25, [8, 6, 2])],
+)  # fmt: skip
+def test_partial_ratios_give_exact_counts(imbalanced, name, ratio, expected):
+    indices, labels = imbalanced
+    out = resample(name, indices, labels, 0, ratio=ratio)
+    lookup = dict(zip(indices, labels, strict=True))
+    assert class_counts([lookup[i] for i in out], 3).tolist() == expected
+
+
+def test_impossible_targets_are_refused(imbalanced):
+    indices, labels = imbalanced
+    with pytest.raises(ValueError, match=r"resampler 'rus': ratio must lie in \(0, 1\], got 0"):
+        resample("rus", indices, labels, 0, ratio=0)
+    with pytest.raises(ValueError, match=r"cannot balance class\(es\) \[3\]: they have no train"):
+        resample("ros", indices, labels, 0, num_classes=4)
+    with pytest.raises(ValueError, match=r"resampler 'tomek': .*unexpected keyword.*'ratio'"):
+        resample("tomek", indices, labels, 0, lambda rows: rows[:, None], ratio=0.5)
+
+
+def line_features(positions):
+    """Embeddings: index i sits at positions[i - 100] on a line."""
+    return lambda rows: np.asarray(positions, dtype=float)[np.asarray(rows) - 100][:, None]
+
+
+def test_tomek_removes_the_majority_side_of_each_link():
+    positions = [*range(10), 9.6, 30.0]  # majority 0..9; minority at 9.6 (linked to 9) and 30
+    labels = np.array([0] * 10 + [1, 1])
+    indices = np.arange(100, 112)
+    out = resample("tomek", indices, labels, 0, line_features(positions))
+    assert out.tolist() == [*range(100, 109), 110, 111]  # only majority index 109 (at 9) goes
+
+
+def test_enn_removes_majority_images_among_the_minority():
+    positions = [0, 1, 2, 3, 4, 50.5, 50, 51, 52]  # majority image 105 sits in the minority
+    labels = np.array([0] * 6 + [1] * 3)
+    indices = np.arange(100, 109)
+    out = resample("enn", indices, labels, 0, line_features(positions), n_neighbors=2)
+    assert out.tolist() == [100, 101, 102, 103, 104, 106, 107, 108]
+
+
+def test_one_sided_selection_keeps_the_minority_and_thins_the_majority():
+    rng = np.random.default_rng(0)
+    positions = np.concatenate([rng.normal(0, 1, 40), rng.normal(3, 0.5, 5)])
+    labels = np.array([0] * 40 + [1] * 5)
+    indices = np.arange(100, 145)
+    out = resample("oss", indices, labels, 0, line_features(positions))
+    kept = labels[out - 100]
+    assert (kept == 1).sum() == 5 and 0 < (kept == 0).sum() < 40
+    assert np.array_equal(out, resample("oss", indices, labels, 0, line_features(positions)))
+
+
+def test_pca_features_embed_the_requested_rows():
+    from medimbalance.balancing import pca_features
+
+    images = np.random.default_rng(0).random((30, 1, 4, 4)).astype(np.float32)
+    embed = pca_features(images, n_components=5)
+    assert embed(np.array([3, 4, 5, 6, 7, 8, 9])).shape == (7, 5)
+    assert embed(np.arange(3)).shape == (3, 3)  # at most as many components as images

@@ -48,7 +48,10 @@ CASES = {
     ),
     "unknown resampler": (
         lambda c: c["methods"]["rus"].update(resample="smote"),
-        [r"'smote' is not one of \['none', 'ros', 'rus'\]", r"\['methods'\]\['rus'\]"],
+        [
+            r"'smote' is not one of \['none', 'ros', 'rus', 'tomek', 'enn', 'oss'\]",
+            r"\['methods'\]\['rus'\]",
+        ],
     ),
     "missing key": (lambda c: c.pop("seeds"), [r"'seeds' is a required property"]),
     "wrong type": (

@@ -68,6 +68,7 @@ class MethodSpec:
     """A named recipe: each component is chosen by name from a library registry."""
 
     resample: str = "none"  # balancing.RESAMPLERS
+    resample_args: dict = field(default_factory=dict)  # e.g. ratio; embedding for cleaning
     loss: str = "ce"  # losses.LOSSES
     model: str = "small_cnn"  # models.MODELS
     head: str = "linear"  # output layer: "linear" or "cosine" (normalised, as LDAM uses)

@@ -1,6 +1,7 @@
 rule resample:
     input:
         indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
+        images="results/{study}/data/{dataset}/train_images.npy",
         targets="results/{study}/data/{dataset}/train_targets.npy",
         meta="results/{study}/data/{dataset}/meta.json",
     output:
@@ -12,6 +13,7 @@ rule resample:
         "../envs/analysis.yaml"
     params:
         resampler=lambda wildcards: METHODS[wildcards.method]["resample"],
+        args=lambda wildcards: METHODS[wildcards.method].get("resample_args", {}),
         seed=lambda wildcards: int(wildcards.seed),
     script:
         "../scripts/resample.py"

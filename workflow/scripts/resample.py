@@ -4,7 +4,7 @@ import _libpath  # noqa: F401
 
 import numpy as np
 
-from medimbalance.balancing import resample
+from medimbalance.balancing import pca_features, resample
 from medimbalance.data.io import load_array, read_json, save_array
 from medimbalance.data.profiles import target_summary
 from medimbalance.logs import log_to_file
@@ -18,7 +18,15 @@ indices = load_array(snakemake.input.indices)
 
 # Resamplers balance classes; other tasks only take "none" (the config check ensures it).
 labels = targets[indices] if task in CLASS_TASKS else np.zeros(len(indices), np.int64)
-resampled = resample(snakemake.params.resampler, indices, labels, snakemake.params.seed)
+args = dict(snakemake.params.args)
+seed = snakemake.params.seed
+# Boundary cleaning works on embeddings: a PCA of the pixels of the profile's training images.
+features = pca_features(
+    load_array(snakemake.input.images, mmap=True), args.pop("embedding_components", 32), seed
+)
+resampled = resample(
+    snakemake.params.resampler, indices, labels, seed, features, len(classes), **args
+)
 summary = target_summary(targets, indices, task, classes).drop(columns="available")
 summary = summary.rename(columns={"kept": "before"})
 summary["after"] = target_summary(targets, resampled, task, classes)["kept"]
