@@ -117,8 +117,8 @@ def one_sided_selection(
 
 
 def pca_features(images: np.ndarray, n_components: int = 32, seed: int = 0) -> Features:
-    """Embedding by a PCA of the pixels, fitted on the rows it is first asked for; images are
-    read from (memory-mapped) ``images`` row by row as needed."""
+    """Embedding by a PCA of the pixels, fitted on the rows it is asked for (read from the
+    memory-mapped ``images`` only then)."""
 
     def embed(rows: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
@@ -169,8 +169,9 @@ def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def _counts(labels: np.ndarray) -> dict[int, int]:
-    values, counts = np.unique(labels, return_counts=True)
-    return {int(v): int(n) for v, n in zip(values, counts, strict=True)}
+    """Images per class present in ``labels`` (the form imbalanced-learn's strategies take)."""
+    counts = class_counts(labels, int(np.max(labels)) + 1)
+    return {c: int(n) for c, n in enumerate(counts) if n}
 
 
 def _imblearn(sampler, indices: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .tasks import TASKS, resolve_monitor
+from .tasks import MONITORS, TASKS, resolve_monitor
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
-# Validation metrics that can choose the best epoch, and whether larger is better
-# (medimbalance.tasks.MONITOR_TASKS says which tasks each is defined for).
-MONITORS = {
-    "balanced_accuracy": True,
-    "accuracy": True,
-    "macro_f1": True,
-    "auroc": True,
-    "average_precision": True,
-    "dice": True,
-    "mse": False,
-    "mae": False,
-    "loss": False,
-}
 MIXUPS = ("none", "mixup", "asymmetric")
 
 

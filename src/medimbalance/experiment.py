@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .losses import build_loss, posthoc_logit_adjustment, target_stats
+from .losses import TargetStats, build_loss, posthoc_logit_adjustment, target_stats
 from .models import build_model
 from .one_class import one_class_logits, train_one_class
 from .training import fine_tune_last_layer, fit, load_set, predict_logits
@@ -67,24 +67,21 @@ def run_training(
         spec.model, meta["channels"], num_outputs(task, meta), meta["spatial_shape"], spec.head
     ).to(device)
 
-    def loss_for(rows: np.ndarray) -> nn.Module:
-        stats = target_stats(task, a.train_targets, rows, len(classes))
-        return build_loss(spec.loss, stats, spec.mixup, spec.mixup_alpha, **spec.loss_args).to(
-            device
-        )
+    def loss_for(stats: TargetStats) -> nn.Module:
+        loss = build_loss(spec.loss, stats, spec.mixup, spec.mixup_alpha, **spec.loss_args)
+        return loss.to(device)
 
+    stats = target_stats(task, a.train_targets, a.rows, len(classes))
     phase = "pretrain" if spec.schedule == "two_phase" else "train"
-    history = fit(model, loss_for(a.rows), train, val, run.training, run.seed, phase=phase,
+    history = fit(model, loss_for(stats), train, val, run.training, run.seed, phase=phase,
                   checkpoint=f"{checkpoints}_1.pt", task=task)  # fmt: skip
-    last_rows = a.rows
     if spec.schedule == "two_phase":  # fine-tune the last layer on the imbalanced set
-        last_rows = a.profile_rows
-        imbalanced = load(a.train_images, a.train_targets[last_rows], last_rows)
-        history += fine_tune_last_layer(model, loss_for(last_rows), imbalanced, val,
+        stats = target_stats(task, a.train_targets, a.profile_rows, len(classes))
+        imbalanced = load(a.train_images, a.train_targets[a.profile_rows], a.profile_rows)
+        history += fine_tune_last_layer(model, loss_for(stats), imbalanced, val,
                                         run.training, run.seed, f"{checkpoints}_2.pt")  # fmt: skip
     outputs = {k: predict_logits(model, d).cpu().numpy() for k, d in (("val", val), ("test", test))}
     if spec.posthoc_tau:  # adjust by the prior of the set the model was last trained on
-        counts = target_stats(task, a.train_targets, last_rows, len(classes)).counts
-        outputs = {k: posthoc_logit_adjustment(v, counts, spec.posthoc_tau) for k, v in
+        outputs = {k: posthoc_logit_adjustment(v, stats.counts, spec.posthoc_tau) for k, v in
                    outputs.items()}  # fmt: skip
     return model, history, outputs

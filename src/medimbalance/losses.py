@@ -24,6 +24,7 @@ from monai.losses import DiceLoss, GeneralizedDiceLoss
 from monai.losses import FocalLoss as MonaiFocalLoss
 from torch import nn
 
+from .balancing import class_counts
 from .registry import Registry
 from .tasks import CLASS_TASKS
 
@@ -55,8 +56,7 @@ def target_stats(
     memory-mapped set of masks is never loaded whole."""
     rows = np.asarray(rows)
     if task in CLASS_TASKS:
-        counts = np.bincount(np.asarray(targets[rows], np.int64), minlength=num_classes)
-        return TargetStats(tuple(counts.tolist()), len(rows))
+        return TargetStats(tuple(class_counts(targets[rows], num_classes).tolist()), len(rows))
     if task == "multilabel":
         positives = np.asarray(targets[rows], np.int64).sum(0)
         return TargetStats(tuple(positives.tolist()), len(rows))
@@ -106,6 +106,11 @@ def ldam_margins(counts: Sequence[int], max_margin: float = 0.5) -> torch.Tensor
     """
     m = 1.0 / np.power(np.asarray(counts, dtype=np.float64), 0.25)
     return torch.tensor(m * (max_margin / m.max()), dtype=torch.float32)
+
+
+def per_class(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-class values ``(C,)`` shaped to broadcast over ``like`` ``(B, C, *spatial)``."""
+    return values.to(like.device, like.dtype).view(1, -1, *([1] * (like.ndim - 2)))
 
 
 def log_prior(counts: Sequence[int]) -> torch.Tensor:
@@ -184,9 +189,8 @@ class LDAMLoss(nn.Module):
         self.epoch = epoch
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        shifted = logits - F.one_hot(targets, logits.shape[1]).to(logits.dtype) * self.margins.to(
-            logits.dtype
-        )
+        one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
+        shifted = logits - one_hot * per_class(self.margins, logits)
         deferred = self.drw_epoch is not None and self.epoch >= self.drw_epoch
         weight = self.drw_weights.to(logits.dtype) if deferred else None
         return F.cross_entropy(self.scale * shifted, targets, weight=weight)
@@ -339,7 +343,7 @@ def soft_cross_entropy(
     the (weighted) log loss, for one-hot or soft labels ``(B, C, *spatial)``."""
     terms = labels * F.log_softmax(logits, dim=1)
     if weights is not None:
-        terms = terms * weights.to(logits.dtype).view(1, -1, *([1] * (logits.ndim - 2)))
+        terms = terms * per_class(weights, logits)
     return -terms.sum(1).mean()
 
 
@@ -373,7 +377,7 @@ class SegmentationFocal(nn.Module):
         labels = as_one_hot(targets, logits.shape[1], logits.dtype)
         log_p = F.log_softmax(logits, dim=1)
         modulation = (1 - log_p.exp()).pow(self.gamma)
-        if self.asymmetric:
+        if self.asymmetric:  # no down-weighting of the foreground
             modulation = torch.cat([modulation[:, :1], torch.ones_like(modulation[:, 1:])], 1)
         return -(modulation * labels * log_p).sum(1).mean()
 
@@ -389,10 +393,10 @@ class LargeMarginLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         labels = as_one_hot(targets, logits.shape[1], logits.dtype)
-        margins = self.margin * labels
-        if self.asymmetric:
-            margins = torch.cat([torch.zeros_like(margins[:, :1]), margins[:, 1:]], 1)
-        return soft_cross_entropy(logits - margins, labels)
+        margins = torch.full((logits.shape[1],), float(self.margin))
+        if self.asymmetric:  # no margin on the background
+            margins[0] = 0
+        return soft_cross_entropy(logits - labels * per_class(margins, logits), labels)
 
 
 @LOSSES.register("dice_ce")
@@ -499,12 +503,7 @@ def lds_weights(
     density = np.convolve(hist, kernel / kernel.max(), mode="same")
     density = np.maximum(density, density[density > 0].min())
     weights = density**-power
-    per_sample = weights[_bin_of(values, edges)]
-    return edges, weights * (len(values) / per_sample.sum())
-
-
-def _bin_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    return edges, weights * (len(values) / (hist * weights).sum())  # Σ over samples = N
 
 
 class WeightedMSE(nn.Module):

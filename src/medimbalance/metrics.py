@@ -66,7 +66,6 @@ def classification_metrics(
         targets, predicted, labels=labels, zero_division=0
     )
     auroc = [_binary_auroc(targets == c, probabilities[:, c]) for c in labels]
-    defined = [a for a in auroc if a is not None]
     return {
         "n": int(targets.size),
         "classes": list(class_names),
@@ -75,7 +74,7 @@ def classification_metrics(
         "macro_f1": float(
             f1_score(targets, predicted, labels=labels, average="macro", zero_division=0)
         ),
-        "auroc": float(np.mean(defined)) if defined else None,
+        "auroc": _mean_defined(auroc),
         "per_class": {
             "precision": precision.tolist(),
             "recall": recall.tolist(),
@@ -88,9 +87,23 @@ def classification_metrics(
 
 
 def _binary_auroc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC, or ``None`` unless both outcomes occur."""
     if is_positive.all() or not is_positive.any():
         return None
     return float(roc_auc_score(is_positive, scores))
+
+
+def _binary_ap(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Average precision, or ``None`` unless both outcomes occur."""
+    if is_positive.all() or not is_positive.any():
+        return None
+    return float(average_precision_score(is_positive, scores))
+
+
+def _mean_defined(values) -> float | None:
+    """Mean of the values that are not ``None``; ``None`` if there are none."""
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -115,27 +128,17 @@ def multilabel_metrics(
         )
     if targets.shape[1] != len(label_names):
         raise ValueError(f"targets have {targets.shape[1]} labels, names {len(label_names)}")
-    auroc = [
-        _binary_auroc(targets[:, k] == 1, probabilities[:, k]) for k in range(targets.shape[1])
-    ]
-    ap = [
-        float(average_precision_score(targets[:, k], probabilities[:, k]))
-        if 0 < targets[:, k].sum() < len(targets)
-        else None
-        for k in range(targets.shape[1])
-    ]
-    defined = lambda values: [v for v in values if v is not None]  # noqa: E731
+    positive = targets == 1
+    labels = range(targets.shape[1])
+    auroc = [_binary_auroc(positive[:, k], probabilities[:, k]) for k in labels]
+    ap = [_binary_ap(positive[:, k], probabilities[:, k]) for k in labels]
     return {
         "n": len(targets),
         "classes": list(label_names),
-        "auroc": float(np.mean(defined(auroc))) if defined(auroc) else None,
-        "average_precision": float(np.mean(defined(ap))) if defined(ap) else None,
-        "micro_auroc": _binary_auroc(targets.ravel() == 1, probabilities.ravel()),
-        "micro_average_precision": float(
-            average_precision_score(targets.ravel(), probabilities.ravel())
-        )
-        if 0 < targets.sum() < targets.size
-        else None,
+        "auroc": _mean_defined(auroc),
+        "average_precision": _mean_defined(ap),
+        "micro_auroc": _binary_auroc(positive.ravel(), probabilities.ravel()),
+        "micro_average_precision": _binary_ap(positive.ravel(), probabilities.ravel()),
         "per_class": {
             "auroc": auroc,
             "average_precision": ap,
@@ -181,11 +184,10 @@ def segmentation_metrics(
         raise ValueError(f"mask labels must lie in 0..{num_classes - 1}, got {int(targets.max())}")
     overlap = overlap_per_image(predicted, targets, num_classes)
     per_class = {k: [_nanmean(v[:, c]) for c in range(num_classes)] for k, v in overlap.items()}
-    foreground = lambda k: _nanmean(np.asarray(per_class[k][1:], dtype=float))  # noqa: E731
     return {
         "n": len(targets),
         "classes": list(class_names),
-        **{k: foreground(k) for k in overlap},
+        **{k: _mean_defined(v[1:]) for k, v in per_class.items()},  # over the foreground
         "per_class": per_class,
     }
 

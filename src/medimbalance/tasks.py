@@ -34,18 +34,21 @@ MODEL_TASKS: dict[str, tuple[str, ...]] = {
     "basic_unet": ("segmentation",),
 }
 
-# Validation metrics that can choose the best epoch: the tasks they are defined for.
-MONITOR_TASKS: dict[str, tuple[str, ...]] = {
-    "balanced_accuracy": CLASS_TASKS,
-    "accuracy": CLASS_TASKS,
-    "macro_f1": CLASS_TASKS,
-    "auroc": (*CLASS_TASKS, "multilabel"),
-    "average_precision": ("multilabel",),
-    "dice": ("segmentation",),
-    "mse": ("regression",),
-    "mae": ("regression",),
-    "loss": TASKS,
+# Validation metrics that can choose the best epoch: whether larger is better, and the tasks
+# they are defined for.
+_MONITORS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "balanced_accuracy": (True, CLASS_TASKS),
+    "accuracy": (True, CLASS_TASKS),
+    "macro_f1": (True, CLASS_TASKS),
+    "auroc": (True, (*CLASS_TASKS, "multilabel")),
+    "average_precision": (True, ("multilabel",)),
+    "dice": (True, ("segmentation",)),
+    "mse": (False, ("regression",)),
+    "mae": (False, ("regression",)),
+    "loss": (False, TASKS),
 }
+MONITORS = {name: larger for name, (larger, _) in _MONITORS.items()}  # larger is better?
+MONITOR_TASKS = {name: tasks for name, (_, tasks) in _MONITORS.items()}
 # ``training.monitor: auto`` picks this metric for each task.
 DEFAULT_MONITOR = {
     "multiclass": "balanced_accuracy",

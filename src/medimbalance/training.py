@@ -148,8 +148,7 @@ def train_one_epoch(
     model.eval() if frozen_features else model.train()
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
     total, seen = 0.0, 0
-    for batch, start in enumerate(range(0, len(data), batch_size)):
-        idx = order[start : start + batch_size]
+    for batch, idx in enumerate(order.split(batch_size)):
         optimizer.zero_grad(set_to_none=True)
         x, y = data.batch(idx), data.targets(idx)
         if hasattr(loss_fn, "mix"):
@@ -164,11 +163,15 @@ def train_one_epoch(
     return total / seen
 
 
+def ordered_indices(data: TensorSet | MemmapSet, batch_size: int) -> tuple[torch.Tensor, ...]:
+    """The sample indices of ``data`` in order, ``batch_size`` at a time."""
+    return torch.arange(len(data), device=data.labels.device).split(batch_size)
+
+
 def ordered_batches(data: TensorSet | MemmapSet, batch_size: int) -> Iterator[torch.Tensor]:
     """The images of ``data`` in order, ``batch_size`` at a time."""
-    order = torch.arange(len(data), device=data.labels.device)
-    for start in range(0, len(data), batch_size):
-        yield data.batch(order[start : start + batch_size])
+    for idx in ordered_indices(data, batch_size):
+        yield data.batch(idx)
 
 
 @torch.no_grad()
@@ -192,8 +195,7 @@ def evaluate(
     batch by batch: segmentation keeps only the predicted label maps."""
     model.eval()
     total, outputs = 0.0, []
-    for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.labels.device)
+    for idx in ordered_indices(data, batch_size):
         out = forward(model, data.batch(idx))
         total += float(loss_fn(out, data.targets(idx))) * len(idx)
         outputs.append((out.argmax(1).to(torch.uint8) if task == "segmentation" else out).cpu())
@@ -242,14 +244,7 @@ def fit(
     monitor = resolve_monitor(cfg.monitor, task)
     larger_is_better = MONITORS[monitor]
     frozen = trainable is not None
-    state = {
-        "epoch": 0,
-        "history": [],
-        "best": None,
-        "best_weights": None,
-        "stale": 0,
-        "done": False,
-    }
+    state = fresh_state()
     if checkpoint is not None and Path(checkpoint).exists():
         state = (
             _restore(checkpoint, phase, model, loss_fn, optimizer, scheduler, generator) or state
@@ -266,13 +261,7 @@ def fit(
         record = {"phase": phase, "epoch": epoch, "lr": lr, "train_loss": train_loss}
         record.update(evaluate(model, loss_fn, val, task))
         score = record[f"val_{monitor}"]  # None when undefined (an AUROC without positives)
-        if state["best_weights"] is None or (
-            score is not None
-            and (
-                state["best"] is None
-                or (score > state["best"] if larger_is_better else score < state["best"])
-            )
-        ):
+        if state["best_weights"] is None or _improves(score, state["best"], larger_is_better):
             state.update(best=score, best_weights=copy.deepcopy(model.state_dict()), stale=0)
         else:
             state["stale"] += 1
@@ -284,6 +273,25 @@ def fit(
         on_epoch_end(record)
     model.load_state_dict(state["best_weights"])
     return state["history"]
+
+
+def fresh_state() -> dict:
+    """The loop state before the first epoch; checkpoints save and restore exactly these keys."""
+    return {
+        "epoch": 0,
+        "history": [],
+        "best": None,
+        "best_weights": None,
+        "stale": 0,
+        "done": False,
+    }
+
+
+def _improves(score: float | None, best: float | None, larger_is_better: bool) -> bool:
+    """Whether a monitored ``score`` beats the ``best`` so far (an undefined score never does)."""
+    if score is None:
+        return False
+    return best is None or (score > best if larger_is_better else score < best)
 
 
 def _save(path, phase, state, model, loss_fn, optimizer, scheduler, generator) -> None:
@@ -312,8 +320,7 @@ def _restore(path, phase, model, loss_fn, optimizer, scheduler, generator) -> di
     generator.set_state(blob["generator"])
     torch.set_rng_state(blob["torch_rng"])
     log.info("resumed %s from %s after epoch %d", phase, path, blob["epoch"])
-    keys = ("epoch", "history", "best", "best_weights", "stale", "done")
-    return {k: blob[k] for k in keys}
+    return {k: blob[k] for k in fresh_state()}
 
 
 def last_layer(model: nn.Module) -> nn.Module:

@@ -41,7 +41,9 @@ def dataset_training(name):
 
 
 def check_config(cfg):
-    """Cross-field checks that JSON Schema cannot express; each error names its key."""
+    """Cross-field checks that JSON Schema cannot express; each error names its key.
+    Returns the task of every dataset."""
+    tasks = {}
     for name, dataset in cfg["datasets"].items():
         where = f"config key datasets.{name}"
         split = dataset["split"]
@@ -51,7 +53,7 @@ def check_config(cfg):
                 f"got {split['val']} + {split['test']}"
             )
         try:
-            task = task_of(dataset)
+            task = tasks[name] = task_of(dataset)
         except ValueError as error:
             raise WorkflowError(f"{where}: {error}") from None
         for profile in dataset_profiles(name):
@@ -76,12 +78,13 @@ def check_config(cfg):
                 f"config key methods.{name}: schedule two_phase pretrains on a resampled set; "
                 "set resample to ros or rus"
             )
+    return tasks
 
 
 def check_methods(cfg, name, task):
     """The methods and training settings of dataset ``name`` must fit its ``task``."""
     where = f"config key datasets.{name}"
-    for method in cfg["datasets"][name].get("methods", list(cfg["methods"])):
+    for method in dataset_methods(name):
         if method not in cfg["methods"]:
             raise WorkflowError(
                 f"{where}.methods: unknown method {method!r}; defined: {', '.join(cfg['methods'])}"
@@ -92,14 +95,13 @@ def check_methods(cfg, name, task):
                 f"config key methods.{method}: {'; '.join(errors)}, but dataset {name!r} is "
                 f"{task}; list the methods it should use in {where}.methods"
             )
-    training = {**cfg["training"], **cfg["datasets"][name].get("training", {})}
     try:
-        resolve_monitor(TrainConfig(**training).monitor, task)
+        resolve_monitor(TrainConfig(**dataset_training(name)).monitor, task)
     except (TypeError, ValueError) as error:
         raise WorkflowError(f"{where}.training: {error}") from None
 
 
-check_config(config)
+TASK = check_config(config)  # dataset name -> task
 
 
 def key(spec):
@@ -130,7 +132,7 @@ def plan_dataset(name, dataset):
         folder = f"resources/synthetic/{source[len('synthetic_'):]}/{key(dataset['generator'])}"
         SYNTHETIC[folder] = dataset["generator"]
         return folder
-    spec = {"source": source, "task": task_of(dataset)}
+    spec = {"source": source, "task": TASK[name]}
     if source == "synthetic_tumours":
         tumours = f"resources/synthetic/tumours/{key(dataset['generator'])}"
         TUMOURS[tumours] = dataset["generator"]
@@ -160,7 +162,7 @@ def plan_dataset(name, dataset):
 for _name, _dataset in DATASETS.items():
     RAW[_name] = plan_dataset(_name, _dataset)
 
-CLASSIFICATION = [n for n in DATASETS if task_of(DATASETS[n]) in CLASS_TASKS]
+CLASSIFICATION = [n for n in DATASETS if TASK[n] in CLASS_TASKS]
 
 
 # ---- 2. Wildcard constraints ---------------------------------------------------------------
@@ -187,7 +189,7 @@ def get_run_config(wildcards):
     return {
         "study": STUDY,
         "dataset": wildcards.dataset,
-        "task": task_of(DATASETS[wildcards.dataset]),
+        "task": TASK[wildcards.dataset],
         "profile": wildcards.profile,
         "method": wildcards.method,
         "seed": int(wildcards.seed),
@@ -213,17 +215,18 @@ def get_final_outputs():
     every dataset x profile with methods, and confusion matrices of classification ones."""
     outputs = []
     for name in DATASETS:
+        methods = dataset_methods(name)
         for profile in dataset_profiles(name):
             cell = dict(study=STUDY, dataset=name, profile=profile)
             outputs.append(
                 "results/{study}/figures/{dataset}_{profile}_class_distribution.png".format(**cell)
             )
-            if dataset_methods(name):
+            if methods:
                 outputs += [
                     "results/{study}/tables/{dataset}_{profile}.md".format(**cell),
                     "results/{study}/tables/{dataset}_{profile}.csv".format(**cell),
                 ]
-            if name in CLASSIFICATION and dataset_methods(name):
+            if name in CLASSIFICATION and methods:
                 outputs.append(
                     "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell)
                 )

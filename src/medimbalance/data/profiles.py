@@ -9,7 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .sources import CLASS_TASKS, PROFILE_TASKS
+from ..balancing import class_counts
+from ..tasks import CLASS_TASKS
+from .sources import PROFILE_TASKS
 
 
 def exponential_counts(n_max: int, num_classes: int, mu: float) -> list[int]:
@@ -161,7 +163,7 @@ def impose_profile(
         return fraction_subset(len(targets), float(profile["fraction"]), seed)
     if kind == "target_distribution":
         return target_distribution_subset(targets, profile["distribution"], profile.get("n"), seed)
-    available = np.bincount(np.asarray(targets, np.int64), minlength=len(classes))
+    available = class_counts(targets, len(classes))
     counts = class_profile_counts(kind, available.tolist(), profile, classes)
     return subsample_to_counts(targets, counts, seed, classes)
 
@@ -175,8 +177,8 @@ def target_summary(
     regression: images per tenth of the target range.
     """
     if task in CLASS_TASKS:
-        available = np.bincount(np.asarray(targets, np.int64), minlength=len(classes))
-        after = np.bincount(np.asarray(targets[kept], np.int64), minlength=len(classes))
+        available = class_counts(targets, len(classes))
+        after = class_counts(targets[kept], len(classes))
         names = list(classes)
     elif task == "multilabel":
         available, after, names = targets.sum(0), targets[kept].sum(0), list(classes)
