@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from medimbalance.balancing import RESAMPLERS, class_counts, resample
+from medimbalance.balancing import (
+    RESAMPLERS,
+    SYNTHESIZERS,
+    class_counts,
+    generation_labels,
+    resample,
+    resampler_names,
+    synthesize,
+)
+from medimbalance.tasks import GENERATIVE, SYNTHESIZING
 
 
 @pytest.fixture
@@ -49,6 +58,8 @@ def test_unknown_resampler_and_bad_shapes(imbalanced):
     with pytest.raises(ValueError, match="equal length"):
         resample("ros", indices, labels[:-1], 0)
     assert RESAMPLERS.names() == ["enn", "none", "oss", "ros", "rus", "tomek"]
+    assert SYNTHESIZERS.names() == ["smote"]
+    assert resampler_names() == sorted([*RESAMPLERS.names(), "smote", *GENERATIVE])
 
 
 @pytest.mark.parametrize(
@@ -112,3 +123,73 @@ def test_pca_features_embed_the_requested_rows():
     embed = pca_features(images, n_components=5)
     assert embed(np.array([3, 4, 5, 6, 7, 8, 9])).shape == (7, 5)
     assert embed(np.arange(3)).shape == (3, 3)  # at most as many components as images
+
+
+def on_a_segment(point, a, b, tol=1e-4):
+    """Whether ``point`` lies on the segment from ``a`` to ``b``."""
+    d = b - a
+    t = float(np.dot(point - a, d) / max(np.dot(d, d), 1e-12))
+    return -tol <= t <= 1 + tol and np.allclose(a + t * d, point, atol=tol)
+
+
+@pytest.mark.parametrize("ratio, expected", [(1.0, [20, 20, 20]), (0.5, [20, 10, 10])])
+def test_smote_adds_exact_counts_of_interpolated_images(imbalanced, ratio, expected):
+    indices, labels = imbalanced
+    images = np.random.default_rng(0).random((128, 1, 2, 3)).astype(np.float32)
+    new, new_labels = synthesize("smote", images, indices, labels, 0, ratio=ratio, k_neighbors=2)
+    assert new.shape == (len(new_labels), 1, 2, 3) and new.dtype == np.float32
+    counts = class_counts(labels, 3) + class_counts(new_labels, 3)
+    assert counts.tolist() == expected
+    for image, c in zip(new, new_labels, strict=True):  # on a segment between two of its class
+        members = images[indices[labels == c]].reshape(int((labels == c).sum()), -1)
+        assert any(
+            on_a_segment(image.ravel(), a, b) for a in members for b in members if a is not b
+        )
+
+
+def test_smote_finds_neighbours_in_the_embedding_and_keeps_the_dtype():
+    # Class 1 holds three 2-pixel images a, b, c. In pixel space a's and b's nearest neighbour
+    # is each other and c's is a; the embedding (a at 0, c at 1, b at 10) pairs a and b with c.
+    a, b, c = (0, 0), (50, 0), (0, 100)
+    images = np.array([a, b, c, *[(200, 200)] * 20], np.uint8).reshape(23, 1, 1, 2)
+    labels = np.array([1, 1, 1] + [0] * 20)
+    indices = np.arange(23)
+    positions = np.array([0.0, 10.0, 1.0] + [50.0] * 20)
+    embedding = lambda rows: positions[rows][:, None]  # noqa: E731
+    pairs = {
+        "embedding": [(a, c), (b, c)],
+        "pixels": [(a, b), (a, c)],
+    }
+    for space, features in (("embedding", embedding), ("pixels", None)):
+        new, new_labels = synthesize("smote", images, indices, labels, 3, features, k_neighbors=1)
+        assert new.dtype == np.uint8 and new_labels.tolist() == [1] * 17
+        for image in new.reshape(17, 2).astype(float):
+            assert any(
+                on_a_segment(image, np.array(p, float), np.array(q, float), tol=1.0)
+                for p, q in pairs[space]
+            ), (space, image)
+
+
+def test_smote_refuses_a_class_it_cannot_interpolate(imbalanced):
+    indices, labels = imbalanced
+    labels = labels.copy()
+    labels[-1] = 3  # classes 2 and 3 have one image each
+    images = np.zeros((128, 1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="synthesizer 'smote': class 2 has 1 image; SMOTE needs"):
+        synthesize("smote", images, indices, labels, 0)
+    with pytest.raises(ValueError, match=r"cannot balance class\(es\) \[4\]"):
+        synthesize("smote", images, indices, labels, 0, num_classes=5)
+
+
+def test_generation_labels_fill_every_class_to_the_target(imbalanced):
+    _, labels = imbalanced
+    assert class_counts(generation_labels(labels, 3), 3).tolist() == [0, 14, 18]
+    assert class_counts(generation_labels(labels, 3, ratio=0.5), 3).tolist() == [0, 4, 8]
+    with pytest.raises(ValueError, match=r"cannot balance class\(es\) \[3\]"):
+        generation_labels(labels, 4)
+    with pytest.raises(ValueError, match=r"resample_args.ratio: ratio must lie in \(0, 1\]"):
+        generation_labels(labels, 3, ratio=2.0)
+
+
+def test_every_synthesizing_resampler_is_known():
+    assert sorted(SYNTHESIZING) == sorted([*SYNTHESIZERS.names(), *GENERATIVE])

@@ -7,8 +7,8 @@ import yaml
 from conftest import REPO, run_snakemake
 from jsonschema import Draft202012Validator
 
-from medimbalance.balancing import RESAMPLERS
-from medimbalance.config import MIXUPS, MONITORS
+from medimbalance.balancing import resampler_names
+from medimbalance.config import AUGMENTS, MIXUPS, MONITORS, SAMPLERS
 from medimbalance.losses import LOSSES
 from medimbalance.models import MODELS
 
@@ -21,10 +21,12 @@ def method_enum(component):
 
 
 def test_schema_enums_are_the_library_registries():
-    assert sorted(method_enum("resample")) == RESAMPLERS.names()
+    assert method_enum("resample") == resampler_names()
     assert sorted(method_enum("loss")) == LOSSES.names()
     assert sorted(method_enum("model")) == MODELS.names()
     assert method_enum("mixup") == list(MIXUPS)
+    assert method_enum("sampler") == list(SAMPLERS)
+    assert method_enum("augment") == list(AUGMENTS)
     training = SCHEMA["properties"]["training"]["properties"]
     assert training["monitor"]["enum"] == ["auto", *MONITORS]
     overrides = SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["training"]
@@ -47,9 +49,9 @@ CASES = {
         [r"'fancy' is not one of \['ce', 'weighted_ce'", r"\['methods'\]\['ros'\]\['loss'\]"],
     ),
     "unknown resampler": (
-        lambda c: c["methods"]["rus"].update(resample="smote"),
+        lambda c: c["methods"]["rus"].update(resample="adasyn"),
         [
-            r"'smote' is not one of \['none', 'ros', 'rus', 'tomek', 'enn', 'oss'\]",
+            r"'adasyn' is not one of \['cdcgan', 'enn', 'none', 'oss', 'ros', 'rus', 'smote'",
             r"\['methods'\]\['rus'\]",
         ],
     ),
@@ -145,6 +147,43 @@ CASES = {
     "unknown training key of a dataset": (
         lambda c: c["datasets"]["tumours"]["training"].update(epoch=3),
         [r"'epoch' is not one of \['epochs', 'batch_size'"],
+    ),
+    "resample_args the resampler does not take": (
+        lambda c: c["methods"]["ros"].update(resample_args={"ratio": 0.5, "k_neighbors": 3}),
+        [
+            r"config key methods.ros: resample_args \['k_neighbors'\] do not apply to resample "
+            r"'ros' \(it takes: ratio\)"
+        ],
+    ),
+    "unknown GAN setting": (
+        lambda c: c["methods"]["ros"].update(
+            resample="cdcgan", resample_args={"gan": {"epochs": 2, "lr_d": 0.1}}
+        ),
+        [r"'lr_d' was unexpected", r"\['methods'\]\['ros'\]\['resample_args'\]\['gan'\]"],
+    ),
+    "resampling ratio above 1": (
+        lambda c: c["methods"]["ros"].update(resample_args={"ratio": 1.5}),
+        [r"1.5 is greater than the maximum of 1", r"\['methods'\]\['ros'\]\['resample_args'\]"],
+    ),
+    "unknown sampler": (
+        lambda c: c["methods"]["ros"].update(sampler="balanced"),
+        [r"'balanced' is not one of \['none', 'class_balanced', 'sqrt', 'effective_number'\]"],
+    ),
+    "sampler on regression data": (
+        lambda c: c["methods"]["mse"].update(sampler="sqrt"),
+        [r"config key methods.mse: sampler: 'sqrt' needs multiclass or binary data"],
+    ),
+    "foreground augmentation outside segmentation": (
+        lambda c: c["methods"]["baseline"].update(augment="foreground"),
+        [r"config key methods.baseline: augment: 'foreground' needs segmentation data"],
+    ),
+    "one-class training with synthetic images": (
+        lambda c: c["methods"]["one_class_ae"].update(resample="smote"),
+        [r"config key methods.one_class_ae: schedule one_class trains on real images only"],
+    ),
+    "bad feature-extractor training": (
+        lambda c: c.update(feature_extractor={"training": {"epochs": 0}}),
+        [r"config key feature_extractor.training: training.epochs must be ≥ 1, got 0"],
     ),
     "unknown generator key": (
         lambda c: c["datasets"]["graded_lesions"]["generator"].update(n_grades=3),

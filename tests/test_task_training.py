@@ -106,3 +106,49 @@ def test_interrupted_training_resumes_exactly(task, tmp_path):
         assert torch.equal(a, b)
     if task == "regression":  # σ is learnt and restored with the checkpoint
         assert loss_fn.sigma.item() != 1.0 and resumed_loss.sigma.item() == loss_fn.sigma.item()
+
+
+def lesion_data(n_per_class=20, size=16, seed=0):
+    from medimbalance.data.synthetic import GradedLesionsSpec, make_graded_lesions
+
+    spec = GradedLesionsSpec(n_per_class=n_per_class, image_size=size, num_grades=3, seed=seed)
+    images, labels = make_graded_lesions(spec)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    return images[order], labels[order]
+
+
+def test_synthetic_images_join_the_training_set(tmp_path, caplog):
+    images, labels = lesion_data()
+    meta = {"classes": ["a", "b", "c"], "channels": 1, "spatial_shape": [16, 16]}
+    data = arrays(images, labels, 40)
+    extra = images[40:47].copy()
+    data.synthetic_images, data.synthetic_targets = extra, np.full(7, 2)
+    caplog.set_level("INFO", logger="medimbalance.experiment")
+    cfg = run("multiclass", {"loss": "ce", "resample": "smote"})
+    _, _, with_extra = run_training(cfg, data, meta, CPU, tmp_path / "a")
+    assert "47 training samples (TensorSet)" in caplog.text
+    data.synthetic_images, data.synthetic_targets = None, None
+    _, _, without = run_training(cfg, data, meta, CPU, tmp_path / "b")
+    assert not np.array_equal(with_extra["test"], without["test"])
+
+
+def test_weighted_sampler_with_augmentation_trains_and_logs_the_rates(tmp_path, caplog):
+    images, labels = lesion_data()
+    meta = {"classes": ["a", "b", "c"], "channels": 1, "spatial_shape": [16, 16]}
+    caplog.set_level("INFO", logger="medimbalance.experiment")
+    spec = {"loss": "ce", "sampler": "sqrt", "augment": "preset"}
+    _, history, outputs = run_training(
+        run("multiclass", spec), arrays(images, labels, 40), meta, CPU, tmp_path / "c"
+    )
+    assert outputs["test"].shape == (10, 3) and len(history) == 2
+    assert "augmentation: 80 samples; each transform fired at rates" in caplog.text
+
+
+def test_penultimate_features_are_pooled():
+    from medimbalance.features import embed
+
+    images = torch.rand(5, 1, 28, 28)
+    data = TensorSet(images, torch.zeros(5, dtype=torch.long))
+    assert embed(build_model("small_cnn", 1, 3, (28, 28)), data).shape == (5, 64)
+    assert embed(build_model("resnet18", 1, 3, (28, 28)), data).shape == (5, 512)
+    assert embed(build_model("regression_cnn", 1, 1, (28, 28)), data).shape == (5, 32)

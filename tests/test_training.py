@@ -96,8 +96,8 @@ def test_run_config_round_trip_and_unknown_keys():
     assert run.to_dict()["training"]["monitor"] == "balanced_accuracy"  # defaults are recorded
     assert run.to_dict()["spec"]["loss_args"] == {} and run.to_dict()["spec"]["head"] == "linear"
     assert {k: run.to_dict()["spec"][k] for k in d["spec"]} == d["spec"]
-    with pytest.raises(ValueError, match=r"methods.m: unknown key\(s\) \['sampler'\]"):
-        RunConfig.from_dict({**d, "spec": {**d["spec"], "sampler": "x"}})
+    with pytest.raises(ValueError, match=r"methods.m: unknown key\(s\) \['sampling'\]"):
+        RunConfig.from_dict({**d, "spec": {**d["spec"], "sampling": "x"}})
     with pytest.raises(ValueError, match=r"training\.lr must be > 0"):
         TrainConfig(lr=0)
 

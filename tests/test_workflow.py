@@ -27,13 +27,13 @@ def tiny_run(tmp_path_factory):
 def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
     for profile in ("balanced", "longtail"):
         csv = pd.read_csv(tiny_run / f"results/tiny/tables/lesions_{profile}.csv", index_col=0)
-        assert list(csv.index) == ["baseline", "ros", "rus"]
+        assert list(csv.index) == ["baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan"]
         assert (csv["n_seeds"] == 2).all()
         for metric in ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "recall[grade_4]"):
             assert {f"{metric}_mean", f"{metric}_std"} <= set(csv.columns)
             assert csv[f"{metric}_mean"].between(0, 1).all()
         md = (tiny_run / f"results/tiny/tables/lesions_{profile}.md").read_text().splitlines()
-        assert md[0].split("|")[1].strip() == "method" and len(md) == 5
+        assert md[0].split("|")[1].strip() == "method" and len(md) == 8
         assert all("±" in line for line in md[2:])
 
 
@@ -81,6 +81,32 @@ def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
         assert env["device"] == "cpu" and env["packages"]["monai"] == "1.6.1"
 
 
+def test_synthesizers_add_minority_images_and_the_gan_is_measured(tiny_run):
+    longtail = tiny_run / "results/tiny/runs/lesions/longtail"
+    kept = np.load(tiny_run / "results/tiny/data/lesions/longtail/train_indices.npy")
+    for method in ("smote", "cdcgan"):
+        run = longtail / f"{method}/seed0"
+        assert np.array_equal(np.load(run / "train_indices.npy"), kept)  # every real image
+        with np.load(run / "synthetic.npz") as synthetic:
+            assert synthetic["images"].shape == (30, 1, 16, 16)  # 12·5 − 30 real images
+            assert synthetic["images"].dtype == np.uint8
+            assert np.bincount(synthetic["targets"]).tolist() == [0, 4, 7, 9, 10]
+        counts = pd.read_csv(run / "class_counts.tsv", sep="\t")
+        assert counts["after"].tolist() == [12] * 5
+    gan = tiny_run / "results/tiny/gans/lesions/longtail/cdcgan"
+    assert {"generator.pt", "history.json"} <= {p.name for p in gan.iterdir()}
+    assert not list(gan.glob(".checkpoint*"))  # removed once the generator is saved
+    table = (tiny_run / "results/tiny/tables/lesions_longtail_cdcgan_synthesis.md").read_text()
+    assert "| all | 30 |" in table and "train on synthetic (TSTR)" in table
+    features = tiny_run / "results/tiny/features/lesions/longtail"
+    assert np.load(features / "train_embeddings.npy").shape == (60, 64)  # the whole split
+    log = (tiny_run / "logs/tiny/resample/lesions_longtail_smote_seed0.log").read_text()
+    assert "smote: neighbours in the network embedding" in log
+    unbalanced = tiny_run / "results/tiny/runs/lesions/longtail/baseline/seed0/synthetic.npz"
+    with np.load(unbalanced) as synthetic:
+        assert synthetic["images"].shape == (0, 1, 16, 16)
+
+
 def test_report_contains_tables_and_figures(tiny_run):
     html = (tiny_run / "report.html").read_text()
     for name in (
@@ -88,6 +114,8 @@ def test_report_contains_tables_and_figures(tiny_run):
         "lesions_balanced.md",
         "lesions_longtail_class_distribution.png",
         "lesions_balanced_confusion.png",
+        "lesions_longtail_cdcgan_synthesis.md",
+        "lesions_longtail_cdcgan_samples.png",
     ):
         assert name in html  # fmt: skip
     for figure in (tiny_run / "results/tiny/figures").iterdir():

@@ -1,9 +1,15 @@
-"""Resampling of the training set, on indices: the images are never copied.
+"""Resampling of the training set: on indices (the images are never copied), or by creating
+new minority images.
 
-Every resampler maps ``(indices (N,), labels (N,), seed, features, **args)`` to resampled
-indices ``(M,)`` that may repeat (oversampling) or drop (undersampling, cleaning) entries of
-``indices``. ``features`` is a callable returning one embedding row per index; only the
-boundary-cleaning resamplers call it.
+Every resampler (``RESAMPLERS``) maps ``(indices (N,), labels (N,), seed, features, **args)`` to
+resampled indices ``(M,)`` that may repeat (oversampling) or drop (undersampling, cleaning)
+entries of ``indices``. ``features`` is a callable returning one embedding row per index; only
+the boundary-cleaning resamplers call it.
+
+Every synthesizer (``SYNTHESIZERS``) keeps the training set and maps ``(images, indices, labels,
+seed, features, **args)`` to new images and their labels, which training appends to the set.
+``GENERATIVE`` names the synthesizers backed by a trained generative model
+(:mod:`medimbalance.gan`); the workflow trains that model in a rule of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .registry import Registry
+from .tasks import GENERATIVE
 
 # imbalanced-learn is imported inside the resamplers that use it: it takes over a second to
 # import, and most workflow jobs (training, `none`) only need class_counts.
@@ -21,6 +28,13 @@ from .registry import Registry
 Features = Callable[[np.ndarray], np.ndarray]
 Resampler = Callable[..., np.ndarray]
 RESAMPLERS: Registry[Resampler] = Registry("resampler")
+Synthesizer = Callable[..., tuple[np.ndarray, np.ndarray]]
+SYNTHESIZERS: Registry[Synthesizer] = Registry("synthesizer")
+
+
+def resampler_names() -> list[str]:
+    """Every value ``methods.<name>.resample`` can take."""
+    return sorted([*RESAMPLERS.names(), *SYNTHESIZERS.names(), *GENERATIVE])
 
 
 def target_counts(counts: dict[int, int], direction: str, ratio: float = 1.0) -> dict[int, int]:
@@ -119,15 +133,136 @@ def one_sided_selection(
 def pca_features(images: np.ndarray, n_components: int = 32, seed: int = 0) -> Features:
     """Embedding by a PCA of the pixels, fitted on the rows it is asked for (read from the
     memory-mapped ``images`` only then)."""
+    pixels = pixel_features(images)
 
     def embed(rows: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
 
-        flat = np.asarray(images[np.asarray(rows)], dtype=np.float32).reshape(len(rows), -1)
+        flat = pixels(rows)
         k = min(n_components, *flat.shape)
         return PCA(n_components=k, random_state=seed).fit_transform(flat)
 
     return embed
+
+
+@SYNTHESIZERS.register("smote")
+def smote(
+    images: np.ndarray,
+    indices: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    features: Features | None = None,
+    ratio: float = 1.0,
+    k_neighbors: int = 5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """SMOTE (Chawla et al., JAIR 2002): each new image of a class lies at a uniform random
+    point on the segment between a random member and one of its ``k_neighbors`` nearest
+    neighbours of the same class, until the class has ``ratio`` times the majority count.
+
+    Neighbours are found in the embedding when ``features`` is given, otherwise in pixel space
+    (imbalanced-learn's ``SMOTE``); the interpolation is always of the pixels, so the new
+    samples are images. Integer images are rounded back to their dtype.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    if k_neighbors < 1:
+        raise ValueError(f"k_neighbors must be ≥ 1, got {k_neighbors}")
+    goal = target_counts(_counts(labels), "over", ratio)
+    rng = np.random.default_rng(seed)
+    new_images, new_labels = [], []
+    embedding = None if features is None else features(indices)  # one embedding for all
+    for c, want in goal.items():
+        members = np.flatnonzero(labels == c)
+        need = want - len(members)
+        if need <= 0:
+            continue
+        if len(members) < 2:
+            raise ValueError(f"class {c} has {len(members)} image; SMOTE needs at least 2")
+        pixels = np.asarray(images[indices[members]], dtype=np.float32)
+        space = pixels.reshape(len(members), -1) if embedding is None else embedding[members]
+        k = min(k_neighbors, len(members) - 1)
+        # Column 0 is each image itself (or an exact duplicate of it: either way not a partner).
+        _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(space).kneighbors(space)
+        base = rng.integers(len(members), size=need)
+        partner = neighbours[base, rng.integers(1, k + 1, size=need)]
+        step = rng.random(need, dtype=np.float32).reshape(-1, *[1] * (pixels.ndim - 1))
+        new = pixels[base] + step * (pixels[partner] - pixels[base])
+        new_images.append(_as_dtype(new, images.dtype))
+        new_labels.append(np.full(need, c, dtype=np.int64))
+    if not new_images:
+        return np.empty((0, *images.shape[1:]), images.dtype), np.empty(0, np.int64)
+    return np.concatenate(new_images), np.concatenate(new_labels)
+
+
+def generation_labels(labels: np.ndarray, num_classes: int, ratio: float = 1.0) -> np.ndarray:
+    """The labels of the images a generative model must add so that every class of ``labels``
+    reaches ``ratio`` times the majority count (as random oversampling would)."""
+    _, labels = _checked("generation", np.arange(len(labels)), labels, num_classes)
+    try:
+        goal = target_counts(_counts(labels), "over", ratio)
+    except ValueError as error:
+        raise ValueError(f"resample_args.ratio: {error}") from None
+    counts = _counts(labels)
+    return np.repeat(np.array(list(goal), np.int64), [goal[c] - counts[c] for c in goal])
+
+
+def pixel_features(images: np.ndarray) -> Features:
+    """The flattened pixels of the rows asked for, as the embedding."""
+
+    def embed(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(images[np.asarray(rows)], dtype=np.float32).reshape(len(rows), -1)
+
+    return embed
+
+
+def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` in the images' dtype: integers rounded and clipped to the dtype's range."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def synthesize(
+    name: str,
+    images: np.ndarray,
+    indices: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    features: Features | None = None,
+    num_classes: int | None = None,
+    **args,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the synthesizer registered as ``name``: new images of the classes of
+    ``labels`` (aligned with ``indices``, rows of ``images``) and their labels."""
+    indices, labels = _checked(name, indices, labels, num_classes)
+    synthesizer = SYNTHESIZERS.get(name)
+    try:
+        return synthesizer(images, indices, labels, seed, features, **args)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"synthesizer {name!r}: {error}") from None
+
+
+def _checked(
+    name: str, indices: np.ndarray, labels: np.ndarray, num_classes: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and labels as arrays; raises ``ValueError`` for misaligned ones, and (with
+    ``num_classes``) for a class without images, which cannot be balanced."""
+    indices = np.asarray(indices, dtype=np.int64)
+    labels = np.asarray(labels)
+    if indices.shape != labels.shape or indices.ndim != 1:
+        raise ValueError(
+            "indices and labels must be 1-D of equal length, "
+            f"got {indices.shape} and {labels.shape}"
+        )
+    if name != "none" and num_classes is not None:
+        empty = np.flatnonzero(class_counts(labels, num_classes) == 0)
+        if empty.size:
+            raise ValueError(
+                f"resampler {name!r} cannot balance class(es) {empty.tolist()}: "
+                "they have no training images"
+            )
+    return indices, labels
 
 
 def resample(
@@ -142,21 +277,8 @@ def resample(
     """Apply the resampler registered as ``name`` with its ``args``; ``labels[i]`` is the class
     of ``indices[i]``. With ``num_classes``, a class without images is an error for every
     resampler but ``none`` (it cannot be over- or undersampled)."""
-    indices = np.asarray(indices, dtype=np.int64)
-    labels = np.asarray(labels)
-    if indices.shape != labels.shape or indices.ndim != 1:
-        raise ValueError(
-            "indices and labels must be 1-D of equal length, "
-            f"got {indices.shape} and {labels.shape}"
-        )
     resampler = RESAMPLERS.get(name)
-    if name != "none" and num_classes is not None:
-        empty = np.flatnonzero(class_counts(labels, num_classes) == 0)
-        if empty.size:
-            raise ValueError(
-                f"resampler {name!r} cannot balance class(es) {empty.tolist()}: "
-                "they have no training images"
-            )
+    indices, labels = _checked(name, indices, labels, num_classes)
     try:
         return resampler(indices, labels, seed, features, **args)
     except (TypeError, ValueError) as error:

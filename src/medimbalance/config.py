@@ -9,6 +9,8 @@ from .tasks import MONITORS, TASKS, resolve_monitor
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
 MIXUPS = ("none", "mixup", "asymmetric")
+SAMPLERS = ("none", "class_balanced", "sqrt", "effective_number")  # medimbalance.augment
+AUGMENTS = ("none", "preset", "foreground")
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,21 @@ class MethodSpec:
     measure: str = "squared"  # one_class: reconstruction error measure (one_class.MEASURES)
     mixup: str = "none"  # segmentation: "mixup" or "asymmetric" (foreground labels kept hard)
     mixup_alpha: float = 0.2  # mixing weights λ ~ Beta(α, α)
+    sampler: str = "none"  # weighted random sampler: class_balanced, sqrt or effective_number
+    sampler_beta: float = 0.999  # β of the effective_number sampler
+    augment: str = "none"  # on-the-fly augmentation: "preset" (every sample) or "foreground"
+    augment_prob: float = 0.3  # probability of each transform of the preset
 
     def __post_init__(self) -> None:
-        if self.mixup not in MIXUPS:
-            raise ValueError(f"mixup: unknown {self.mixup!r}; valid choices: {', '.join(MIXUPS)}")
+        for name, choices in (("mixup", MIXUPS), ("sampler", SAMPLERS), ("augment", AUGMENTS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name}: unknown {getattr(self, name)!r}; valid choices: {', '.join(choices)}"
+                )
+        if not 0 <= self.sampler_beta < 1:
+            raise ValueError(f"sampler_beta must lie in [0, 1), got {self.sampler_beta}")
+        if not 0 <= self.augment_prob <= 1:
+            raise ValueError(f"augment_prob must lie in [0, 1], got {self.augment_prob}")
         if self.mixup_alpha <= 0:
             raise ValueError(f"mixup_alpha must be > 0, got {self.mixup_alpha}")
 

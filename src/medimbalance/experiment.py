@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .augment import build_augmenter, sample_weights
 from .config import RunConfig
 from .losses import TargetStats, build_loss, posthoc_logit_adjustment, target_stats
 from .models import build_model
 from .one_class import one_class_logits, train_one_class
-from .training import fine_tune_last_layer, fit, load_set, predict_logits
+from .training import TensorSet, fine_tune_last_layer, fit, load_set, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,17 @@ class RunArrays:
     val_targets: np.ndarray
     test_images: np.ndarray
     test_targets: np.ndarray
+    synthetic_images: np.ndarray | None = None  # created by SMOTE or a GAN, appended to rows
+    synthetic_targets: np.ndarray | None = None
+
+    def has_synthetic(self) -> bool:
+        return self.synthetic_targets is not None and len(self.synthetic_targets) > 0
+
+
+def load_synthetic(path: str | Path) -> dict[str, np.ndarray]:
+    """The new images of a run's resampling (``synthetic.npz``), as ``RunArrays`` fields."""
+    with np.load(path) as archive:
+        return {"synthetic_images": archive["images"], "synthetic_targets": archive["targets"]}
 
 
 def num_outputs(task: str, meta: dict) -> int:
@@ -50,7 +62,16 @@ def run_training(
     load = lambda images, targets, rows=None: load_set(  # noqa: E731
         images, targets, device, rows, task=task
     )
-    train = load(a.train_images, a.train_targets[a.rows], a.rows)
+    if a.has_synthetic():  # real rows then synthetic images, preloaded together
+        train_targets = np.concatenate([a.train_targets[a.rows], a.synthetic_targets])
+        train = TensorSet.from_arrays(
+            np.concatenate([a.train_images[a.rows], a.synthetic_images]), train_targets, device,
+            task,
+        )  # fmt: skip
+        stats = target_stats(task, train_targets, np.arange(len(train)), len(classes))
+    else:
+        train = load(a.train_images, a.train_targets[a.rows], a.rows)
+        stats = target_stats(task, a.train_targets, a.rows, len(classes))
     val, test = load(a.val_images, a.val_targets), load(a.test_images, a.test_targets)
     log.info("%s (%s) on %s: %d training samples (%s)", run.method, task, device, len(train),
              type(train).__name__)  # fmt: skip
@@ -71,10 +92,19 @@ def run_training(
         loss = build_loss(spec.loss, stats, spec.mixup, spec.mixup_alpha, **spec.loss_args)
         return loss.to(device)
 
-    stats = target_stats(task, a.train_targets, a.rows, len(classes))
+    weights = None
+    if spec.sampler != "none":
+        weights = sample_weights(train.labels.cpu().numpy(), len(classes), spec.sampler,
+                                 spec.sampler_beta)  # fmt: skip
+    augment = build_augmenter(spec.augment, len(meta["spatial_shape"]), meta["channels"],
+                              spec.augment_prob, task)  # fmt: skip
     phase = "pretrain" if spec.schedule == "two_phase" else "train"
     history = fit(model, loss_for(stats), train, val, run.training, run.seed, phase=phase,
-                  checkpoint=f"{checkpoints}_1.pt", task=task)  # fmt: skip
+                  checkpoint=f"{checkpoints}_1.pt", task=task, weights=weights,
+                  augment=augment)  # fmt: skip
+    if augment is not None:
+        log.info("augmentation: %d samples; each transform fired at rates %s", augment.seen,
+                 {k: round(v, 3) for k, v in augment.rates().items()})  # fmt: skip
     if spec.schedule == "two_phase":  # fine-tune the last layer on the imbalanced set
         stats = target_stats(task, a.train_targets, a.profile_rows, len(classes))
         imbalanced = load(a.train_images, a.train_targets[a.profile_rows], a.profile_rows)

@@ -10,6 +10,11 @@ from __future__ import annotations
 TASKS = ("multiclass", "binary", "multilabel", "segmentation", "regression")
 CLASS_TASKS = ("multiclass", "binary")
 IMAGE_TASKS = ("multiclass", "binary", "multilabel", "regression")  # one output vector per image
+# Resamplers whose new images come from a generative model (medimbalance.gan) that the workflow
+# trains in a rule of its own.
+GENERATIVE = ("cdcgan",)
+# Resamplers that add new images (medimbalance.balancing.SYNTHESIZERS and the generative ones).
+SYNTHESIZING = ("smote", *GENERATIVE)
 
 LOSS_TASKS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
@@ -58,6 +63,19 @@ DEFAULT_MONITOR = {
     "regression": "mse",
 }
 
+# The keys of methods.<name>.resample_args that each resampler takes.
+_EMBEDDING = ("embedding", "embedding_components")
+RESAMPLE_ARGS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "ros": ("ratio",),
+    "rus": ("ratio",),
+    "tomek": _EMBEDDING,
+    "enn": ("n_neighbors", *_EMBEDDING),
+    "oss": _EMBEDDING,
+    "smote": ("ratio", "k_neighbors", *_EMBEDDING),
+    "cdcgan": ("ratio", "gan"),
+}
+
 # Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).
 METHOD_FEATURES = (
     ("resample", "none", CLASS_TASKS),
@@ -65,6 +83,7 @@ METHOD_FEATURES = (
     ("head", "linear", CLASS_TASKS),
     ("posthoc_tau", 0.0, CLASS_TASKS),
     ("mixup", "none", ("segmentation",)),
+    ("sampler", "none", CLASS_TASKS),
 )
 
 
@@ -80,6 +99,15 @@ def method_errors(method: dict, task: str) -> list[str]:
         value = method.get(key, neutral)
         if value != neutral and task not in tasks:
             errors.append(f"{key}: {value!r} needs {' or '.join(tasks)} data")
+    resampler = method.get("resample", "none")
+    unknown = sorted(set(method.get("resample_args", {})) - set(RESAMPLE_ARGS.get(resampler, ())))
+    if unknown and resampler in RESAMPLE_ARGS:
+        takes = ", ".join(RESAMPLE_ARGS[resampler]) or "none"
+        errors.append(
+            f"resample_args {unknown} do not apply to resample {resampler!r} (it takes: {takes})"
+        )
+    if method.get("augment") == "foreground" and task != "segmentation":
+        errors.append("augment: 'foreground' needs segmentation data (use 'preset')")
     return errors
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .augment import Augmenter
 from .config import MONITORS, TrainConfig
 from .data.io import atomic_write
 from .metrics import TASK_SCALARS, task_metrics
@@ -136,21 +137,31 @@ def train_one_epoch(
     epoch: int,
     frozen_features: bool = False,
     reconstruct: bool = False,
+    weights: torch.Tensor | None = None,
+    augment: Augmenter | None = None,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss.
 
     ``frozen_features`` keeps every module in evaluation mode (fixed batch-norm statistics, no
     dropout) while the trainable parameters learn: two-phase fine-tuning. ``reconstruct``
-    compares the output with the input images instead of the labels (autoencoders). A loss
-    with a ``mix`` method (mixup) transforms each batch first. Raises ``FloatingPointError``
-    naming the epoch and batch when the loss is NaN or infinite.
+    compares the output with the input images instead of the labels (autoencoders). With
+    ``weights`` (one per sample), the epoch draws ``len(data)`` samples with replacement in
+    proportion to them (a weighted random sampler) instead of a permutation. ``augment``
+    transforms every batch on the fly; a loss with a ``mix`` method (mixup) then mixes it.
+    Raises ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
-    order = torch.randperm(len(data), generator=generator).to(data.labels.device)
+    if weights is None:
+        order = torch.randperm(len(data), generator=generator)
+    else:
+        order = torch.multinomial(weights, len(data), replacement=True, generator=generator)
+    order = order.to(data.labels.device)
     total, seen = 0.0, 0
     for batch, idx in enumerate(order.split(batch_size)):
         optimizer.zero_grad(set_to_none=True)
         x, y = data.batch(idx), data.targets(idx)
+        if augment is not None:
+            x, y = augment(x, y)
         if hasattr(loss_fn, "mix"):
             x, y = loss_fn.mix(x, y, generator)
         loss = loss_fn(forward(model, x), x if reconstruct else y)
@@ -225,6 +236,8 @@ def fit(
     checkpoint: str | Path | None = None,
     trainable: Iterable[nn.Parameter] | None = None,
     task: str = "multiclass",
+    weights: torch.Tensor | None = None,
+    augment: Augmenter | None = None,
 ) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping); returns the
     history and leaves the best epoch's weights in ``model``.
@@ -232,7 +245,9 @@ def fit(
     ``trainable`` restricts learning to those parameters (the rest stay frozen, in evaluation
     mode); otherwise the model and the loss's own learnable parameters (Balanced MSE's noise
     scale) learn. With ``checkpoint``, the state after every epoch is saved there, and a
-    checkpoint of the same ``phase`` found at the start is resumed.
+    checkpoint of the same ``phase`` found at the start is resumed. ``weights`` (per sample)
+    turn on a weighted random sampler and ``augment`` on-the-fly augmentation, reseeded from
+    ``(seed, epoch)`` every epoch so a resumed run repeats it.
     """
     if trainable is not None:
         params = list(trainable)
@@ -253,9 +268,12 @@ def fit(
         epoch = state["epoch"] + 1
         if hasattr(loss_fn, "set_epoch"):  # deferred re-weighting (LDAM-DRW) follows the epoch
             loss_fn.set_epoch(epoch)
+        if augment is not None:
+            augment.reseed(seed, epoch)
         train_loss = train_one_epoch(
-            model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch, frozen
-        )
+            model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch, frozen,
+            weights=weights, augment=augment,
+        )  # fmt: skip
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         record = {"phase": phase, "epoch": epoch, "lr": lr, "train_loss": train_loss}

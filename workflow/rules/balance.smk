@@ -1,5 +1,6 @@
 rule resample:
     input:
+        unpack(get_embeddings),
         indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
         images="results/{study}/data/{dataset}/train_images.npy",
         targets="results/{study}/data/{dataset}/train_targets.npy",
@@ -7,8 +8,11 @@ rule resample:
     output:
         indices="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/train_indices.npy",
         counts="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/class_counts.tsv",
+        synthetic="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/synthetic.npz",
     log:
         "logs/{study}/resample/{dataset}_{profile}_{method}_seed{seed}.log",
+    wildcard_constraints:
+        method=alternatives(m for m in METHODS if m not in GAN_METHODS),
     conda:
         "../envs/analysis.yaml"
     params:
@@ -17,3 +21,105 @@ rule resample:
         seed=lambda wildcards: int(wildcards.seed),
     script:
         "../scripts/resample.py"
+
+
+rule train_extractor:
+    input:
+        indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
+        train_images="results/{study}/data/{dataset}/train_images.npy",
+        train_targets="results/{study}/data/{dataset}/train_targets.npy",
+        val_images="results/{study}/data/{dataset}/val_images.npy",
+        val_targets="results/{study}/data/{dataset}/val_targets.npy",
+        meta="results/{study}/data/{dataset}/meta.json",
+    output:
+        model="results/{study}/features/{dataset}/{profile}/extractor.pt",
+        embeddings="results/{study}/features/{dataset}/{profile}/train_embeddings.npy",
+        history="results/{study}/features/{dataset}/{profile}/history.json",
+    log:
+        "logs/{study}/train_extractor/{dataset}_{profile}.log",
+    conda:
+        TORCH_ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        model=EXTRACTOR["model"],
+        seed=EXTRACTOR["seed"],
+        training=lambda wildcards: extractor_training(wildcards.dataset),
+    script:
+        "../scripts/train_extractor.py"
+
+
+rule train_gan:
+    input:
+        indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
+        train_images="results/{study}/data/{dataset}/train_images.npy",
+        train_targets="results/{study}/data/{dataset}/train_targets.npy",
+        test_images="results/{study}/data/{dataset}/test_images.npy",
+        test_targets="results/{study}/data/{dataset}/test_targets.npy",
+        meta="results/{study}/data/{dataset}/meta.json",
+        extractor="results/{study}/features/{dataset}/{profile}/extractor.pt",
+    output:
+        generator="results/{study}/gans/{dataset}/{profile}/{method}/generator.pt",
+        history="results/{study}/gans/{dataset}/{profile}/{method}/history.json",
+        quality=report(
+            "results/{study}/tables/{dataset}_{profile}_{method}_synthesis.md",
+            caption="../report/synthesis.rst",
+            category="Synthesis",
+            labels={
+                "dataset": "{dataset}",
+                "profile": "{profile}",
+                "method": "{method}",
+                "kind": "quality",
+            },
+        ),
+        samples=report(
+            "results/{study}/figures/{dataset}_{profile}_{method}_samples.png",
+            caption="../report/samples.rst",
+            category="Synthesis",
+            labels={
+                "dataset": "{dataset}",
+                "profile": "{profile}",
+                "method": "{method}",
+                "kind": "samples",
+            },
+        ),
+    log:
+        "logs/{study}/train_gan/{dataset}_{profile}_{method}.log",
+    wildcard_constraints:
+        method=alternatives(GAN_METHODS),
+    conda:
+        TORCH_ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        gan=lambda wildcards: gan_settings(wildcards.method),
+        model=EXTRACTOR["model"],
+        training=lambda wildcards: extractor_training(wildcards.dataset),
+    script:
+        "../scripts/train_gan.py"
+
+
+rule gan_oversample:
+    input:
+        generator="results/{study}/gans/{dataset}/{profile}/{method}/generator.pt",
+        indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
+        targets="results/{study}/data/{dataset}/train_targets.npy",
+        meta="results/{study}/data/{dataset}/meta.json",
+    output:
+        indices="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/train_indices.npy",
+        counts="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/class_counts.tsv",
+        synthetic="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/synthetic.npz",
+    log:
+        "logs/{study}/gan_oversample/{dataset}_{profile}_{method}_seed{seed}.log",
+    wildcard_constraints:
+        method=alternatives(GAN_METHODS),
+    conda:
+        TORCH_ENV
+    threads: 1
+    params:
+        ratio=lambda wildcards: METHODS[wildcards.method]["resample_args"].get("ratio", 1.0),
+        seed=lambda wildcards: int(wildcards.seed),
+    script:
+        "../scripts/gan_oversample.py"

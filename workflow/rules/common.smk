@@ -12,7 +12,13 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 from medimbalance.config import TrainConfig
 from medimbalance.data.sources import PROFILE_TASKS, RAW_FILES, download_for, task_of
-from medimbalance.tasks import CLASS_TASKS, method_errors, resolve_monitor
+from medimbalance.tasks import (
+    CLASS_TASKS,
+    GENERATIVE,
+    SYNTHESIZING,
+    method_errors,
+    resolve_monitor,
+)
 
 # ---- 1. Config validation (before any job runs) --------------------------------------------
 validate(config, schema="../schemas/config.schema.yaml")
@@ -23,6 +29,10 @@ PROFILES = config["profiles"]
 METHODS = config["methods"]
 SEEDS = config["seeds"]
 TORCH_ENV = f"../envs/torch-{config['torch_env']}.yaml"
+# The classifier on real images whose penultimate layer embeds images (network embeddings, FID).
+EXTRACTOR = {"model": "small_cnn", "seed": 0, "training": {}, **config.get("feature_extractor", {})}
+# Methods whose new images come from a generative model trained in a rule of its own.
+GAN_METHODS = [name for name, method in METHODS.items() if method["resample"] in GENERATIVE]
 
 
 def dataset_profiles(name):
@@ -38,6 +48,16 @@ def dataset_methods(name):
 def dataset_training(name):
     """The training settings of a dataset: the shared ones, updated by its own."""
     return {**config["training"], **DATASETS[name].get("training", {})}
+
+
+def extractor_training(name):
+    """The training settings of the feature extractor of a dataset."""
+    return {**dataset_training(name), **EXTRACTOR["training"]}
+
+
+def gan_settings(method):
+    """The conditional DCGAN settings of a method (medimbalance.gan.GanConfig keys)."""
+    return METHODS[method].get("resample_args", {}).get("gan", {})
 
 
 def check_config(cfg):
@@ -78,6 +98,11 @@ def check_config(cfg):
                 f"config key methods.{name}: schedule two_phase pretrains on a resampled set; "
                 "set resample to ros or rus"
             )
+        if method.get("schedule") == "one_class" and method["resample"] in SYNTHESIZING:
+            raise WorkflowError(
+                f"config key methods.{name}: schedule one_class trains on real images only; "
+                f"resample {method['resample']!r} adds synthetic ones"
+            )
     return tasks
 
 
@@ -99,6 +124,10 @@ def check_methods(cfg, name, task):
         resolve_monitor(TrainConfig(**dataset_training(name)).monitor, task)
     except (TypeError, ValueError) as error:
         raise WorkflowError(f"{where}.training: {error}") from None
+    try:
+        TrainConfig(**extractor_training(name))
+    except (TypeError, ValueError) as error:
+        raise WorkflowError(f"config key feature_extractor.training: {error}") from None
 
 
 TASK = check_config(config)  # dataset name -> task
@@ -184,6 +213,15 @@ def get_msd_archive(wildcards):
     return next(path for path in DOWNLOADS if path.startswith("resources/msd/"))
 
 
+def get_embeddings(wildcards):
+    """The feature extractor's embeddings, for methods that find neighbours in them."""
+    args = METHODS[wildcards.method].get("resample_args", {})
+    if args.get("embedding") != "network":
+        return {}
+    path = "results/{study}/features/{dataset}/{profile}/train_embeddings.npy"
+    return {"embeddings": path.format(**wildcards)}
+
+
 def get_run_config(wildcards):
     """The resolved configuration of one run (saved as run_config.json)."""
     return {
@@ -212,7 +250,8 @@ def get_run_metrics(wildcards):
 
 def get_final_outputs():
     """The workflow's final targets: class distributions of every dataset x profile, tables of
-    every dataset x profile with methods, and confusion matrices of classification ones."""
+    every dataset x profile with methods, confusion matrices of classification ones, and the
+    quality table and sample grid of every conditional GAN."""
     outputs = []
     for name in DATASETS:
         methods = dataset_methods(name)
@@ -230,4 +269,13 @@ def get_final_outputs():
                 outputs.append(
                     "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell)
                 )
+            for method in (m for m in methods if m in GAN_METHODS):
+                outputs += [
+                    "results/{study}/tables/{dataset}_{profile}_{method}_synthesis.md".format(
+                        method=method, **cell
+                    ),
+                    "results/{study}/figures/{dataset}_{profile}_{method}_samples.png".format(
+                        method=method, **cell
+                    ),
+                ]
     return outputs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, read_json, save_npz, write_json
-from medimbalance.experiment import RunArrays, run_training
+from medimbalance.experiment import RunArrays, load_synthetic, run_training
 from medimbalance.logs import log_to_file
 from medimbalance.runtime import configure, environment_info, select_device
 from medimbalance.training import save_checkpoint
@@ -39,6 +39,7 @@ arrays = RunArrays(
     val_targets=load_array(inp.val_targets),
     test_images=load_array(inp.test_images, mmap=True),
     test_targets=load_array(inp.test_targets),
+    **load_synthetic(inp.synthetic),
 )
 meta = read_json(inp.meta)
 model, history, outputs = run_training(run, arrays, meta, device, folder / f".checkpoint_{tag}")

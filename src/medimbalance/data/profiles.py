@@ -193,3 +193,23 @@ def target_summary(
         after = np.histogram(targets[kept], edges)[0]
         names = [f"[{a:.3g}, {b:.3g})" for a, b in itertools.pairwise(edges)]
     return pd.DataFrame({"class": names, "available": available, "kept": after})
+
+
+def resampling_summary(
+    targets: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    task: str,
+    classes: Sequence[str],
+    synthetic: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Training images per class before and after resampling (``class``, ``before``,
+    ``after``): ``before``/``after`` are rows of ``targets``; the labels of ``synthetic``
+    images (classification), when given, count in ``after`` and in a ``synthetic`` column."""
+    summary = target_summary(targets, before, task, classes).drop(columns="available")
+    summary = summary.rename(columns={"kept": "before"})
+    summary["after"] = target_summary(targets, after, task, classes)["kept"]
+    if synthetic is not None:
+        summary["synthetic"] = class_counts(synthetic, len(classes))
+        summary["after"] += summary["synthetic"]
+    return summary

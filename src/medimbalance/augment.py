@@ -1,0 +1,225 @@
+"""Class-balanced sampling and on-the-fly augmentation (the re-weighting and segmentation seeds).
+
+A weighted sampler draws each epoch's samples with replacement, with probabilities that depend
+on the class: ``class_balanced`` draws every class equally often, ``sqrt`` in proportion to the
+square root of its count, ``effective_number`` in proportion to Cui et al.'s inverse effective
+number. The augmentation preset applies rotation, affine, horizontal flip and intensity/colour
+jitter, each independently with probability ``p`` (0.3 in the seed), per sample, with MONAI
+transforms; segmentation masks move with their images. ``foreground`` augments only samples
+whose mask holds foreground (the segmentation seed's class-specific augmentation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from monai.transforms import (
+    RandAdjustContrast,
+    RandAffine,
+    RandAffined,
+    RandFlip,
+    RandFlipd,
+    RandomizableTransform,
+    RandRotate,
+    RandRotated,
+    RandScaleIntensity,
+    RandShiftIntensity,
+)
+
+from .config import AUGMENTS, SAMPLERS
+
+
+def class_draw_probabilities(counts: Sequence[int], scheme: str, beta: float = 0.999) -> np.ndarray:
+    """Probability that one draw of the sampler is of each class, ``(C,)``.
+
+    ``class_balanced``: ``1/C`` each; ``sqrt``: ``∝ √n_c``; ``effective_number``:
+    ``∝ n_c (1 − β) / (1 − β^{n_c})`` (each sample weighted by its class's inverse effective
+    number, Cui et al., CVPR 2019); ``none``: ``∝ n_c``. Classes without samples get 0.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    if scheme == "none":
+        per_sample = np.ones_like(n)
+    elif scheme == "class_balanced":
+        per_sample = 1.0 / np.maximum(n, 1)
+    elif scheme == "sqrt":
+        per_sample = 1.0 / np.sqrt(np.maximum(n, 1))
+    elif scheme == "effective_number":
+        if not 0 <= beta < 1:
+            raise ValueError(f"sampler_beta must lie in [0, 1), got {beta}")
+        per_sample = (1.0 - beta) / (1.0 - np.power(beta, np.maximum(n, 1)))
+    else:
+        raise ValueError(f"sampler: unknown {scheme!r}; valid choices: {', '.join(SAMPLERS)}")
+    mass = n * per_sample
+    return mass / mass.sum()
+
+
+def sample_weights(
+    labels: np.ndarray, num_classes: int, scheme: str, beta: float = 0.999
+) -> torch.Tensor:
+    """One weight per sample, ``(N,)`` float64, for ``torch.multinomial``: each class's draw
+    probability (:func:`class_draw_probabilities`) shared by its members."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=num_classes)
+    per_class = class_draw_probabilities(counts, scheme, beta) / np.maximum(counts, 1)
+    return torch.from_numpy(per_class[labels])
+
+
+class ColourJitter(RandomizableTransform):
+    """Intensity/colour jitter, fired as one transform with probability ``prob``: a brightness
+    shift, a contrast (gamma) change and, for several channels, a per-channel scaling (colour).
+    Takes an image or an ``{"image", "label"}`` pair (whose label it leaves alone)."""
+
+    def __init__(self, prob: float, channels: int, strength: float = 0.2) -> None:
+        super().__init__(prob)
+        self.parts = [
+            RandShiftIntensity(offsets=strength / 2, prob=1.0),
+            RandAdjustContrast(prob=1.0, gamma=(1 - strength, 1 + strength)),
+        ]
+        if channels > 1:
+            self.parts.append(RandScaleIntensity(factors=strength, prob=1.0, channel_wise=True))
+
+    def set_random_state(self, seed=None, state=None) -> ColourJitter:
+        super().set_random_state(seed, state)
+        for i, part in enumerate(self.parts):
+            part.set_random_state(seed=int(self.R.randint(2**31)) + i)
+        return self
+
+    def __call__(self, data, randomize: bool = True):
+        if randomize:
+            self.randomize(None)
+        if not self._do_transform:
+            return data
+        img = data["image"] if isinstance(data, dict) else data
+        for part in self.parts:
+            img = part(img)
+        return {**data, "image": img} if isinstance(data, dict) else img
+
+
+class Augmenter:
+    """The seed's preset, applied per sample of a batch: rotation (±15°), affine (±10 %
+    translation, ±10 % scale, ±0.1 shear), horizontal flip, intensity/colour jitter, each
+    independently with probability ``prob``.
+
+    With ``masks``, the spatial transforms move each mask with its image (nearest-neighbour
+    interpolation, so labels stay labels) and the jitter touches the image only. With
+    ``foreground_only``, samples whose mask is all background are left as they are. Counts of
+    how often each transform fired are kept in ``fired`` (and samples seen in ``seen``).
+    """
+
+    NAMES = ("rotate", "affine", "flip", "jitter")
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        channels: int,
+        prob: float = 0.3,
+        masks: bool = False,
+        foreground_only: bool = False,
+    ) -> None:
+        if not 0 <= prob <= 1:
+            raise ValueError(f"augment_prob must lie in [0, 1], got {prob}")
+        if foreground_only and not masks:
+            raise ValueError("foreground-only augmentation needs segmentation masks")
+        self.masks, self.foreground_only = masks, foreground_only
+        angle = math.radians(15)
+        rotate = dict(range_x=angle, prob=prob, keep_size=True, padding_mode="zeros")
+        if spatial_dims == 3:
+            rotate.update(range_y=angle, range_z=angle)
+        affine = dict(
+            prob=prob,
+            translate_range=None,  # set per image: 10 % of its side
+            scale_range=[0.1] * spatial_dims,
+            shear_range=[0.1] * (spatial_dims if spatial_dims == 2 else 6),
+            padding_mode="zeros",
+        )
+        self._affine_args = affine
+        if masks:
+            keys, modes = ("image", "label"), ("bilinear", "nearest")
+            self.spatial = {
+                "rotate": RandRotated(keys, **{**rotate, "mode": modes}),
+                "flip": RandFlipd(keys, prob=prob, spatial_axis=spatial_dims - 1),
+            }
+        else:
+            self.spatial = {
+                "rotate": RandRotate(**rotate),
+                "flip": RandFlip(prob=prob, spatial_axis=spatial_dims - 1),
+            }
+        self.spatial_dims = spatial_dims
+        self.affine: dict[tuple[int, ...], RandomizableTransform] = {}
+        self.jitter = ColourJitter(prob, channels)
+        self.fired: Counter[str] = Counter()
+        self.seen = 0
+        self.reseed(0)
+
+    def _affine_for(self, shape: tuple[int, ...]) -> RandomizableTransform:
+        """The affine transform for images of ``shape`` (translation is relative to the side)."""
+        if shape not in self.affine:
+            args = {**self._affine_args, "translate_range": [0.1 * s for s in shape]}
+            if self.masks:
+                transform = RandAffined(("image", "label"), mode=("bilinear", "nearest"), **args)
+            else:
+                transform = RandAffine(**args)
+            transform.set_random_state(seed=int(self._rng.integers(2**31)))
+            self.affine[shape] = transform
+        return self.affine[shape]
+
+    def reseed(self, seed: int, epoch: int = 0) -> None:
+        """Restart every transform's random stream from ``(seed, epoch)``: each epoch's
+        augmentation is fixed, so a resumed run repeats it exactly."""
+        states = np.random.SeedSequence([seed, epoch]).generate_state(4)
+        self._rng = np.random.default_rng(int(states[3]))
+        for transform, state in zip((*self.spatial.values(), self.jitter), states[:3], strict=True):
+            transform.set_random_state(seed=int(state))
+        for shape in list(self.affine):
+            self.affine[shape].set_random_state(seed=int(self._rng.integers(2**31)))
+
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented copies of a batch: ``images (B, C, *spatial)``; ``targets`` are returned
+        unchanged, or (with ``masks``) as transformed ``(B, *spatial)`` masks."""
+        out_images, out_targets = images.clone(), targets.clone()
+        for i in range(len(images)):
+            if self.foreground_only and not bool((targets[i] > 0).any()):
+                continue
+            self.seen += 1
+            sample = (
+                {"image": images[i], "label": targets[i][None].float()} if self.masks else images[i]
+            )
+            for name, transform in self._steps(tuple(images.shape[2:])):
+                sample = transform(sample)
+                self.fired[name] += int(transform._do_transform)
+            if self.masks:
+                out_targets[i] = torch.as_tensor(sample["label"])[0].round().to(targets.dtype)
+                sample = sample["image"]
+            out_images[i] = torch.as_tensor(sample)
+        return out_images, out_targets
+
+    def _steps(self, shape: tuple[int, ...]) -> tuple[tuple[str, RandomizableTransform], ...]:
+        """The transforms in the order they are applied (the jitter touches images only)."""
+        return (
+            ("rotate", self.spatial["rotate"]),
+            ("affine", self._affine_for(shape)),
+            ("flip", self.spatial["flip"]),
+            ("jitter", self.jitter),
+        )
+
+    def rates(self) -> dict[str, float]:
+        """How often each transform fired per augmented sample so far."""
+        return {name: self.fired[name] / max(self.seen, 1) for name in self.NAMES}
+
+
+def build_augmenter(
+    augment: str, spatial_dims: int, channels: int, prob: float, task: str
+) -> Augmenter | None:
+    """The augmenter a method asks for (``none``: no augmentation)."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment: unknown {augment!r}; valid choices: {', '.join(AUGMENTS)}")
+    if augment == "none":
+        return None
+    masks = task == "segmentation"
+    return Augmenter(spatial_dims, channels, prob, masks, foreground_only=augment == "foreground")

@@ -1,0 +1,473 @@
+"""Conditional DCGAN for minority-class synthesis (the GAN seed), and the measures of its images.
+
+The generator and the discriminator are conditioned on the class the way the seed recommends:
+an embedding of the label, followed by a linear layer that scales it to the size of a feature
+map (the generator's first map, the discriminator's input image), concatenated as an extra
+channel (Radford et al., ICLR 2016, for the DCGAN; Mirza and Osindero 2014 for the condition).
+2D images of any channel count whose sides are multiples of 4.
+
+Training is seeded, checkpointed after every epoch and resumable; a NaN or infinite loss stops
+it with ``GanDivergedError``. Quality is measured by the FID (MONAI ``FIDMetric``) between
+features of real and generated images, taken from a classifier trained on real data, and by the
+accuracy on real test images of a classifier trained on generated images only (TSTR).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .data.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+class GanDivergedError(FloatingPointError):
+    """A GAN loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Settings of one conditional DCGAN (``methods.<name>.resample_args.gan``)."""
+
+    epochs: int = 30  # passes over the imbalanced training set
+    batch_size: int = 64  # real images per step
+    latent_dim: int = 64  # size of the noise vector z
+    embed_dim: int = 50  # size of the label embedding
+    width: int = 64  # channels of the widest convolution
+    lr: float = 2e-4  # Adam learning rate of both networks
+    beta1: float = 0.5  # Adam β1 (the DCGAN setting)
+    seed: int = 0  # weights, batch order and noise
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "latent_dim", "embed_dim", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"gan.{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0 <= self.beta1 < 1:
+            raise ValueError(
+                f"gan.lr must be > 0 and gan.beta1 in [0, 1), got {self.lr}, {self.beta1}"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GanConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"gan: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**values)
+
+
+def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) != 2 or any(s % 4 or s < 8 for s in shape):
+        raise ValueError(
+            f"the conditional DCGAN takes 2D images whose sides are multiples of 4 (at least 8), "
+            f"got {tuple(shape)} (set the dataset's preprocess.shape)"
+        )
+    return shape[0], shape[1]
+
+
+class LabelMap(nn.Module):
+    """The class as an extra feature map: embedding → linear layer → ``(B, 1, H, W)``."""
+
+    def __init__(self, num_classes: int, embed_dim: int, shape: tuple[int, int]) -> None:
+        super().__init__()
+        self.shape = shape
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.scale = nn.Linear(embed_dim, shape[0] * shape[1])
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.scale(self.embed(labels)).view(len(labels), 1, *self.shape)
+
+
+class Generator(nn.Module):
+    """z and the class → an image in ``[−1, 1]``: a linear projection to ``2·width`` maps of a
+    quarter of the image side, the label map concatenated, two stride-2 transposed convolutions
+    (batch norm, LeakyReLU), a 3×3 convolution and tanh."""
+
+    def __init__(
+        self, num_classes: int, channels: int, shape: tuple[int, ...], cfg: GanConfig
+    ) -> None:
+        super().__init__()
+        h, w = _check_shape(shape)
+        self.start = (h // 4, w // 4)
+        self.wide = wide = 2 * cfg.width
+        self.project = nn.Sequential(
+            nn.Linear(cfg.latent_dim, wide * self.start[0] * self.start[1]), nn.LeakyReLU(0.2)
+        )
+        self.label = LabelMap(num_classes, cfg.embed_dim, self.start)
+        self.body = nn.Sequential(
+            nn.ConvTranspose2d(wide + 1, cfg.width, 4, stride=2, padding=1),
+            nn.BatchNorm2d(cfg.width),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(cfg.width, cfg.width, 4, stride=2, padding=1),
+            nn.BatchNorm2d(cfg.width),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(cfg.width, channels, 3, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        maps = self.project(z).view(len(z), self.wide, *self.start)
+        return self.body(torch.cat([maps, self.label(labels)], dim=1))
+
+
+class Discriminator(nn.Module):
+    """An image and the class (as an extra input channel) → one logit (real vs generated):
+    two stride-2 convolutions with LeakyReLU, dropout and a linear layer."""
+
+    def __init__(
+        self, num_classes: int, channels: int, shape: tuple[int, ...], cfg: GanConfig
+    ) -> None:
+        super().__init__()
+        h, w = _check_shape(shape)
+        self.label = LabelMap(num_classes, cfg.embed_dim, (h, w))
+        self.body = nn.Sequential(
+            nn.Conv2d(channels + 1, cfg.width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(cfg.width, 2 * cfg.width, 4, stride=2, padding=1),
+            nn.BatchNorm2d(2 * cfg.width),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Dropout(0.4),
+            nn.Linear(2 * cfg.width * (h // 4) * (w // 4), 1),
+        )
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([images, self.label(labels)], dim=1)).squeeze(1)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: convolutions N(0, 0.02), batch-norm scales N(1, 0.02)."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """How stored images map to the GAN's ``[−1, 1]``: ``lo`` → −1, ``hi`` → +1. uint8 images
+    use ``[0, 255]`` (as the classifiers do); float images their training set's range."""
+
+    dtype: str
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, images: np.ndarray) -> Intensity:
+        if images.dtype == np.uint8:
+            return cls("uint8", 0.0, 255.0)
+        lo, hi = float(np.min(images)), float(np.max(images))
+        if not np.isfinite([lo, hi]).all():
+            raise ValueError("the training images hold NaN or infinite values")
+        return cls(str(images.dtype), lo, hi if hi > lo else lo + 1.0)
+
+    def to_unit(self, images: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.asarray(images, dtype=np.float32))
+        return (x - self.lo) / (self.hi - self.lo) * 2 - 1
+
+    def from_unit(self, x: torch.Tensor) -> np.ndarray:
+        values = ((x.float().cpu().numpy() + 1) / 2) * (self.hi - self.lo) + self.lo
+        if self.dtype == "uint8":
+            return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return values.astype(self.dtype)
+
+
+@dataclass
+class TrainedGan:
+    """A trained generator with what is needed to sample from it."""
+
+    generator: Generator
+    cfg: GanConfig
+    num_classes: int
+    channels: int
+    shape: tuple[int, int]
+    intensity: Intensity
+
+    def save(self, path: str | Path) -> None:
+        blob = {
+            "state_dict": self.generator.state_dict(),
+            "config": asdict(self.cfg),
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "shape": list(self.shape),
+            "intensity": asdict(self.intensity),
+        }
+        with atomic_write(path) as f:
+            torch.save(blob, f)
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedGan:
+        blob = torch.load(path, map_location=device, weights_only=True)
+        cfg = GanConfig(**blob["config"])
+        shape = tuple(blob["shape"])
+        generator = Generator(blob["num_classes"], blob["channels"], shape, cfg).to(device)
+        generator.load_state_dict(blob["state_dict"])
+        return cls(generator, cfg, blob["num_classes"], blob["channels"], shape,
+                   Intensity(**blob["intensity"]))  # fmt: skip
+
+    @torch.no_grad()
+    def sample(self, labels: np.ndarray, seed: int, batch_size: int = 512) -> np.ndarray:
+        """One generated image per entry of ``labels``, in the stored images' dtype and range;
+        the same ``seed`` gives the same images."""
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.max()}")
+        self.generator.eval()
+        device = next(self.generator.parameters()).device
+        rng = torch.Generator().manual_seed(seed)
+        out = [np.empty((0, self.channels, *self.shape), self.intensity.dtype)]
+        for chunk in torch.from_numpy(labels).split(batch_size) if labels.size else ():
+            z = torch.randn(len(chunk), self.cfg.latent_dim, generator=rng).to(device)
+            out.append(self.intensity.from_unit(self.generator(z, chunk.to(device))))
+        return np.concatenate(out)
+
+
+def train_gan(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    cfg: GanConfig,
+    device: torch.device | str = "cpu",
+    checkpoint: str | Path | None = None,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> tuple[TrainedGan, list[dict]]:
+    """Train a conditional DCGAN on ``images (N, C, H, W)`` with class ``labels (N,)``.
+
+    Each step updates the discriminator on a real batch and a generated batch of the same
+    classes (binary cross-entropy), then the generator to fool it. With ``checkpoint``, the
+    state after every epoch is written there and resumed from on the next call. Raises
+    ``GanDivergedError`` naming the epoch and batch when a loss is NaN or infinite.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels, dtype=np.int64)
+    if images.ndim != 4 or len(images) != len(labels) or not len(labels):
+        raise ValueError(
+            f"expected images (N, C, H, W) and N labels, got {images.shape} and {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    intensity = Intensity.of(images)
+    shape = _check_shape(images.shape[2:])
+    torch.manual_seed(cfg.seed)
+    g = Generator(num_classes, images.shape[1], shape, cfg).apply(_init_weights).to(device)
+    d = Discriminator(num_classes, images.shape[1], shape, cfg).apply(_init_weights).to(device)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    rng = torch.Generator().manual_seed(cfg.seed)
+    real_x, real_y = intensity.to_unit(images).to(device), torch.from_numpy(labels).to(device)
+    bce = nn.BCEWithLogitsLoss()
+    parts = {"generator": g, "discriminator": d, "opt_g": opt_g, "opt_d": opt_d}
+    epoch, history = 0, []
+    if checkpoint is not None and Path(checkpoint).exists():
+        epoch, history = _resume(checkpoint, cfg, parts, rng)
+    while epoch < cfg.epochs:
+        epoch += 1
+        g.train(), d.train()
+        sums = np.zeros(4)
+        order = torch.randperm(len(labels), generator=rng)
+        for batch, idx in enumerate(order.split(cfg.batch_size)):
+            x, y = real_x[idx.to(device)], real_y[idx.to(device)]
+            z = torch.randn(len(idx), cfg.latent_dim, generator=rng).to(device)
+            fake = g(z, y)
+            real_logit, fake_logit = d(x, y), d(fake.detach(), y)
+            loss_d = bce(real_logit, torch.ones_like(real_logit)) + bce(
+                fake_logit, torch.zeros_like(fake_logit)
+            )
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            fooled = d(fake, y)
+            loss_g = bce(fooled, torch.ones_like(fooled))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            for name, loss in (("discriminator", loss_d), ("generator", loss_g)):
+                if not torch.isfinite(loss):
+                    raise GanDivergedError(
+                        f"the GAN diverged: the {name} loss is {loss.item()} at epoch {epoch}, "
+                        f"batch {batch}; lower gan.lr (now {cfg.lr}) or check the images"
+                    )
+            n = len(idx)
+            sums += n * np.array([
+                loss_d.item(), loss_g.item(),
+                torch.sigmoid(real_logit).mean().item(), torch.sigmoid(fake_logit).mean().item(),
+            ])  # fmt: skip
+        means = sums / len(labels)
+        names = ("loss_d", "loss_g", "d_real", "d_fake")
+        record = {"epoch": epoch, **{k: float(v) for k, v in zip(names, means, strict=True)}}
+        history.append(record)
+        if checkpoint is not None:
+            _save(checkpoint, cfg, parts, rng, epoch, history)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    trained = TrainedGan(g, cfg, num_classes, images.shape[1], shape, intensity)
+    return trained, history
+
+
+def _save(path, cfg, parts, rng, epoch, history) -> None:
+    blob = {name: part.state_dict() for name, part in parts.items()}
+    blob.update(config=asdict(cfg), rng=rng.get_state(), torch_rng=torch.get_rng_state(),
+                epoch=epoch, history=history)  # fmt: skip
+    with atomic_write(path) as f:
+        torch.save(blob, f)
+
+
+def _resume(path, cfg, parts, rng) -> tuple[int, list[dict]]:
+    blob = torch.load(path, weights_only=True)
+    if blob["config"] != asdict(cfg):  # left by other settings: start afresh
+        log.info("ignoring %s: it was written with other GAN settings", path)
+        return 0, []
+    for name, part in parts.items():
+        part.load_state_dict(blob[name])
+    rng.set_state(blob["rng"])
+    torch.set_rng_state(blob["torch_rng"])
+    log.info("resumed the GAN from %s after epoch %d", path, blob["epoch"])
+    return blob["epoch"], blob["history"]
+
+
+# ---- Quality of the generated images -------------------------------------------------------
+
+
+def fid(real_features: np.ndarray, fake_features: np.ndarray) -> float | None:
+    """Fréchet inception distance between two sets of features (MONAI ``FIDMetric``); ``None``
+    when either set has fewer than two rows or the covariance product has no real square root
+    (too few images for the feature size)."""
+    from monai.metrics import FIDMetric
+
+    if len(real_features) < 2 or len(fake_features) < 2:
+        return None
+    try:
+        with warnings.catch_warnings():  # MONAI passes SciPy's deprecated ``disp`` to sqrtm
+            warnings.simplefilter("ignore", DeprecationWarning)
+            value = FIDMetric()(torch.from_numpy(fake_features), torch.from_numpy(real_features))
+    except ValueError as error:  # "Imaginary component ... too high"
+        log.warning("FID undefined: %s", error)
+        return None
+    return float(value)
+
+
+def synthesis_quality(
+    gan: TrainedGan,
+    extractor: nn.Module,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    classes: list[str],
+    cfg: TrainConfig,
+    seed: int,
+    tstr_per_class: int,
+    model_name: str = "small_cnn",
+    device: torch.device | str = "cpu",
+) -> dict:
+    """How good the generated images are, against the real test split:
+
+    - ``fid`` (all classes, with the test split's class frequencies) and ``fid_per_class``, on
+      the penultimate-layer features of ``extractor`` (a classifier trained on real images);
+    - ``tstr_*``: a ``model_name`` classifier trained on ``tstr_per_class`` generated images of
+      every class (the best epoch chosen on other generated images) and tested on the real test
+      split; ``real_*``: the extractor itself on the same split, for reference.
+    """
+    from .features import embed, train_classifier
+    from .metrics import task_metrics
+    from .training import load_set, predict_logits
+
+    device = torch.device(device)
+    test_labels = np.asarray(test_labels, dtype=np.int64)
+    test = load_set(test_images, test_labels, device)
+    real = embed(extractor, test)
+    fake_images = gan.sample(test_labels, seed)
+    fake = embed(extractor, load_set(fake_images, test_labels, device))
+    report = {
+        "fid": fid(real, fake),
+        "fid_per_class": {
+            name: fid(real[test_labels == c], fake[test_labels == c])
+            for c, name in enumerate(classes)
+        },
+    }
+    per_class = np.repeat(np.arange(len(classes)), tstr_per_class)
+    held_out = np.repeat(np.arange(len(classes)), max(tstr_per_class // 4, 2))
+    classifier, _ = train_classifier(
+        model_name, gan.sample(per_class, seed + 1), per_class,
+        gan.sample(held_out, seed + 2), held_out, len(classes), cfg, seed, device,
+    )  # fmt: skip
+    for prefix, model in (("tstr", classifier), ("real", extractor)):
+        logits = predict_logits(model, test).cpu().numpy()
+        scores = task_metrics("multiclass", test_labels, logits, classes)
+        report[f"{prefix}_accuracy"] = scores["accuracy"]
+        report[f"{prefix}_balanced_accuracy"] = scores["balanced_accuracy"]
+    return report
+
+
+def save_sample_grid(
+    gan: TrainedGan, classes: list[str], per_class: int, seed: int, title: str, path: str
+) -> None:
+    """A figure with one row of ``per_class`` generated images per class (first channel for
+    one or two channels, RGB for three)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = np.repeat(np.arange(len(classes)), per_class)
+    images = gan.sample(labels, seed).astype(np.float32)
+    lo, hi = gan.intensity.lo, gan.intensity.hi
+    images = (images - lo) / (hi - lo)
+    fig, axes = plt.subplots(
+        len(classes), per_class, figsize=(per_class * 0.9, len(classes) * 0.95), squeeze=False
+    )
+    for ax, image in zip(axes.ravel(), images, strict=True):
+        shown = np.moveaxis(image, 0, -1) if image.shape[0] == 3 else image[0]
+        ax.imshow(np.clip(shown, 0, 1), cmap=None if image.shape[0] == 3 else "gray", vmin=0,
+                  vmax=1)  # fmt: skip
+        ax.set_xticks([]), ax.set_yticks([])
+    for row, name in enumerate(classes):
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
+def synthesis_markdown(
+    quality: dict,
+    train_labels: np.ndarray,
+    classes: list[str],
+    title: str,
+    epochs: int,
+    tstr_per_class: int,
+) -> str:
+    """The quality report of :func:`synthesis_quality` as two Markdown tables."""
+    counts = np.bincount(np.asarray(train_labels, np.int64), minlength=len(classes))
+    cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [
+        f"# {title}",
+        "",
+        f"Conditional DCGAN trained for {epochs} epochs on {int(counts.sum())} real images. "
+        "FID on the penultimate-layer features of the feature extractor, generated images vs "
+        "the real test split (lower is better; n/a: too few test images of the class).",
+        "",
+        "| class | real training images | FID |",
+        "|---|---|---|",
+        *(f"| {name} | {n} | {cell(quality['fid_per_class'][name])} |"
+          for name, n in zip(classes, counts, strict=True)),
+        f"| all | {int(counts.sum())} | {cell(quality['fid'])} |",
+        "",
+        "| classifier | trained on | test accuracy | test balanced accuracy |",
+        "|---|---|---|---|",
+        f"| train on synthetic (TSTR) | {tstr_per_class} generated images per class | "
+        f"{cell(quality['tstr_accuracy'])} | {cell(quality['tstr_balanced_accuracy'])} |",
+        f"| feature extractor (reference) | the real training images | "
+        f"{cell(quality['real_accuracy'])} | {cell(quality['real_balanced_accuracy'])} |",
+        "",
+    ]  # fmt: skip
+    return "\n".join(lines)

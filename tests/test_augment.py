@@ -1,0 +1,112 @@
+"""Class-balanced sampling and the augmentation preset (medimbalance.augment)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from medimbalance.augment import (
+    Augmenter,
+    build_augmenter,
+    class_draw_probabilities,
+    sample_weights,
+)
+from medimbalance.training import TensorSet, train_one_epoch
+
+
+def test_draw_probabilities_follow_each_scheme():
+    counts = [400, 100, 25, 0]
+    assert np.allclose(class_draw_probabilities(counts, "none"), np.array([400, 100, 25, 0]) / 525)
+    assert np.allclose(class_draw_probabilities(counts, "class_balanced"), [1 / 3] * 3 + [0])
+    assert np.allclose(class_draw_probabilities(counts, "sqrt"), np.array([20, 10, 5, 0]) / 35)
+    beta = 0.99
+    effective = [n * (1 - beta) / (1 - beta**n) for n in counts[:3]]
+    expected = np.array([*effective, 0]) / sum(effective)
+    assert np.allclose(class_draw_probabilities(counts, "effective_number", beta), expected)
+    with pytest.raises(ValueError, match="sampler: unknown 'uniform'; valid choices: none, "):
+        class_draw_probabilities(counts, "uniform")
+
+
+def test_weighted_sampler_draws_every_class_equally_in_training():
+    labels = np.repeat([0, 1, 2], [500, 50, 5])
+    data = TensorSet(torch.zeros(len(labels), 1, 2, 2), torch.from_numpy(labels))
+    drawn = []
+
+    class Recorder(nn.Module):
+        def forward(self, logits, targets):
+            drawn.append(targets.clone())
+            return logits.sum() * 0
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    generator = torch.Generator().manual_seed(0)
+    weights = sample_weights(labels, 3, "class_balanced")
+    for epoch in range(1, 21):  # 20 epochs × 555 draws
+        train_one_epoch(model, Recorder(), optimizer, data, 64, generator, epoch, weights=weights)
+    fractions = np.bincount(torch.cat(drawn).numpy(), minlength=3) / (20 * len(labels))
+    assert np.allclose(fractions, 1 / 3, atol=0.015), fractions  # std ≈ 0.003 per class
+    assert len(torch.cat(drawn)) == 20 * len(labels)  # an epoch still has len(data) samples
+
+
+def test_each_transform_of_the_preset_fires_with_probability_0_3():
+    augment = Augmenter(spatial_dims=2, channels=3, prob=0.3)
+    images = torch.rand(100, 3, 16, 16)
+    for epoch in range(20):  # 2000 samples: std of each rate ≈ 0.010
+        augment.reseed(0, epoch)
+        out, _ = augment(images, torch.zeros(100))
+    assert augment.seen == 2000
+    for name, rate in augment.rates().items():
+        assert abs(rate - 0.3) < 0.04, (name, rate)
+    assert not torch.equal(out, images) and out.shape == images.shape
+
+
+def test_augmentation_is_fixed_by_seed_and_epoch():
+    images = torch.rand(8, 1, 12, 12)
+    runs = []
+    for epoch in (1, 1, 2):
+        augment = Augmenter(2, 1, prob=0.5)
+        augment.reseed(7, epoch)
+        runs.append(augment(images, torch.zeros(8))[0])
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def blob_masks(n=6, size=40):
+    masks = torch.zeros(n, size, size, dtype=torch.uint8)
+    for i in range(n):
+        masks[i, 6 + i : 20 + i, 8:22] = 1
+        masks[i, 22:34, 6 + i : 18 + i] = 2
+    return masks
+
+
+def test_masks_move_with_their_images():
+    masks = blob_masks()
+    images = torch.stack([masks.float() * 10, torch.rand(masks.shape)], 1)  # channel 0 = mask
+    augment = build_augmenter("preset", 2, 2, 1.0, "segmentation")  # every transform fires
+    augment.reseed(3, 1)
+    out_images, out_masks = augment(images, masks)
+    assert out_masks.dtype == torch.uint8 and set(out_masks.unique().tolist()) <= {0, 1, 2}
+    assert not torch.equal(out_masks, masks)
+    for image, mask in zip(out_images, out_masks, strict=True):
+        for label in (1, 2):  # the image's drawn regions overlap the mask's labels
+            drawn = (image[0] - 10 * label).abs() < 5  # drawn at 10 × label, jittered
+            region = mask == label
+            overlap = (drawn & region).sum() / (drawn | region).sum()
+            assert overlap > 0.6, (label, float(overlap))
+
+
+def test_foreground_augmentation_leaves_background_only_samples_alone():
+    masks = blob_masks(4)
+    masks[1] = 0
+    masks[3] = 0
+    images = torch.rand(4, 1, 40, 40)
+    augment = build_augmenter("foreground", 2, 1, 1.0, "segmentation")
+    out_images, out_masks = augment(images, masks)
+    assert augment.seen == 2
+    for i in (1, 3):
+        assert torch.equal(out_images[i], images[i]) and torch.equal(out_masks[i], masks[i])
+    for i in (0, 2):
+        assert not torch.equal(out_images[i], images[i])
+    with pytest.raises(ValueError, match="augment: unknown 'strong'; valid choices: none, "):
+        build_augmenter("strong", 2, 1, 0.3, "multiclass")
+    with pytest.raises(ValueError, match="foreground-only augmentation needs segmentation"):
+        build_augmenter("foreground", 2, 1, 0.3, "multiclass")

@@ -1,0 +1,26 @@
+"""Oversample one run's training set with images of the trained conditional DCGAN: every
+class reaches ``ratio`` times the majority count; the real images are all kept."""
+
+import _libpath  # noqa: F401
+
+from medimbalance.balancing import generation_labels
+from medimbalance.data.io import load_array, read_json, save_array, save_npz
+from medimbalance.data.profiles import resampling_summary
+from medimbalance.gan import TrainedGan
+from medimbalance.logs import log_to_file
+
+log = log_to_file(snakemake.log[0])
+meta = read_json(snakemake.input.meta)
+classes = meta["classes"]
+targets = load_array(snakemake.input.targets, mmap=True)
+indices = load_array(snakemake.input.indices)
+
+new_labels = generation_labels(targets[indices], len(classes), snakemake.params.ratio)
+gan = TrainedGan.load(snakemake.input.generator)
+new_images = gan.sample(new_labels, snakemake.params.seed)
+summary = resampling_summary(targets, indices, indices, meta["task"], classes, new_labels)
+log.info("cdcgan: %d generated images\n%s", len(new_labels), summary)
+
+save_npz(snakemake.output.synthetic, images=new_images, targets=new_labels)
+save_array(snakemake.output.indices, indices)
+summary.to_csv(snakemake.output.counts, sep="\t", index=False)

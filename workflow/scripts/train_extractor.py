@@ -1,0 +1,32 @@
+"""Train the feature extractor of one dataset × profile (a classifier on the profile's real
+training images) and embed every image of the training split with its penultimate layer."""
+
+import _libpath  # noqa: F401
+
+from medimbalance.config import TrainConfig
+from medimbalance.data.io import load_array, read_json, save_array, write_json
+from medimbalance.features import embed, train_classifier
+from medimbalance.logs import log_to_file
+from medimbalance.runtime import configure, select_device
+from medimbalance.training import load_set, save_checkpoint
+
+log = log_to_file(snakemake.log[0])
+inp, out, params = snakemake.input, snakemake.output, snakemake.params
+configure(params.seed, snakemake.threads)
+device = select_device()
+meta = read_json(inp.meta)
+rows = load_array(inp.indices)
+images = load_array(inp.train_images, mmap=True)
+targets = load_array(inp.train_targets, mmap=True)
+
+training = TrainConfig(**params.training)
+model, history = train_classifier(
+    params.model, images[rows], targets[rows], load_array(inp.val_images, mmap=True),
+    load_array(inp.val_targets), len(meta["classes"]), training, params.seed, device,
+)  # fmt: skip
+embeddings = embed(model, load_set(images, targets, device))
+log.info("embedded %d training images into %d features", *embeddings.shape)
+
+save_array(out.embeddings, embeddings)
+write_json(out.history, {"epochs": history})
+save_checkpoint(out.model, model, {"model": params.model, "training": params.training}, meta)

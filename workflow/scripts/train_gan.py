@@ -1,0 +1,52 @@
+"""Train the conditional DCGAN of one dataset × profile × method on the profile's real training
+images; measure its images (FID, train-on-synthetic/test-on-real) and draw a sample grid.
+
+A checkpoint after every epoch lets a killed job resume."""
+
+import _libpath  # noqa: F401
+
+from pathlib import Path
+
+from medimbalance.config import TrainConfig
+from medimbalance.data.io import atomic_write, load_array, read_json, write_json
+from medimbalance.features import load_extractor
+from medimbalance.gan import (
+    GanConfig,
+    save_sample_grid,
+    synthesis_markdown,
+    synthesis_quality,
+    train_gan,
+)
+from medimbalance.logs import log_to_file
+from medimbalance.runtime import configure, select_device
+from medimbalance.training import log_epoch
+
+log = log_to_file(snakemake.log[0])
+inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards
+settings = dict(snakemake.params.gan)
+tstr_per_class = settings.pop("tstr_per_class", 100)
+cfg = GanConfig.from_dict(settings)
+configure(cfg.seed, snakemake.threads)
+device = select_device()
+meta = read_json(inp.meta)
+classes = meta["classes"]
+rows = load_array(inp.indices)
+images = load_array(inp.train_images, mmap=True)[rows]
+labels = load_array(inp.train_targets, mmap=True)[rows]
+
+checkpoint = Path(out.generator).parent / ".checkpoint_gan.pt"
+gan, history = train_gan(images, labels, len(classes), cfg, device, checkpoint, log_epoch)
+gan.save(out.generator)
+write_json(out.history, {"epochs": history})
+
+quality = synthesis_quality(
+    gan, load_extractor(inp.extractor, device), load_array(inp.test_images, mmap=True),
+    load_array(inp.test_targets), classes, TrainConfig(**snakemake.params.training), cfg.seed,
+    tstr_per_class, snakemake.params.model, device,
+)  # fmt: skip
+log.info("quality: %s", quality)
+title = f"{wc.method} on {wc.dataset} / {wc.profile}"
+with atomic_write(out.quality, "w") as f:
+    f.write(synthesis_markdown(quality, labels, classes, title, cfg.epochs, tstr_per_class))
+save_sample_grid(gan, classes, 8, cfg.seed, f"{title}: generated images per class", out.samples)
+checkpoint.unlink(missing_ok=True)
