@@ -1,9 +1,7 @@
-"""Class-balanced sampling and on-the-fly augmentation (the re-weighting and segmentation seeds).
+"""On-the-fly augmentation (the re-weighting and segmentation seeds; the class-balanced sampler
+it goes with is :func:`medimbalance.balancing.sample_weights`).
 
-A weighted sampler draws each epoch's samples with replacement, with probabilities that depend
-on the class: ``class_balanced`` draws every class equally often, ``sqrt`` in proportion to the
-square root of its count, ``effective_number`` in proportion to Cui et al.'s inverse effective
-number. The augmentation preset applies rotation, affine, horizontal flip and intensity/colour
+The augmentation preset applies rotation, affine, horizontal flip and intensity/colour
 jitter, each independently with probability ``p`` (0.3 in the seed), per sample, with MONAI
 transforms; segmentation masks move with their images. ``foreground`` augments only samples
 whose mask holds foreground (the segmentation seed's class-specific augmentation).
@@ -13,10 +11,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 
 import numpy as np
 import torch
+from monai.data import get_track_meta, set_track_meta
 from monai.transforms import (
     RandAdjustContrast,
     RandAffine,
@@ -30,51 +28,16 @@ from monai.transforms import (
     RandShiftIntensity,
 )
 
-from .config import AUGMENTS, SAMPLERS
-
-
-def class_draw_probabilities(counts: Sequence[int], scheme: str, beta: float = 0.999) -> np.ndarray:
-    """Probability that one draw of the sampler is of each class, ``(C,)``.
-
-    ``class_balanced``: ``1/C`` each; ``sqrt``: ``∝ √n_c``; ``effective_number``:
-    ``∝ n_c (1 − β) / (1 − β^{n_c})`` (each sample weighted by its class's inverse effective
-    number, Cui et al., CVPR 2019); ``none``: ``∝ n_c``. Classes without samples get 0.
-    """
-    n = np.asarray(counts, dtype=np.float64)
-    if scheme == "none":
-        per_sample = np.ones_like(n)
-    elif scheme == "class_balanced":
-        per_sample = 1.0 / np.maximum(n, 1)
-    elif scheme == "sqrt":
-        per_sample = 1.0 / np.sqrt(np.maximum(n, 1))
-    elif scheme == "effective_number":
-        if not 0 <= beta < 1:
-            raise ValueError(f"sampler_beta must lie in [0, 1), got {beta}")
-        per_sample = (1.0 - beta) / (1.0 - np.power(beta, np.maximum(n, 1)))
-    else:
-        raise ValueError(f"sampler: unknown {scheme!r}; valid choices: {', '.join(SAMPLERS)}")
-    mass = n * per_sample
-    return mass / mass.sum()
-
-
-def sample_weights(
-    labels: np.ndarray, num_classes: int, scheme: str, beta: float = 0.999
-) -> torch.Tensor:
-    """One weight per sample, ``(N,)`` float64, for ``torch.multinomial``: each class's draw
-    probability (:func:`class_draw_probabilities`) shared by its members."""
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=num_classes)
-    per_class = class_draw_probabilities(counts, scheme, beta) / np.maximum(counts, 1)
-    return torch.from_numpy(per_class[labels])
+from .config import AUGMENTS
 
 
 class ColourJitter(RandomizableTransform):
-    """Intensity/colour jitter, fired as one transform with probability ``prob``: a brightness
-    shift, a contrast (gamma) change and, for several channels, a per-channel scaling (colour).
-    Takes an image or an ``{"image", "label"}`` pair (whose label it leaves alone)."""
+    """Intensity/colour jitter, applied whenever called: a brightness shift, a contrast (gamma)
+    change and, for several channels, a per-channel scaling (colour). Takes an image or an
+    ``{"image", "label"}`` pair (whose label it leaves alone)."""
 
-    def __init__(self, prob: float, channels: int, strength: float = 0.2) -> None:
-        super().__init__(prob)
+    def __init__(self, channels: int, strength: float = 0.2) -> None:
+        super().__init__(prob=1.0)
         self.parts = [
             RandShiftIntensity(offsets=strength / 2, prob=1.0),
             RandAdjustContrast(prob=1.0, gamma=(1 - strength, 1 + strength)),
@@ -88,11 +51,7 @@ class ColourJitter(RandomizableTransform):
             part.set_random_state(seed=int(self.R.randint(2**31)) + i)
         return self
 
-    def __call__(self, data, randomize: bool = True):
-        if randomize:
-            self.randomize(None)
-        if not self._do_transform:
-            return data
+    def __call__(self, data):
         img = data["image"] if isinstance(data, dict) else data
         for part in self.parts:
             img = part(img)
@@ -102,7 +61,8 @@ class ColourJitter(RandomizableTransform):
 class Augmenter:
     """The seed's preset, applied per sample of a batch: rotation (±15°), affine (±10 %
     translation, ±10 % scale, ±0.1 shear), horizontal flip, intensity/colour jitter, each
-    independently with probability ``prob``.
+    independently with probability ``prob``: whether each fires is one draw per transform and
+    sample from the augmenter's generator; the MONAI transforms then draw their parameters.
 
     With ``masks``, the spatial transforms move each mask with its image (nearest-neighbour
     interpolation, so labels stay labels) and the jitter touches the image only. With
@@ -126,11 +86,11 @@ class Augmenter:
             raise ValueError("foreground-only augmentation needs segmentation masks")
         self.masks, self.foreground_only = masks, foreground_only
         angle = math.radians(15)
-        rotate = dict(range_x=angle, prob=prob, keep_size=True, padding_mode="zeros")
+        rotate = dict(range_x=angle, prob=1.0, keep_size=True, padding_mode="zeros")
         if spatial_dims == 3:
             rotate.update(range_y=angle, range_z=angle)
         affine = dict(
-            prob=prob,
+            prob=1.0,
             translate_range=None,  # set per image: 10 % of its side
             scale_range=[0.1] * spatial_dims,
             shear_range=[0.1] * (spatial_dims if spatial_dims == 2 else 6),
@@ -141,16 +101,17 @@ class Augmenter:
             keys, modes = ("image", "label"), ("bilinear", "nearest")
             self.spatial = {
                 "rotate": RandRotated(keys, **{**rotate, "mode": modes}),
-                "flip": RandFlipd(keys, prob=prob, spatial_axis=spatial_dims - 1),
+                "flip": RandFlipd(keys, prob=1.0, spatial_axis=spatial_dims - 1),
             }
         else:
             self.spatial = {
                 "rotate": RandRotate(**rotate),
-                "flip": RandFlip(prob=prob, spatial_axis=spatial_dims - 1),
+                "flip": RandFlip(prob=1.0, spatial_axis=spatial_dims - 1),
             }
         self.spatial_dims = spatial_dims
         self.affine: dict[tuple[int, ...], RandomizableTransform] = {}
-        self.jitter = ColourJitter(prob, channels)
+        self.jitter = ColourJitter(channels)
+        self.prob = prob
         self.fired: Counter[str] = Counter()
         self.seen = 0
         self.reseed(0)
@@ -183,20 +144,32 @@ class Augmenter:
         """Augmented copies of a batch: ``images (B, C, *spatial)``; ``targets`` are returned
         unchanged, or (with ``masks``) as transformed ``(B, *spatial)`` masks."""
         out_images, out_targets = images.clone(), targets.clone()
-        for i in range(len(images)):
-            if self.foreground_only and not bool((targets[i] > 0).any()):
-                continue
-            self.seen += 1
-            sample = (
-                {"image": images[i], "label": targets[i][None].float()} if self.masks else images[i]
-            )
-            for name, transform in self._steps(tuple(images.shape[2:])):
-                sample = transform(sample)
-                self.fired[name] += int(transform._do_transform)
-            if self.masks:
-                out_targets[i] = torch.as_tensor(sample["label"])[0].round().to(targets.dtype)
-                sample = sample["image"]
-            out_images[i] = torch.as_tensor(sample)
+        steps = self._steps(tuple(images.shape[2:]))
+        tracking = get_track_meta()
+        set_track_meta(False)  # plain tensors: MONAI's metadata is not needed here, and costs
+        try:
+            for i in range(len(images)):
+                if self.foreground_only and not bool((targets[i] > 0).any()):
+                    continue
+                self.seen += 1
+                fires = self._rng.random(len(steps)) < self.prob  # each independently
+                if not fires.any():
+                    continue
+                sample = (
+                    {"image": images[i], "label": targets[i][None].float()}
+                    if self.masks
+                    else images[i]
+                )
+                for (name, transform), fire in zip(steps, fires, strict=True):
+                    if fire:
+                        sample = transform(sample)
+                        self.fired[name] += 1
+                if self.masks:
+                    out_targets[i] = torch.as_tensor(sample["label"])[0].round().to(targets.dtype)
+                    sample = sample["image"]
+                out_images[i] = torch.as_tensor(sample)
+        finally:
+            set_track_meta(tracking)
         return out_images, out_targets
 
     def _steps(self, shape: tuple[int, ...]) -> tuple[tuple[str, RandomizableTransform], ...]:

@@ -10,15 +10,21 @@ Every synthesizer (``SYNTHESIZERS``) keeps the training set and maps ``(images, 
 seed, features, **args)`` to new images and their labels, which training appends to the set.
 ``GENERATIVE`` names the synthesizers backed by a trained generative model
 (:mod:`medimbalance.gan`); the workflow trains that model in a rule of its own.
+
+A weighted random sampler (:func:`sample_weights`) leaves the set as it is and changes how
+training draws from it: ``class_balanced`` draws every class equally often, ``sqrt`` in
+proportion to the square root of its count, ``effective_number`` by Cui et al.'s inverse
+effective number.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .config import SAMPLERS
 from .registry import Registry
 from .tasks import GENERATIVE
 
@@ -263,6 +269,44 @@ def _checked(
                 "they have no training images"
             )
     return indices, labels
+
+
+# ---- Weighted random sampling (no resampling: training draws by these weights) -------------
+
+
+def class_draw_probabilities(counts: Sequence[int], scheme: str, beta: float = 0.999) -> np.ndarray:
+    """Probability that one draw of the sampler is of each class, ``(C,)``.
+
+    ``class_balanced``: ``1/C`` each; ``sqrt``: ``∝ √n_c``; ``effective_number``:
+    ``∝ n_c (1 − β) / (1 − β^{n_c})`` (each sample weighted by its class's inverse effective
+    number, Cui et al., CVPR 2019); ``none``: ``∝ n_c``. Classes without samples get 0.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    if scheme == "none":
+        per_sample = np.ones_like(n)
+    elif scheme == "class_balanced":
+        per_sample = 1.0 / np.maximum(n, 1)
+    elif scheme == "sqrt":
+        per_sample = 1.0 / np.sqrt(np.maximum(n, 1))
+    elif scheme == "effective_number":
+        if not 0 <= beta < 1:
+            raise ValueError(f"sampler_beta must lie in [0, 1), got {beta}")
+        per_sample = (1.0 - beta) / (1.0 - np.power(beta, np.maximum(n, 1)))
+    else:
+        raise ValueError(f"sampler: unknown {scheme!r}; valid choices: {', '.join(SAMPLERS)}")
+    mass = n * per_sample
+    return mass / mass.sum()
+
+
+def sample_weights(
+    labels: np.ndarray, num_classes: int, scheme: str, beta: float = 0.999
+) -> np.ndarray:
+    """One weight per sample, ``(N,)`` float64, for a weighted random sampler: each class's draw
+    probability (:func:`class_draw_probabilities`) shared by its members."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=num_classes)
+    per_class = class_draw_probabilities(counts, scheme, beta) / np.maximum(counts, 1)
+    return per_class[labels]
 
 
 def resample(

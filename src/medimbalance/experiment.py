@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import build_augmenter, sample_weights
+from .augment import build_augmenter
+from .balancing import sample_weights
 from .config import RunConfig
 from .losses import TargetStats, build_loss, posthoc_logit_adjustment, target_stats
 from .models import build_model
@@ -94,8 +95,8 @@ def run_training(
 
     weights = None
     if spec.sampler != "none":
-        weights = sample_weights(train.labels.cpu().numpy(), len(classes), spec.sampler,
-                                 spec.sampler_beta)  # fmt: skip
+        weights = torch.from_numpy(sample_weights(train.labels.cpu().numpy(), len(classes),
+                                                  spec.sampler, spec.sampler_beta))  # fmt: skip
     augment = build_augmenter(spec.augment, len(meta["spatial_shape"]), meta["channels"],
                               spec.augment_prob, task)  # fmt: skip
     phase = "pretrain" if spec.schedule == "two_phase" else "train"

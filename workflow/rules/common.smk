@@ -222,6 +222,20 @@ def get_embeddings(wildcards):
     return {"embeddings": path.format(**wildcards)}
 
 
+def get_training_set(wildcards):
+    """The training rows of a run (the profile's own when the method does not resample: no
+    resample job) and, for methods that add images, the synthetic ones."""
+    method = METHODS[wildcards.method]
+    run = "results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/".format(**wildcards)
+    if method["resample"] == "none":
+        profile = "results/{study}/data/{dataset}/{profile}/".format(**wildcards)
+        return {"indices": profile + "train_indices.npy"}
+    inputs = {"indices": run + "train_indices.npy"}
+    if method["resample"] in SYNTHESIZING:
+        inputs["synthetic"] = run + "synthetic.npz"
+    return inputs
+
+
 def get_run_config(wildcards):
     """The resolved configuration of one run (saved as run_config.json)."""
     return {

@@ -1,7 +1,6 @@
 rule train:
     input:
-        indices="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/train_indices.npy",
-        synthetic="results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/synthetic.npz",
+        unpack(get_training_set),
         profile_indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
         train_images="results/{study}/data/{dataset}/train_images.npy",
         train_targets="results/{study}/data/{dataset}/train_targets.npy",

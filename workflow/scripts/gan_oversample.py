@@ -8,8 +8,10 @@ from medimbalance.data.io import load_array, read_json, save_array, save_npz
 from medimbalance.data.profiles import resampling_summary
 from medimbalance.gan import TrainedGan
 from medimbalance.logs import log_to_file
+from medimbalance.runtime import configure
 
 log = log_to_file(snakemake.log[0])
+configure(snakemake.params.seed, snakemake.threads)
 meta = read_json(snakemake.input.meta)
 classes = meta["classes"]
 targets = load_array(snakemake.input.targets, mmap=True)

@@ -39,7 +39,7 @@ arrays = RunArrays(
     val_targets=load_array(inp.val_targets),
     test_images=load_array(inp.test_images, mmap=True),
     test_targets=load_array(inp.test_targets),
-    **load_synthetic(inp.synthetic),
+    **(load_synthetic(inp.synthetic) if "synthetic" in inp.keys() else {}),
 )
 meta = read_json(inp.meta)
 model, history, outputs = run_training(run, arrays, meta, device, folder / f".checkpoint_{tag}")
