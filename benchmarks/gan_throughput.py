@@ -83,8 +83,9 @@ def main() -> None:
                 torch.cuda.synchronize()
             best[name] = min(best[name], time.perf_counter() - start)
     rate = {name: args.images / seconds for name, seconds in best.items()}
-    print(f"device={device} threads={args.threads} images={args.images} "
-          f"shape={args.channels}x{args.size}x{args.size} width={args.width} batch={args.batch}")  # fmt: skip
+    dims = f"{args.channels}x{args.size}x{args.size}"
+    print(f"device={device} threads={args.threads} images={args.images} shape={dims} "
+          f"width={args.width} batch={args.batch}")  # fmt: skip
     for name, value in rate.items():
         print(f"{name:>13}: {value:8.1f} real images/s (best of {args.repeats})")
     print(f"ratio medimbalance / bare: {rate['medimbalance'] / rate['bare PyTorch']:.3f}")

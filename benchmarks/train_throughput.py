@@ -4,6 +4,7 @@ Same model (MONAI ``small_cnn`` by default), data, batch size, optimiser, thread
 measured in one run, best of ``--repeats`` epochs each (interleaved, so drift hits both alike).
 
     .venv/bin/python benchmarks/train_throughput.py --images 20000 --repeats 5
+    .venv/bin/python benchmarks/train_throughput.py --images 5000 --repeats 3 --augment 0.3
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from medimbalance.augment import Augmenter
 from medimbalance.models import build_model
 from medimbalance.runtime import configure, select_device
 from medimbalance.training import TensorSet, train_one_epoch
@@ -41,6 +43,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--augment", type=float, default=0.0,
+        help="our loop also applies the augmentation preset with this probability (0: off); "
+        "the bare loop never augments, so the ratio is then the cost of augmentation",
+    )  # fmt: skip
     args = parser.parse_args()
     configure(0, args.threads)
     device = select_device()
@@ -53,6 +60,7 @@ def main() -> None:
     opt_ours = torch.optim.Adam(ours.parameters(), 1e-3)
     opt_bare = torch.optim.Adam(bare.parameters(), 1e-3)
     gen_ours, gen_bare = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    augment = Augmenter(2, 1, args.augment) if args.augment else None
     best = {"medimbalance": float("inf"), "bare PyTorch": float("inf")}
     for _ in range(args.repeats):
         for name in best:
@@ -60,7 +68,8 @@ def main() -> None:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             if name == "medimbalance":
-                train_one_epoch(ours, loss_fn, opt_ours, data, args.batch, gen_ours, 1)
+                train_one_epoch(ours, loss_fn, opt_ours, data, args.batch, gen_ours, 1,
+                                augment=augment)  # fmt: skip
             else:
                 bare_epoch(bare, opt_bare, data.images, data.labels, args.batch, gen_bare)
             if device.type == "cuda":
@@ -68,7 +77,8 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - start)
     rate = {k: args.images / v for k, v in best.items()}
     print(f"{args.model}, {args.images} images {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.threads} thread(s), {device}, best of {args.repeats} epochs")  # fmt: skip
+          f"{args.threads} thread(s), {device}, best of {args.repeats} epochs, "
+          f"augmentation p = {args.augment} (ours only)")  # fmt: skip
     print("| loop | images/s |\n| --- | --- |")
     for name, r in rate.items():
         print(f"| {name} | {r:,.0f} |")

@@ -225,14 +225,17 @@ def get_embeddings(wildcards):
 def get_training_set(wildcards):
     """The training rows of a run (the profile's own when the method does not resample: no
     resample job) and, for methods that add images, the synthetic ones."""
-    method = METHODS[wildcards.method]
-    run = "results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/".format(**wildcards)
-    if method["resample"] == "none":
-        profile = "results/{study}/data/{dataset}/{profile}/".format(**wildcards)
-        return {"indices": profile + "train_indices.npy"}
-    inputs = {"indices": run + "train_indices.npy"}
-    if method["resample"] in SYNTHESIZING:
-        inputs["synthetic"] = run + "synthetic.npz"
+    resampler = METHODS[wildcards.method]["resample"]
+    if resampler == "none":
+        return {
+            "indices": "results/{study}/data/{dataset}/{profile}/train_indices.npy".format(
+                **wildcards
+            )
+        }
+    run = "results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}".format(**wildcards)
+    inputs = {"indices": f"{run}/train_indices.npy"}
+    if resampler in SYNTHESIZING:
+        inputs["synthetic"] = f"{run}/synthetic.npz"
     return inputs
 
 
