@@ -10,7 +10,7 @@ from medimbalance.balancing import (
     resampler_names,
     synthesize,
 )
-from medimbalance.tasks import GENERATIVE, SYNTHESIZING
+from medimbalance.tasks import GENERATIVE, RESAMPLE_ARGS, SYNTHESIZING
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_generation_labels_fill_every_class_to_the_target(imbalanced):
     _, labels = imbalanced
     assert class_counts(generation_labels(labels, 3), 3).tolist() == [0, 14, 18]
     assert class_counts(generation_labels(labels, 3, ratio=0.5), 3).tolist() == [0, 4, 8]
-    with pytest.raises(ValueError, match=r"cannot balance class\(es\) \[3\]"):
+    with pytest.raises(ValueError, match=r"resampler 'cdcgan' cannot balance class\(es\) \[3\]"):
         generation_labels(labels, 4)
     with pytest.raises(ValueError, match=r"resample_args.ratio: ratio must lie in \(0, 1\]"):
         generation_labels(labels, 3, ratio=2.0)
@@ -193,3 +193,14 @@ def test_generation_labels_fill_every_class_to_the_target(imbalanced):
 
 def test_every_synthesizing_resampler_is_known():
     assert sorted(SYNTHESIZING) == sorted([*SYNTHESIZERS.names(), *GENERATIVE])
+
+
+def test_the_resample_args_table_covers_every_resampler_and_the_schema():
+    import yaml
+    from conftest import REPO
+
+    assert sorted(RESAMPLE_ARGS) == resampler_names()
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    method = schema["properties"]["methods"]["additionalProperties"]["properties"]
+    keys = set(method["resample_args"]["properties"])
+    assert keys == {key for takes in RESAMPLE_ARGS.values() for key in takes}

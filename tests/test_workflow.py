@@ -69,13 +69,13 @@ def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
     assert np.bincount(train_labels[kept]).tolist() == [12, 8, 5, 3, 2]
     for method, expected in (("baseline", [12, 8, 5, 3, 2]), ("ros", [12] * 5), ("rus", [2] * 5)):
         run = tiny_run / f"results/tiny/runs/lesions/longtail/{method}/seed1"
-        indices = np.load(run / "train_indices.npy")
+        # A method that does not resample has no resample job: it trains on the profile's rows.
+        indices = kept if method == "baseline" else np.load(run / "train_indices.npy")
         assert np.bincount(train_labels[indices]).tolist() == expected
         names = {p.name for p in run.iterdir()}
         assert {"model.pt", "history.json", "predictions.npz", "metrics.json", "env.json",
                 "run_config.json"} <= names  # fmt: skip
-        # A method that does not resample has no resample job: it trains on the profile's rows.
-        assert ("class_counts.tsv" in names) == (method != "baseline")
+        assert ({"class_counts.tsv", "train_indices.npy"} <= names) == (method != "baseline")
         config = json.loads((run / "run_config.json").read_text())
         assert config["method"] == method and config["seed"] == 1
         assert config["spec"]["resample"] == {"baseline": "none"}.get(method, method)

@@ -166,8 +166,8 @@ def smote(
     neighbours of the same class, until the class has ``ratio`` times the majority count.
 
     Neighbours are found in the embedding when ``features`` is given, otherwise in pixel space
-    (imbalanced-learn's ``SMOTE``); the interpolation is always of the pixels, so the new
-    samples are images. Integer images are rounded back to their dtype.
+    (then this is imbalanced-learn's ``SMOTE`` algorithm); the interpolation is always of the
+    pixels, so the new samples are images. Integer images are rounded back to their dtype.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -200,10 +200,13 @@ def smote(
     return np.concatenate(new_images), np.concatenate(new_labels)
 
 
-def generation_labels(labels: np.ndarray, num_classes: int, ratio: float = 1.0) -> np.ndarray:
-    """The labels of the images a generative model must add so that every class of ``labels``
-    reaches ``ratio`` times the majority count (as random oversampling would)."""
-    _, labels = _checked("generation", np.arange(len(labels)), labels, num_classes)
+def generation_labels(
+    labels: np.ndarray, num_classes: int, ratio: float = 1.0, name: str = "cdcgan"
+) -> np.ndarray:
+    """The labels of the images a generative model (resampler ``name``) must add so that every
+    class of ``labels`` reaches ``ratio`` times the majority count (as random oversampling
+    would)."""
+    _, labels = _checked(name, np.arange(len(labels)), labels, num_classes)
     try:
         goal = target_counts(_counts(labels), "over", ratio)
     except ValueError as error:

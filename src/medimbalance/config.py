@@ -9,8 +9,8 @@ from .tasks import MONITORS, TASKS, resolve_monitor
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
 MIXUPS = ("none", "mixup", "asymmetric")
-SAMPLERS = ("none", "class_balanced", "sqrt", "effective_number")  # medimbalance.augment
-AUGMENTS = ("none", "preset", "foreground")
+SAMPLERS = ("none", "class_balanced", "sqrt", "effective_number")  # balancing.sample_weights
+AUGMENTS = ("none", "preset", "foreground")  # augment.build_augmenter
 
 
 @dataclass(frozen=True)
