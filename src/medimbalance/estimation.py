@@ -1,0 +1,143 @@
+"""Label-free performance estimation: how accurate (classification) or how good a segmentation
+(Dice) a model is on unlabelled test data, from its confidence, calibrated on the labelled
+validation split (Li et al., MICCAI 2022, and the methods they extend).
+
+Estimators, each in a class-agnostic form and a class-specific (``CS-``) form whose parameter
+is fitted per *predicted* class:
+
+- ``AC``: average confidence (the mean top-label probability);
+- ``DoC``: AC plus the validation gap between accuracy and average confidence (Guillory et al.
+  2021); ``CS-DoC``: one gap per predicted class;
+- ``ATC``: the share of test samples whose confidence exceeds the threshold at which the
+  validation share equals the validation accuracy (Garg et al. 2022); ``CS-ATC``: one
+  threshold per predicted class;
+- ``TS``: AC after temperature scaling fitted so that validation confidence equals validation
+  accuracy; ``CS-TS``: one temperature per predicted class;
+- ``TS-ATC``, ``CS-TS-ATC``: ATC on temperature-scaled probabilities.
+
+Every estimator turns into one number per test sample, the estimated probability that the
+prediction is right. Accuracy is their mean. For segmentation they are per-pixel, and the Dice of
+class ``c`` is estimated from soft counts: TP = Σ over pixels predicted ``c`` of that number,
+FP = Σ of its complement, FN = Σ over the other pixels of their estimated error times the share
+of their remaining probability on ``c``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import softmax
+
+from .calibration import ClassSpecificTemperatureScaling, TemperatureScaling
+
+ESTIMATORS = ("AC", "DoC", "CS-DoC", "ATC", "CS-ATC", "TS", "CS-TS", "TS-ATC", "CS-TS-ATC")
+
+
+def _threshold(confidence: np.ndarray, accuracy: float) -> float:
+    """The confidence above which a share ``accuracy`` of the values lies."""
+    return float(np.quantile(confidence, 1.0 - accuracy)) if len(confidence) else 0.5
+
+
+class Estimator:
+    """The fitted parameters of every estimator, from validation logits ``(N, C)`` and
+    targets: :meth:`correctness` gives, per test sample, the estimated probability that its
+    prediction is right."""
+
+    def __init__(self, val_logits: np.ndarray, val_targets: np.ndarray, min_samples: int = 5):
+        logits = np.asarray(val_logits, dtype=np.float64)
+        targets = np.asarray(val_targets, dtype=np.int64)
+        if logits.ndim != 2 or len(logits) != len(targets):
+            raise ValueError(
+                f"expected validation logits (N, C) and N targets, got {logits.shape} and "
+                f"{targets.shape}"
+            )
+        self.num_classes = logits.shape[1]
+        probabilities = softmax(logits, axis=1)
+        predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+        correct = predicted == targets
+        self.accuracy = float(correct.mean())
+        self.gap = self.accuracy - float(confidence.mean())
+        self.threshold = _threshold(confidence, self.accuracy)
+        self.ts = TemperatureScaling("ac").fit(logits, targets)
+        self.cs_ts = ClassSpecificTemperatureScaling("ac", min_samples).fit(logits, targets)
+        ts_conf = softmax(self.ts.transform(logits), axis=1).max(1)
+        cs_conf = softmax(self.cs_ts.transform(logits), axis=1).max(1)
+        self.ts_threshold = _threshold(ts_conf, self.accuracy)
+        self.class_gap = np.full(self.num_classes, self.gap)
+        self.class_threshold = np.full(self.num_classes, self.threshold)
+        self.class_ts_threshold = np.full(self.num_classes, self.ts_threshold)
+        for k in range(self.num_classes):
+            members = predicted == k
+            if members.sum() < min_samples:
+                continue
+            class_accuracy = float(correct[members].mean())
+            self.class_gap[k] = class_accuracy - float(confidence[members].mean())
+            self.class_threshold[k] = _threshold(confidence[members], class_accuracy)
+            self.class_ts_threshold[k] = _threshold(cs_conf[members], class_accuracy)
+
+    def probabilities(self, logits: np.ndarray, name: str) -> np.ndarray:
+        """The class probabilities an estimator reads: temperature-scaled for the TS ones."""
+        logits = np.asarray(logits, dtype=np.float64)
+        if name in ("TS", "TS-ATC"):
+            logits = self.ts.transform(logits)
+        elif name in ("CS-TS", "CS-TS-ATC"):
+            logits = self.cs_ts.transform(logits)
+        return softmax(logits, axis=1)
+
+    def correctness(self, logits: np.ndarray, name: str) -> np.ndarray:
+        """Per sample of ``logits (N, C)``, the estimated probability that the prediction is
+        right under estimator ``name``."""
+        if name not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {name!r}; valid choices: {', '.join(ESTIMATORS)}")
+        probabilities = self.probabilities(logits, name)
+        confidence, predicted = probabilities.max(1), probabilities.argmax(1)
+        if name in ("AC", "TS", "CS-TS"):
+            return confidence
+        if name == "DoC":
+            return np.clip(confidence + self.gap, 0, 1)
+        if name == "CS-DoC":
+            return np.clip(confidence + self.class_gap[predicted], 0, 1)
+        threshold = {
+            "ATC": self.threshold,
+            "TS-ATC": self.ts_threshold,
+            "CS-ATC": self.class_threshold[predicted],
+            "CS-TS-ATC": self.class_ts_threshold[predicted],
+        }[name]
+        return (confidence > threshold).astype(np.float64)
+
+    def accuracy_estimates(self, logits: np.ndarray) -> dict[str, float]:
+        """Every estimator's estimate of the accuracy on ``logits (N, C)``."""
+        return {name: float(self.correctness(logits, name).mean()) for name in ESTIMATORS}
+
+    def dice_estimates(self, logits: np.ndarray) -> dict[str, float | None]:
+        """Every estimator's estimate of the mean foreground Dice of segmentation ``logits
+        (N, C, *spatial)``: per image and foreground class from soft counts, averaged over the
+        images where defined, then over classes (as the true Dice is)."""
+        n, c = logits.shape[:2]
+        pixels = np.moveaxis(np.asarray(logits, dtype=np.float64), 1, -1).reshape(-1, c)
+        out = {}
+        for name in ESTIMATORS:
+            right = self.correctness(pixels, name).reshape(n, -1)
+            probabilities = self.probabilities(pixels, name).reshape(n, -1, c)
+            out[name] = _soft_dice(right, probabilities)
+        return out
+
+
+def _soft_dice(right: np.ndarray, probabilities: np.ndarray) -> float | None:
+    """Mean foreground Dice from per-pixel correctness ``(N, P)`` and probabilities
+    ``(N, P, C)``."""
+    predicted = probabilities.argmax(2)
+    top = probabilities.max(2)
+    rest = np.maximum(1.0 - top, 1e-12)
+    per_class = []
+    for k in range(1, probabilities.shape[2]):
+        is_k = predicted == k
+        tp = (right * is_k).sum(1)
+        fp = ((1 - right) * is_k).sum(1)
+        share = np.where(is_k, 0.0, probabilities[..., k] / rest)  # where the error goes
+        fn = ((1 - right) * share).sum(1)
+        denominator = 2 * tp + fp + fn
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dice = np.where(denominator > 1e-9, 2 * tp / denominator, np.nan)
+        if np.isfinite(dice).any():
+            per_class.append(float(np.nanmean(dice)))
+    return float(np.mean(per_class)) if per_class else None

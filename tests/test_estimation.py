@@ -1,0 +1,86 @@
+"""Label-free performance estimation (medimbalance.estimation) on toy predictors."""
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from medimbalance.estimation import ESTIMATORS, Estimator
+from medimbalance.metrics import segmentation_metrics
+
+
+def sample(n, rng, sharpen=2.5, prior=(0.6, 0.3, 0.1)):
+    """Over-confident logits: the true class probabilities' logits times ``sharpen``."""
+    y_prior = rng.choice(3, size=n, p=prior)
+    true_logits = rng.normal(0, 1.0, (n, 3))
+    true_logits[np.arange(n), y_prior] += 1.5
+    y = np.array([rng.choice(3, p=row) for row in softmax(true_logits, axis=1)])
+    return true_logits * sharpen, y
+
+
+def test_every_estimator_is_close_when_test_and_validation_share_a_distribution():
+    rng = np.random.default_rng(0)
+    val_logits, val_y = sample(4000, rng)
+    test_logits, test_y = sample(4000, rng)
+    truth = (test_logits.argmax(1) == test_y).mean()
+    estimates = Estimator(val_logits, val_y).accuracy_estimates(test_logits)
+    assert set(estimates) == set(ESTIMATORS)
+    assert abs(estimates["ATC"] - truth) < 0.02
+    for name in ("DoC", "CS-DoC", "TS", "CS-TS", "CS-ATC", "TS-ATC", "CS-TS-ATC"):
+        assert abs(estimates[name] - truth) < 0.03, name
+    assert estimates["AC"] - truth > 0.1  # the over-confident average overestimates
+
+
+def test_class_specific_estimators_follow_a_change_of_class_mix():
+    rng = np.random.default_rng(1)
+    val_logits, val_y = sample(6000, rng)
+
+    # Samples predicted as the rare class are over-confident only (as a long tail makes them).
+    def skew(logits):
+        logits = logits.copy()
+        rare = logits.argmax(1) == 2
+        logits[rare] *= 3
+        return logits
+
+    test_logits, test_y = sample(6000, rng, prior=(0.2, 0.3, 0.5))  # many more rare images
+    val_logits, test_logits = skew(val_logits), skew(test_logits)
+    truth = (test_logits.argmax(1) == test_y).mean()
+    estimates = Estimator(val_logits, val_y).accuracy_estimates(test_logits)
+    for agnostic in ("ATC", "TS", "TS-ATC"):  # (DoC's single gap happens to cancel out here)
+        error = abs(estimates[agnostic] - truth)
+        assert abs(estimates["CS-" + agnostic] - truth) < error / 2, agnostic
+
+
+def blob_segmentation(n, rng, size=24):
+    """Two-class maps: a square of class 1; logits calibrated by construction."""
+    masks = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        r, c = rng.integers(4, size - 10, 2)
+        masks[i, r : r + 6, c : c + 6] = 1
+    signal = np.where(masks == 1, 1.0, -1.0) * 2.0 + rng.normal(0, 1.5, masks.shape)
+    logits = np.stack([-signal / 2, signal / 2], 1)
+    return logits, masks
+
+
+def test_dice_estimates_track_the_true_dice():
+    rng = np.random.default_rng(2)
+    val_logits, val_masks = blob_segmentation(40, rng)
+    test_logits, test_masks = blob_segmentation(40, rng)
+    pixels = np.moveaxis(val_logits, 1, -1).reshape(-1, 2)
+    estimator = Estimator(pixels, val_masks.reshape(-1))
+    truth = segmentation_metrics(test_masks, test_logits.argmax(1), ["bg", "fg"])["dice"]
+    estimates = estimator.dice_estimates(test_logits)
+    assert 0.3 < truth < 0.95
+    # The logits are calibrated, so the average confidence is right; a threshold fitted on
+    # all pixels (mostly background) overestimates the foreground's Dice, one per predicted
+    # class does not (the segmentation seed's finding).
+    assert abs(estimates["AC"] - truth) < 0.03
+    assert abs(estimates["CS-ATC"] - truth) < 0.03
+    assert estimates["ATC"] - truth > 0.08
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match=r"expected validation logits \(N, C\) and N targets"):
+        Estimator(np.zeros((4, 2)), np.zeros(3, int))
+    estimator = Estimator(np.eye(2)[[0, 1, 0, 1]] * 3, np.array([0, 1, 0, 0]))
+    with pytest.raises(ValueError, match="unknown estimator 'ACT'"):
+        estimator.correctness(np.zeros((2, 2)), "ACT")
