@@ -185,6 +185,18 @@ CASES = {
         lambda c: c.update(feature_extractor={"training": {"epochs": 0}}),
         [r"config key feature_extractor.training: training.epochs must be ≥ 1, got 0"],
     ),
+    "unknown method to estimate under shifts": (
+        lambda c: c.update(evaluation={"shift": {"methods": ["baseline", "basline"]}}),
+        [r"config key evaluation.shift.methods: unknown method\(s\) \['basline'\]"],
+    ),
+    "one-class method under shifts": (
+        lambda c: c.update(evaluation={"shift": {"methods": ["one_class_ae"]}}),
+        [r"config key evaluation.shift.methods: 'one_class_ae' trains one autoencoder per class"],
+    ),
+    "unknown shift kind": (
+        lambda c: c.update(evaluation={"shift": {"methods": ["baseline"], "kinds": ["rain"]}}),
+        [r"'rain' is not one of \['noise', 'blur', 'contrast', 'bias_field'\]"],
+    ),
     "unknown generator key": (
         lambda c: c["datasets"]["graded_lesions"]["generator"].update(n_grades=3),
         [r"'n_grades' was unexpected"],

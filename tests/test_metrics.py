@@ -5,6 +5,7 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
+    matthews_corrcoef,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -34,6 +35,13 @@ def test_metrics_match_scikit_learn_on_random_predictions(seed):
     )
     assert m["confusion_matrix"] == confusion_matrix(targets, predicted).tolist()
     assert m["n"] == 300 and m["classes"] == CLASSES
+    assert m["mcc"] == pytest.approx(matthews_corrcoef(targets, predicted))
+    from imblearn.metrics import geometric_mean_score
+
+    assert m["g_mean"] == pytest.approx(geometric_mean_score(targets, predicted))
+    assert m["per_class"]["auroc"] == pytest.approx(
+        [roc_auc_score(targets == c, probs[:, c]) for c in range(4)]
+    )
 
 
 def test_hand_computed_example():

@@ -56,6 +56,31 @@ def test_dice_matches_monai_per_image_and_class():
     assert all(0 < s <= 1 for s in sensitivity) and 0 < m["sensitivity"] <= 1
 
 
+def test_hd95_matches_monai():
+    from monai.metrics import compute_hausdorff_distance
+
+    from medimbalance.metrics import hausdorff95
+
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        truth = np.zeros((32, 32), bool)
+        r, c = rng.integers(4, 18, 2)
+        truth[r : r + rng.integers(4, 12), c : c + rng.integers(4, 12)] = True
+        predicted = np.roll(truth, rng.integers(-3, 4, 2), axis=(0, 1)) | (
+            rng.random((32, 32)) > 0.97
+        )
+        as_tensor = lambda m: torch.as_tensor(np.stack([~m, m])[None].astype(np.float32))  # noqa: E731
+        expected = float(compute_hausdorff_distance(as_tensor(predicted), as_tensor(truth),
+                                                    percentile=95))  # fmt: skip
+        assert hausdorff95(predicted, truth) == pytest.approx(expected, abs=1e-5), trial
+    assert np.isnan(hausdorff95(np.zeros((4, 4), bool), truth[:4, :4] | True))
+    volume = np.zeros((2, 12, 12, 12), np.int64)
+    volume[:, 3:8, 3:8, 3:8] = 1
+    m = segmentation_metrics(volume, np.roll(volume, 1, axis=1), ["bg", "fg"])
+    assert m["hd95"] == pytest.approx(1.0) and "hd95" in m["per_class"]
+    assert "hd95" not in segmentation_metrics(volume, volume, ["bg", "fg"], hausdorff=False)
+
+
 def test_segmentation_metrics_from_logits_and_bad_shapes():
     targets = np.array([[[0, 1], [1, 0]]])
     logits = np.stack([targets == 0, targets == 1], axis=1).astype(float)
@@ -80,6 +105,30 @@ def test_uniform_random_guess_reproduces_the_seeds_baseline():
     m = regression_metrics(rng.uniform(1, 10, 400_000), rng.uniform(1, 10, 400_000))
     assert m["percentage_error"] == pytest.approx(82.4, abs=0.5)
     assert m["bias"] == pytest.approx(40.7, abs=0.5)
+
+
+def test_uniform_guess_in_closed_form_matches_the_simulation():
+    from medimbalance.metrics import uniform_guess_percentage_error
+
+    targets = np.random.default_rng(0).uniform(1, 10, 200_000)
+    assert uniform_guess_percentage_error(targets, 1, 10) == pytest.approx(82.4, abs=0.3)
+    assert uniform_guess_percentage_error(np.array([2.0]), 1, 3) == pytest.approx(25.0)
+
+
+def test_regression_errors_per_shot_bin():
+    from medimbalance.metrics import regression_breakdown
+
+    targets = np.linspace(1, 10, 90)
+    predictions = targets + np.where(targets >= 6, 1.0, 0.1)  # bins of width 1 from 1
+    train = np.concatenate([np.full(500, 2.0), np.full(50, 5.0), np.full(5, 9.0)])
+    m = regression_breakdown(targets, predictions, train, n_bins=9)
+    assert m["per_bin"]["train_count"] == [0, 500, 0, 0, 50, 0, 0, 0, 5]
+    assert m["per_bin"]["shot"] == ["few", "many", "few", "few", "medium"] + ["few"] * 4
+    assert m["mae_many"] == pytest.approx(0.1) and m["mae_medium"] == pytest.approx(0.1)
+    assert 0.1 < m["mae_few"] < 1.0 and m["mse_many"] == pytest.approx(0.01)
+    full = task_metrics("regression", targets, predictions[:, None], ["y"], train_targets=train)
+    assert full["mae_few"] == regression_breakdown(targets, predictions, train)["mae_few"]
+    assert "uniform_guess_percentage_error" in full
 
 
 def test_task_metrics_dispatch_by_task():

@@ -108,6 +108,34 @@ def test_synthesizers_add_minority_images_and_the_gan_is_measured(tiny_run):
         assert synthetic["images"].shape == (0, 1, 16, 16)
 
 
+def test_calibration_and_estimation_under_shift(tiny_run):
+    tables = tiny_run / "results/tiny/tables"
+    calibration = pd.read_csv(tables / "lesions_longtail_calibration.csv")
+    assert list(dict.fromkeys(calibration["method"])) == [
+        "baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan"]  # fmt: skip
+    assert list(calibration["scaler"][:4]) == ["none", "temperature", "vector", "class_temperature"]
+    assert calibration["ece_mean"].between(0, 1).all()
+    metrics = json.loads(
+        (tiny_run / "results/tiny/runs/lesions/longtail/baseline/seed0/metrics.json").read_text()
+    )
+    assert len(metrics["calibration"]["none"]["reliability"]["count"]) == 10  # calibration_bins
+    for table, metric in (("lesions_longtail", "accuracy"), ("tumours_natural", "dice")):
+        shift = pd.read_csv(tables / f"{table}_shift.csv")
+        assert set(shift["kind"]) == {"none", "noise", "bias_field"}
+        assert set(shift["severity"]) == {0, 2, 4} and shift["seed"].nunique() == 2
+        assert set(shift["estimator"]) >= {"AC", "ATC", "CS-ATC", "CS-TS-ATC"}
+        md = (tables / f"{table}_shift.md").read_text()
+        assert f"mean absolute error of the estimated test {metric}" in md
+        assert "| CS-TS-ATC |" in md
+    assert not (tables / "std_low_shift.md").exists()  # regression is not estimated
+    seg = pd.read_csv(tables / "tumours_natural.csv", index_col=0)
+    assert {"hd95_mean", "dice_mean"} <= set(seg.columns)
+    reg = pd.read_csv(tables / "std_low.csv", index_col=0)
+    assert {"mae_few_mean", "uniform_guess_percentage_error_mean"} <= set(reg.columns)
+    cls = pd.read_csv(tables / "lesions_longtail.csv", index_col=0)
+    assert {"mcc_mean", "g_mean_mean"} <= set(cls.columns)
+
+
 def test_report_contains_tables_and_figures(tiny_run):
     html = (tiny_run / "report.html").read_text()
     for name in (
@@ -117,6 +145,11 @@ def test_report_contains_tables_and_figures(tiny_run):
         "lesions_balanced_confusion.png",
         "lesions_longtail_cdcgan_synthesis.md",
         "lesions_longtail_cdcgan_samples.png",
+        "lesions_longtail_calibration.md",
+        "lesions_longtail_reliability.png",
+        "lesions_longtail_shift.md",
+        "tumours_natural_shift.md",
+        "tumours_natural_asym_focal_seed1_logits.png",
     ):
         assert name in html  # fmt: skip
     for figure in (tiny_run / "results/tiny/figures").iterdir():

@@ -116,3 +116,25 @@ def run_training(
         outputs = {k: posthoc_logit_adjustment(v, stats.counts, spec.posthoc_tau) for k, v in
                    outputs.items()}  # fmt: skip
     return model, history, outputs
+
+
+def load_trained_model(
+    path: str | Path, data_meta: dict, device: torch.device | str = "cpu"
+) -> tuple[nn.Module, RunConfig]:
+    """A run's saved network (``model.pt``) ready for inference on data described by
+    ``data_meta``. Raises ``ValueError`` naming both when the model was trained on other
+    classes, channels or image shapes, or is a one-class ensemble (no single network)."""
+    blob = torch.load(path, map_location=device, weights_only=True)
+    run, trained = RunConfig.from_dict(blob["run_config"]), blob["meta"]
+    for key in ("classes", "channels", "spatial_shape"):
+        if list(np.atleast_1d(trained[key])) != list(np.atleast_1d(data_meta[key])):
+            raise ValueError(
+                f"{path} was trained on {key} {trained[key]}, but the data has "
+                f"{data_meta[key]}: evaluate a model on the dataset it was trained for"
+            )
+    if run.spec.schedule == "one_class":
+        raise ValueError(f"{path} holds one autoencoder per class, not a single network")
+    model = build_model(run.spec.model, trained["channels"], num_outputs(run.task, trained),
+                        trained["spatial_shape"], run.spec.head)  # fmt: skip
+    model.load_state_dict(blob["state_dict"])
+    return model.to(device).eval(), run

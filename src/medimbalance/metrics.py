@@ -9,25 +9,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
+    matthews_corrcoef,
     precision_recall_fscore_support,
     roc_auc_score,
 )
 
 # Scalar metrics reported in tables, in display order, per task.
-SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
+SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "mcc", "g_mean")
 TASK_SCALARS = {
     "multiclass": SCALAR_METRICS,
     "binary": SCALAR_METRICS,
     "multilabel": ("auroc", "average_precision", "micro_auroc", "micro_average_precision"),
-    "segmentation": ("dice", "sensitivity", "precision"),
-    "regression": ("mse", "mae", "percentage_error", "bias"),
-}
+    "segmentation": ("dice", "sensitivity", "precision", "hd95"),
+    "regression": ("mse", "mae", "percentage_error", "bias", "mae_many", "mae_medium", "mae_few",
+                   "uniform_guess_percentage_error"),
+}  # fmt: skip
+# Regression bins by their number of training targets (Yang et al., ICML 2021): many-shot
+# bins hold more than MANY_SHOT, few-shot bins fewer than FEW_SHOT.
+MANY_SHOT, FEW_SHOT = 100, 20
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -75,6 +81,9 @@ def classification_metrics(
             f1_score(targets, predicted, labels=labels, average="macro", zero_division=0)
         ),
         "auroc": _mean_defined(auroc),
+        "mcc": float(matthews_corrcoef(targets, predicted)),
+        # Geometric mean of the per-class recalls (imbalanced-learn's multi-class G-mean).
+        "g_mean": float(np.prod(recall) ** (1 / num_classes)),
         "per_class": {
             "precision": precision.tolist(),
             "recall": recall.tolist(),
@@ -166,11 +175,31 @@ def overlap_per_image(predicted: np.ndarray, targets: np.ndarray, num_classes: i
         }
 
 
+def _edges(mask: np.ndarray) -> np.ndarray:
+    """The mask's voxels that touch the outside (the mask minus its erosion)."""
+    return mask & ~ndimage.binary_erosion(mask)
+
+
+def hausdorff95(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """95th-percentile symmetric Hausdorff distance (voxels) between the edges of two boolean
+    masks, as MONAI's ``compute_hausdorff_distance(percentile=95)``: the larger of the two
+    directed 95th percentiles; ``NaN`` when either mask is empty."""
+    predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
+    if not predicted.any() or not truth.any():
+        return float("nan")
+    edges_p, edges_t = _edges(predicted), _edges(truth)
+    to_t = ndimage.distance_transform_edt(~edges_t)[edges_p]
+    to_p = ndimage.distance_transform_edt(~edges_p)[edges_t]
+    return float(max(np.percentile(to_t, 95), np.percentile(to_p, 95)))
+
+
 def segmentation_metrics(
-    targets: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]
+    targets: np.ndarray, predicted: np.ndarray, class_names: Sequence[str], hausdorff: bool = True
 ) -> dict:
-    """Dice, sensitivity and precision per class (means over the images where defined) and
-    their means over the foreground classes (class 0 is the background).
+    """Dice, sensitivity, precision and the 95 % Hausdorff distance (voxels) per class (means
+    over the images where defined) and their means over the foreground classes (class 0 is
+    the background). ``hausdorff=False`` skips the distances (the training loop's per-epoch
+    validation does).
 
     ``targets`` and ``predicted`` are label maps ``(N, *spatial)`` with values ``0..C-1``.
     """
@@ -183,6 +212,11 @@ def segmentation_metrics(
     if targets.size and int(targets.max()) >= num_classes:
         raise ValueError(f"mask labels must lie in 0..{num_classes - 1}, got {int(targets.max())}")
     overlap = overlap_per_image(predicted, targets, num_classes)
+    if hausdorff:
+        overlap["hd95"] = np.array(
+            [[hausdorff95(p == c, t == c) for c in range(num_classes)]
+             for p, t in zip(predicted, targets, strict=True)]
+        ).reshape(len(targets), num_classes)  # fmt: skip
     per_class = {k: [_nanmean(v[:, c]) for c in range(num_classes)] for k, v in overlap.items()}
     return {
         "n": len(targets),
@@ -212,19 +246,77 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
     }
 
 
+def uniform_guess_percentage_error(targets: np.ndarray, low: float, high: float) -> float:
+    """The percentage loss ``mean E|U − y| / y × 100`` of guessing ``U ~ U(low, high)``
+    (the regression seed's baseline), in closed form: ``E|U − y| = ((y − low)² + (high − y)²) /
+    (2 (high − low))`` for ``y`` in the range."""
+    y = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if not high > low or (y <= 0).any():
+        raise ValueError("the guess needs high > low and positive targets")
+    inside = np.clip(y, low, high)
+    expected = ((inside - low) ** 2 + (high - inside) ** 2) / (2 * (high - low)) + np.abs(
+        y - inside
+    )
+    return float(np.mean(expected / y) * 100)
+
+
+def regression_breakdown(
+    targets: np.ndarray, predictions: np.ndarray, train_targets: np.ndarray, n_bins: int = 10
+) -> dict:
+    """Errors per target bin (``n_bins`` equal bins over the test targets' range), each bin
+    labelled many-, medium- or few-shot by its number of training targets; the MAE and MSE
+    over the many/medium/few-shot bins (``None`` where no bin is of that kind); and the
+    uniform random guess over the test targets' range."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    train = np.asarray(train_targets, dtype=np.float64).reshape(-1)
+    low, high = float(targets.min()), float(targets.max())
+    edges = np.linspace(low, high, n_bins + 1)
+    test_bin = np.clip(np.searchsorted(edges, targets, side="right") - 1, 0, n_bins - 1)
+    train_count = np.histogram(train, edges)[0]
+    shot = np.where(
+        train_count > MANY_SHOT, "many", np.where(train_count < FEW_SHOT, "few", "medium")
+    )
+    error = predictions - targets
+    out = {
+        "per_bin": {
+            "edges": edges.tolist(),
+            "train_count": train_count.tolist(),
+            "test_count": np.bincount(test_bin, minlength=n_bins).tolist(),
+            "shot": shot.tolist(),
+            "mae": [_nanmean(np.abs(error[test_bin == b])) if (test_bin == b).any() else None
+                    for b in range(n_bins)],
+        },
+        "uniform_guess_percentage_error": uniform_guess_percentage_error(targets, low, high),
+    }  # fmt: skip
+    for kind in ("many", "medium", "few"):
+        chosen = shot[test_bin] == kind
+        out[f"mae_{kind}"] = float(np.abs(error[chosen]).mean()) if chosen.any() else None
+        out[f"mse_{kind}"] = float((error[chosen] ** 2).mean()) if chosen.any() else None
+    return out
+
+
 def task_metrics(
-    task: str, targets: np.ndarray, outputs: np.ndarray, class_names: Sequence[str]
+    task: str,
+    targets: np.ndarray,
+    outputs: np.ndarray,
+    class_names: Sequence[str],
+    hausdorff: bool = True,
+    train_targets: np.ndarray | None = None,
 ) -> dict:
     """The metrics of ``task`` from raw network outputs: class logits ``(N, C)``, label logits
     ``(N, L)``, segmentation logits ``(N, C, *spatial)`` (or predicted label maps), or
-    regression predictions ``(N, 1)``. The result records its ``task``."""
+    regression predictions ``(N, 1)`` (with ``train_targets``, also the errors per target
+    bin). The result records its ``task``."""
     if task == "multilabel":
         metrics = multilabel_metrics(targets, sigmoid(outputs), class_names)
     elif task == "segmentation":
         labels = outputs if outputs.ndim == np.ndim(targets) else np.argmax(outputs, axis=1)
-        metrics = segmentation_metrics(targets, labels, class_names)
+        metrics = segmentation_metrics(targets, labels, class_names, hausdorff)
     elif task == "regression":
         metrics = regression_metrics(targets, outputs)
+        if train_targets is not None:
+            metrics.update(regression_breakdown(targets, outputs, train_targets))
     else:
         metrics = classification_metrics(targets, softmax(outputs), class_names)
     return {"task": task, **metrics}

@@ -129,3 +129,166 @@ def plot_confusion_matrices(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def class_logits(logits: np.ndarray, targets: np.ndarray, limit: int = 200_000, seed: int = 0):
+    """``(M, C)`` logits and ``(M,)`` classes, one row per image (classification) or voxel
+    (segmentation logits ``(N, C, *spatial)``, at most ``limit`` voxels drawn at random)."""
+    logits, targets = np.asarray(logits, dtype=np.float32), np.asarray(targets)
+    if logits.ndim > 2:
+        logits = np.moveaxis(logits, 1, -1).reshape(-1, logits.shape[1])
+        targets = targets.reshape(-1)
+        if len(targets) > limit:
+            keep = np.random.default_rng(seed).choice(len(targets), limit, replace=False)
+            logits, targets = logits[keep], targets[keep]
+    return logits, targets.astype(np.int64)
+
+
+def plot_logit_histograms(
+    sets: dict[str, tuple[np.ndarray, np.ndarray]], class_names: Sequence[str], title: str,
+    path: str,
+) -> None:  # fmt: skip
+    """Per class ``c``, the histogram of the logit ``z_c`` of the samples (images or voxels)
+    whose true class is ``c``, for each named set (e.g. training vs test): under imbalance,
+    the minority classes' test logits move towards the decision boundary (Li et al.)."""
+    fig, axes = plt.subplots(
+        1, len(class_names), figsize=(2.6 * len(class_names) + 0.4, 2.6), squeeze=False
+    )
+    for c, (ax, name) in enumerate(zip(axes[0], class_names, strict=True)):
+        for label, (logits, targets) in sets.items():
+            values = logits[targets == c, c]
+            if len(values):
+                ax.hist(values, bins=30, density=True, alpha=0.5, label=f"{label} ({len(values)})")
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel(f"logit of {name}", fontsize=7)
+        ax.legend(fontsize=6, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+CALIBRATION_COLUMNS = ("ece", "classwise_ece", "mce", "brier", "nll", "accuracy")
+
+
+def calibration_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """One row per run and scaler (``none`` = before scaling): ``method``, ``seed``,
+    ``scaler`` and the calibration errors; ``records`` as for :func:`metrics_frame`."""
+    rows = []
+    for record in records:
+        for scaler, values in record["metrics"]["calibration"].items():
+            errors = {k: values[k] for k in CALIBRATION_COLUMNS}
+            rows.append(
+                {"method": record["method"], "seed": int(record["seed"]), "scaler": scaler,
+                 **errors}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def calibration_summary(frame: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    """Mean and sample std over seeds of every calibration error, per method and scaler, in
+    the order of ``methods`` and of the scalers in the records."""
+    scalers = list(dict.fromkeys(frame["scaler"]))
+    grouped = frame.groupby(["method", "scaler"])[list(CALIBRATION_COLUMNS)]
+    summary = grouped.agg(["mean", "std"])
+    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    order = [(m, s) for m in methods for s in scalers if (m, s) in summary.index]
+    return summary.loc[order]
+
+
+def calibration_markdown(summary: pd.DataFrame, digits: int = 3) -> str:
+    """The calibration summary as a Markdown table, one row per method and scaler."""
+    head = "| method | scaler | " + " | ".join(CALIBRATION_COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(CALIBRATION_COLUMNS) + 2)]
+    for (method, scaler), row in summary.iterrows():
+        cells = [_cell(row[f"{c}_mean"], row[f"{c}_std"], digits) for c in CALIBRATION_COLUMNS]
+        lines.append(f"| {method} | {scaler} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_reliability(bins: dict[str, dict[str, dict]], title: str, path: str) -> None:
+    """Reliability diagrams, one panel per method: the accuracy against the mean confidence of
+    each confidence bin, before and after each scaler (pooled over seeds by count)."""
+    fig, axes = plt.subplots(1, len(bins), figsize=(2.5 * len(bins) + 0.4, 2.8), squeeze=False)
+    for ax, (method, scalers) in zip(axes[0], bins.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        for scaler, pooled in scalers.items():
+            filled = pooled["count"] > 0
+            ax.plot(pooled["confidence"][filled], pooled["accuracy"][filled], marker="o", ms=2.5,
+                    lw=1, label=scaler)  # fmt: skip
+        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+        ax.set_title(method, fontsize=8)
+        ax.set_xlabel("confidence", fontsize=7)
+    axes[0][0].set_ylabel("accuracy", fontsize=7)
+    axes[0][-1].legend(fontsize=6, frameon=False, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pool_reliability(reliabilities: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Reliability bins of several runs pooled: count-weighted mean confidence and accuracy."""
+    counts = np.sum([r["count"] for r in reliabilities], axis=0).astype(float)
+    pooled = {"count": counts}
+    for key in ("confidence", "accuracy"):
+        weighted = [np.nan_to_num(np.array(r[key], dtype=float)) * np.array(r["count"])
+                    for r in reliabilities]  # fmt: skip
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pooled[key] = np.sum(weighted, axis=0) / counts
+    return pooled
+
+
+def shift_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """One row per run, shift (kind and severity) and estimator: the true and estimated
+    performance and the absolute error; ``records`` hold ``method``, ``seed`` and the run's
+    ``shift`` (``shift.json``)."""
+    rows = []
+    for record in records:
+        for result in record["shift"]["results"]:
+            for estimator, estimate in result["estimates"].items():
+                rows.append({
+                    "method": record["method"], "seed": int(record["seed"]),
+                    "kind": result["kind"], "severity": result["severity"],
+                    "estimator": estimator, "true": result["true"], "estimate": estimate,
+                    "abs_error": None if estimate is None or result["true"] is None
+                    else abs(estimate - result["true"]),
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def shift_markdown(frame: pd.DataFrame, metric: str, methods: Sequence[str]) -> str:
+    """Tables shaped like Li et al.'s Table 1: per method, the mean absolute error (in
+    percentage points) ± its std over seeds and severities of each estimator (rows) under each
+    shift kind (columns) and all shifts together, plus the true performance."""
+    shifted = frame[frame["kind"] != "none"]
+    kinds = list(dict.fromkeys(shifted["kind"]))
+    lines = []
+    for method in methods:
+        part = shifted[shifted["method"] == method]
+        if part.empty:
+            continue
+        lines += [f"**{method}**: mean absolute error of the estimated test {metric} (points)",
+                  "", "| estimator | " + " | ".join([*kinds, "all"]) + " |",
+                  "|---|" + "---|" * (len(kinds) + 1)]  # fmt: skip
+        for estimator in dict.fromkeys(part["estimator"]):
+            rows = part[part["estimator"] == estimator]
+            cells = [
+                _cell(
+                    100 * rows[rows["kind"] == k]["abs_error"].mean(),
+                    100 * rows[rows["kind"] == k]["abs_error"].std(),
+                    1,
+                )
+                for k in kinds
+            ]
+            cells.append(_cell(100 * rows["abs_error"].mean(), 100 * rows["abs_error"].std(), 1))
+            lines.append(f"| {estimator} | " + " | ".join(cells) + " |")  # fmt: skip
+        truth = part.drop_duplicates(["seed", "kind", "severity"])
+        cells = [_cell(100 * truth[truth["kind"] == k]["true"].mean(), float("nan"), 1)
+                 for k in kinds]  # fmt: skip
+        cells.append(_cell(100 * truth["true"].mean(), float("nan"), 1))
+        clean = frame[(frame["method"] == method) & (frame["kind"] == "none")]
+        clean_true = 100 * clean.drop_duplicates(["seed"])["true"].mean()
+        lines += [f"| true {metric} (unshifted: {clean_true:.1f}) | " + " | ".join(cells) + " |",
+                  ""]  # fmt: skip
+    return "\n".join(lines)

@@ -202,8 +202,8 @@ def evaluate(
     task: str = "multiclass",
     batch_size: int = 256,
 ) -> dict:
-    """Validation loss (mean over samples) and the task's scalar metrics (``TASK_SCALARS``),
-    batch by batch: segmentation keeps only the predicted label maps."""
+    """Validation loss (mean over samples) and the task's scalar metrics (``TASK_SCALARS``, but
+    no Hausdorff distances), batch by batch: segmentation keeps only the predicted label maps."""
     model.eval()
     total, outputs = 0.0, []
     for idx in ordered_indices(data, batch_size):
@@ -212,8 +212,9 @@ def evaluate(
         outputs.append((out.argmax(1).to(torch.uint8) if task == "segmentation" else out).cpu())
     outputs = torch.cat(outputs).numpy()
     names = [str(c) for c in range(out.shape[1])]
-    m = task_metrics(task, data.labels.cpu().numpy(), outputs, names)
-    return {"val_loss": total / len(data), **{f"val_{k}": m[k] for k in TASK_SCALARS[task]}}
+    m = task_metrics(task, data.labels.cpu().numpy(), outputs, names, hausdorff=False)
+    scalars = {f"val_{k}": m[k] for k in TASK_SCALARS[task] if k in m}
+    return {"val_loss": total / len(data), **scalars}
 
 
 def log_epoch(record: dict) -> None:

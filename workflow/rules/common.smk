@@ -31,6 +31,14 @@ SEEDS = config["seeds"]
 TORCH_ENV = f"../envs/torch-{config['torch_env']}.yaml"
 # The classifier on real images whose penultimate layer embeds images (network embeddings, FID).
 EXTRACTOR = {"model": "small_cnn", "seed": 0, "training": {}, **config.get("feature_extractor", {})}
+# Calibration bins; runs estimated under synthetic shifts (methods, shift kinds, severities).
+EVALUATION = {"calibration_bins": 15, **config.get("evaluation", {})}
+SHIFT = {
+    "methods": [],
+    "kinds": ["noise", "blur", "contrast", "bias_field"],
+    "severities": [1, 3, 5],
+    **EVALUATION.get("shift", {}),
+}
 # Methods whose new images come from a generative model trained in a rule of its own.
 GAN_METHODS = [name for name, method in METHODS.items() if method["resample"] in GENERATIVE]
 
@@ -98,11 +106,22 @@ def check_config(cfg):
                 f"config key methods.{name}: schedule two_phase pretrains on a resampled set; "
                 "set resample to ros or rus"
             )
+        if name in SHIFT["methods"] and method.get("schedule") == "one_class":
+            raise WorkflowError(
+                f"config key evaluation.shift.methods: {name!r} trains one autoencoder per "
+                "class, whose scores are not class probabilities; list other methods"
+            )
         if method.get("schedule") == "one_class" and method["resample"] in SYNTHESIZING:
             raise WorkflowError(
                 f"config key methods.{name}: schedule one_class trains on real images only; "
                 f"resample {method['resample']!r} adds synthetic ones"
             )
+    unknown = [m for m in SHIFT["methods"] if m not in cfg["methods"]]
+    if unknown:
+        raise WorkflowError(
+            f"config key evaluation.shift.methods: unknown method(s) {unknown}; "
+            f"defined: {', '.join(cfg['methods'])}"
+        )
     return tasks
 
 
@@ -265,6 +284,25 @@ def get_run_metrics(wildcards):
     )
 
 
+def shift_methods(name):
+    """The methods of dataset ``name`` estimated under shifts (classification, segmentation)."""
+    if TASK[name] not in (*CLASS_TASKS, "segmentation"):
+        return []
+    return [m for m in dataset_methods(name) if m in SHIFT["methods"]]
+
+
+def get_run_shifts(wildcards):
+    """shift.json of every shifted method and seed of one dataset x profile."""
+    return expand(
+        "results/{study}/runs/{dataset}/{profile}/{method}/seed{seed}/shift.json",
+        study=STUDY,
+        dataset=wildcards.dataset,
+        profile=wildcards.profile,
+        method=shift_methods(wildcards.dataset),
+        seed=SEEDS,
+    )
+
+
 def get_final_outputs():
     """The workflow's final targets: class distributions of every dataset x profile, tables of
     every dataset x profile with methods, confusion matrices of classification ones, and the
@@ -283,8 +321,18 @@ def get_final_outputs():
                     "results/{study}/tables/{dataset}_{profile}.csv".format(**cell),
                 ]
             if name in CLASSIFICATION and methods:
-                outputs.append(
-                    "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell)
+                outputs += [
+                    "results/{study}/figures/{dataset}_{profile}_confusion.png".format(**cell),
+                    "results/{study}/tables/{dataset}_{profile}_calibration.md".format(**cell),
+                    "results/{study}/figures/{dataset}_{profile}_reliability.png".format(**cell),
+                ]
+            if shift_methods(name):
+                outputs.append("results/{study}/tables/{dataset}_{profile}_shift.md".format(**cell))
+                outputs += expand(
+                    "results/{study}/figures/{dataset}_{profile}_{method}_seed{seed}_logits.png",
+                    method=shift_methods(name),
+                    seed=SEEDS,
+                    **cell,
                 )
             for method in (m for m in methods if m in GAN_METHODS):
                 outputs += [

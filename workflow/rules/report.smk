@@ -67,3 +67,55 @@ rule confusion_figure:
         seeds=SEEDS,
     script:
         "../scripts/confusion_figure.py"
+
+
+rule calibration_table:
+    input:
+        metrics=get_run_metrics,
+    output:
+        markdown=report(
+            "results/{study}/tables/{dataset}_{profile}_calibration.md",
+            caption="../report/calibration.rst",
+            category="Calibration",
+            labels={"dataset": "{dataset}", "profile": "{profile}", "kind": "table"},
+        ),
+        csv="results/{study}/tables/{dataset}_{profile}_calibration.csv",
+        figure=report(
+            "results/{study}/figures/{dataset}_{profile}_reliability.png",
+            caption="../report/reliability.rst",
+            category="Calibration",
+            labels={"dataset": "{dataset}", "profile": "{profile}", "kind": "reliability"},
+        ),
+    log:
+        "logs/{study}/calibration_table/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        methods=lambda wildcards: dataset_methods(wildcards.dataset),
+        seeds=SEEDS,
+    script:
+        "../scripts/calibration_table.py"
+
+
+rule shift_table:
+    input:
+        shift=get_run_shifts,
+    output:
+        markdown=report(
+            "results/{study}/tables/{dataset}_{profile}_shift.md",
+            caption="../report/shift.rst",
+            category="Performance estimation",
+            labels={"dataset": "{dataset}", "profile": "{profile}"},
+        ),
+        csv="results/{study}/tables/{dataset}_{profile}_shift.csv",
+    log:
+        "logs/{study}/shift_table/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        methods=lambda wildcards: shift_methods(wildcards.dataset),
+        seeds=SEEDS,
+    script:
+        "../scripts/shift_table.py"

@@ -1,19 +1,42 @@
-"""Test metrics of one run (the metrics of its dataset's task), from its saved predictions."""
+"""Test metrics of one run (the metrics of its dataset's task), from its saved predictions;
+for classification also the calibration before and after post-hoc scaling fitted on the
+validation split."""
 
 import _libpath  # noqa: F401
 
 import numpy as np
 
-from medimbalance.data.io import read_json, write_json
+from medimbalance.calibration import calibrate
+from medimbalance.data.io import load_array, read_json, write_json
 from medimbalance.logs import log_to_file
 from medimbalance.metrics import TASK_SCALARS, task_metrics
+from medimbalance.tasks import CLASS_TASKS
 
 log = log_to_file(snakemake.log[0])
 meta = read_json(snakemake.input.meta)
+task, classes = meta["task"], meta["classes"]
 with np.load(snakemake.input.predictions) as predictions:
-    outputs = predictions["test_logits"]
-    targets = predictions["test_targets"]
+    arrays = {name: predictions[name] for name in predictions.files}
+for split in ("val", "test"):  # outputs and targets of a split must describe the same images
+    logits, targets = arrays[f"{split}_logits"], arrays[f"{split}_targets"]
+    if len(logits) != len(targets):
+        raise ValueError(
+            f"{snakemake.input.predictions}: {split}_logits has {len(logits)} rows but "
+            f"{split}_targets {len(targets)}"
+        )
 
-metrics = task_metrics(meta["task"], targets, outputs, meta["classes"])
-log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[meta["task"]]))
+train_targets = None
+if task == "regression":  # errors per target bin need the training targets' distribution
+    rows = load_array(snakemake.input.profile_indices)
+    train_targets = load_array(snakemake.input.train_targets, mmap=True)[rows]
+metrics = task_metrics(task, arrays["test_targets"], arrays["test_logits"], classes,
+                       train_targets=train_targets)  # fmt: skip
+if task in CLASS_TASKS:
+    metrics["calibration"] = calibrate(
+        arrays["val_logits"], arrays["val_targets"], arrays["test_logits"],
+        arrays["test_targets"], n_bins=snakemake.params.bins,
+    )  # fmt: skip
+    ece = {k: round(v["ece"], 4) for k, v in metrics["calibration"].items()}
+    log.info("test ECE before and after scaling: %s", ece)
+log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[task]))
 write_json(snakemake.output.metrics, metrics)

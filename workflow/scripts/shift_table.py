@@ -1,0 +1,24 @@
+"""Label-free performance estimation under synthetic shifts for one dataset × profile: mean
+absolute errors of every estimator per shift kind, shaped like Li et al.'s Table 1."""
+
+import _libpath  # noqa: F401
+
+from itertools import product
+
+from medimbalance.data.io import read_json
+from medimbalance.logs import log_to_file
+from medimbalance.reporting import shift_frame, shift_markdown
+
+log = log_to_file(snakemake.log[0])
+methods, seeds = snakemake.params.methods, snakemake.params.seeds
+records = [
+    {"method": method, "seed": seed, "shift": read_json(path)}
+    for (method, seed), path in zip(product(methods, seeds), snakemake.input.shift, strict=True)
+]
+frame = shift_frame(records)
+metric = records[0]["shift"]["metric"]
+frame.to_csv(snakemake.output.csv, index=False)
+text = shift_markdown(frame, metric, methods)
+with open(snakemake.output.markdown, "w") as f:
+    f.write(text)
+log.info("\n%s", text)
