@@ -193,6 +193,10 @@ CASES = {
         lambda c: c.update(evaluation={"shift": {"methods": ["one_class_ae"]}}),
         [r"config key evaluation.shift.methods: 'one_class_ae' trains one autoencoder per class"],
     ),
+    "unknown shift profile": (
+        lambda c: c.update(evaluation={"shift": {"methods": ["baseline"], "profiles": ["tail"]}}),
+        [r"config key evaluation.shift.profiles: unknown profile\(s\) \['tail'\]"],
+    ),
     "unknown shift kind": (
         lambda c: c.update(evaluation={"shift": {"methods": ["baseline"], "kinds": ["rain"]}}),
         [r"'rain' is not one of \['noise', 'blur', 'contrast', 'bias_field'\]"],

@@ -31,7 +31,8 @@ SEEDS = config["seeds"]
 TORCH_ENV = f"../envs/torch-{config['torch_env']}.yaml"
 # The classifier on real images whose penultimate layer embeds images (network embeddings, FID).
 EXTRACTOR = {"model": "small_cnn", "seed": 0, "training": {}, **config.get("feature_extractor", {})}
-# Calibration bins; runs estimated under synthetic shifts (methods, shift kinds, severities).
+# Calibration bins; runs estimated under synthetic shifts (methods, profiles (default: all),
+# shift kinds, severities).
 EVALUATION = {"calibration_bins": 15, **config.get("evaluation", {})}
 SHIFT = {
     "methods": [],
@@ -116,6 +117,12 @@ def check_config(cfg):
                 f"config key methods.{name}: schedule one_class trains on real images only; "
                 f"resample {method['resample']!r} adds synthetic ones"
             )
+    unknown_profiles = [p for p in SHIFT.get("profiles", []) if p not in cfg["profiles"]]
+    if unknown_profiles:
+        raise WorkflowError(
+            f"config key evaluation.shift.profiles: unknown profile(s) {unknown_profiles}; "
+            f"defined: {', '.join(cfg['profiles'])}"
+        )
     unknown = [m for m in SHIFT["methods"] if m not in cfg["methods"]]
     if unknown:
         raise WorkflowError(
@@ -326,7 +333,7 @@ def get_final_outputs():
                     "results/{study}/tables/{dataset}_{profile}_calibration.md".format(**cell),
                     "results/{study}/figures/{dataset}_{profile}_reliability.png".format(**cell),
                 ]
-            if shift_methods(name):
+            if shift_methods(name) and profile in SHIFT.get("profiles", [profile]):
                 outputs.append("results/{study}/tables/{dataset}_{profile}_shift.md".format(**cell))
                 outputs += expand(
                     "results/{study}/figures/{dataset}_{profile}_{method}_seed{seed}_logits.png",
