@@ -312,8 +312,9 @@ def get_run_shifts(wildcards):
 
 def get_final_outputs():
     """The workflow's final targets: class distributions of every dataset x profile, tables of
-    every dataset x profile with methods, confusion matrices of classification ones, and the
-    quality table and sample grid of every conditional GAN."""
+    every dataset x profile with methods, confusion matrices and calibration of
+    classification ones, estimation-under-shift tables and logit histograms where
+    evaluation.shift asks, and the quality table and sample grid of every conditional GAN."""
     outputs = []
     for name in DATASETS:
         methods = dataset_methods(name)
