@@ -59,3 +59,93 @@ def test_every_rule_declares_a_conda_env_and_a_log():
         rules = re.findall(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk.read_text(), flags=re.M | re.S)
         for name, body in rules:
             assert "conda:" in body and "log:" in body, f"{smk.name}: rule {name}"
+
+
+# ---- Every rule's environment provides every package its script imports ---------------------
+
+# Import name → distribution name, where they differ.
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "imblearn": "imbalanced-learn", "yaml": "pyyaml",
+                 "SimpleITK": "simpleitk"}  # fmt: skip
+# Packages used without an import statement: pandas' ``to_markdown`` needs tabulate.
+IMPLIED = {"medimbalance.reporting": {"tabulate"}}
+SRC = REPO / "src"
+
+
+def module_file(name):
+    path = SRC.joinpath(*name.split("."))
+    return path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py"
+
+
+def imported_names(path, package):
+    """Every module a file imports (also inside functions), relative imports resolved."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the importing module's package
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(filter(None, [*parts, base]))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
+    return names
+
+
+def third_party(script):
+    """Distributions a workflow script needs, following the library's imports."""
+    import sys
+
+    stdlib = set(sys.stdlib_module_names) | {"_libpath", "snakemake"}
+    needed, seen = set(), set()
+    todo = [(script, "")]
+    while todo:
+        path, package = todo.pop()
+        for name in imported_names(path, package):
+            top = name.split(".")[0]
+            if top == "medimbalance":
+                if name not in seen and module_file(name).exists():
+                    seen.add(name)
+                    file = module_file(name)
+                    pkg = name if file.name == "__init__.py" else name.rpartition(".")[0]
+                    todo.append((file, pkg))
+                    needed |= IMPLIED.get(name, set())
+            elif top and top not in stdlib and top != "__future__":
+                needed.add(DISTRIBUTIONS.get(top, top).lower())
+    return needed
+
+
+def rules_with_envs():
+    """(rule, env file, script) for every rule, the torch env resolved to both variants."""
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk.read_text(),
+                                     flags=re.M | re.S):  # fmt: skip
+            env = re.search(r"conda:\s*\n\s*(\S+)", body).group(1).strip('"')
+            script = re.search(r"script:\s*\n\s*\"\.\./scripts/(\w+\.py)\"", body)
+            if script is None:
+                continue
+            envs = ["torch-cpu.yaml", "torch-cuda.yaml"] if env == "TORCH_ENV" else [
+                env.rpartition("/")[2]]  # fmt: skip
+            for env_file in envs:
+                yield name, env_file, REPO / "workflow" / "scripts" / script.group(1)
+
+
+@pytest.mark.parametrize("rule, env, script", list(rules_with_envs()),
+                         ids=lambda v: getattr(v, "name", str(v)))  # fmt: skip
+def test_each_rule_env_names_every_package_its_script_imports(rule, env, script):
+    spec = yaml.safe_load((REPO / "workflow" / "envs" / env).read_text())
+    pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+    provided = set(pins(pip))
+    missing = third_party(script) - provided
+    assert not missing, f"rule {rule} runs {script.name} in {env}, which lacks {sorted(missing)}"
+
+
+def test_the_import_scan_sees_lazy_and_transitive_imports():
+    train = third_party(REPO / "workflow" / "scripts" / "train.py")
+    assert {"torch", "monai", "numpy", "scikit-learn"} <= train
+    resample = third_party(REPO / "workflow" / "scripts" / "resample.py")
+    assert {"imbalanced-learn", "scikit-learn", "pandas"} <= resample  # imported in functions
+    assert "torch" not in resample
+    assert "tabulate" in third_party(REPO / "workflow" / "scripts" / "results_table.py")
