@@ -207,11 +207,11 @@ def generation_labels(
     class of ``labels`` reaches ``ratio`` times the majority count (as random oversampling
     would)."""
     _, labels = _checked(name, np.arange(len(labels)), labels, num_classes)
+    counts = _counts(labels)
     try:
-        goal = target_counts(_counts(labels), "over", ratio)
+        goal = target_counts(counts, "over", ratio)
     except ValueError as error:
         raise ValueError(f"resample_args.ratio: {error}") from None
-    counts = _counts(labels)
     return np.repeat(np.array(list(goal), np.int64), [goal[c] - counts[c] for c in goal])
 
 
@@ -307,7 +307,7 @@ def sample_weights(
     """One weight per sample, ``(N,)`` float64, for a weighted random sampler: each class's draw
     probability (:func:`class_draw_probabilities`) shared by its members."""
     labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=num_classes)
+    counts = class_counts(labels, num_classes)
     per_class = class_draw_probabilities(counts, scheme, beta) / np.maximum(counts, 1)
     return per_class[labels]
 

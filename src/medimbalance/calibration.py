@@ -107,7 +107,10 @@ def brier(probabilities: np.ndarray, targets: np.ndarray) -> float:
 
 def nll(logits: np.ndarray, targets: np.ndarray) -> float:
     """Mean negative log-likelihood of the targets under ``softmax(logits)``."""
-    logits, targets = _checked(logits, targets)
+    return _nll(*_checked(logits, targets))
+
+
+def _nll(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(-log_softmax(logits, axis=1)[np.arange(len(targets)), targets].mean())
 
 
@@ -150,7 +153,7 @@ def _fit_temperature(logits: np.ndarray, targets: np.ndarray, objective: str) ->
     def loss(log_t: float) -> float:
         scaled = logits / np.exp(log_t)
         if objective == "nll":
-            return -log_softmax(scaled, axis=1)[np.arange(len(targets)), targets].mean()
+            return _nll(scaled, targets)
         return abs(softmax(scaled, axis=1).max(1).mean() - accuracy)
 
     result = minimize_scalar(loss, bounds=(-5.0, 5.0), method="bounded", options={"xatol": 1e-6})

@@ -88,7 +88,10 @@ class Estimator:
         right under estimator ``name``."""
         if name not in ESTIMATORS:
             raise ValueError(f"unknown estimator {name!r}; valid choices: {', '.join(ESTIMATORS)}")
-        probabilities = self.probabilities(logits, name)
+        return self._correctness(self.probabilities(logits, name), name)
+
+    def _correctness(self, probabilities: np.ndarray, name: str) -> np.ndarray:
+        """:meth:`correctness` from the probabilities estimator ``name`` reads."""
         confidence, predicted = probabilities.max(1), probabilities.argmax(1)
         if name in ("AC", "TS", "CS-TS"):
             return confidence
@@ -116,9 +119,9 @@ class Estimator:
         pixels = np.moveaxis(np.asarray(logits, dtype=np.float64), 1, -1).reshape(-1, c)
         out = {}
         for name in ESTIMATORS:
-            right = self.correctness(pixels, name).reshape(n, -1)
-            probabilities = self.probabilities(pixels, name).reshape(n, -1, c)
-            out[name] = _soft_dice(right, probabilities)
+            probabilities = self.probabilities(pixels, name)  # once per estimator: voxel-sized
+            right = self._correctness(probabilities, name).reshape(n, -1)
+            out[name] = _soft_dice(right, probabilities.reshape(n, -1, c))
         return out
 
 

@@ -284,8 +284,7 @@ def regression_breakdown(
             "train_count": train_count.tolist(),
             "test_count": np.bincount(test_bin, minlength=n_bins).tolist(),
             "shot": shot.tolist(),
-            "mae": [_nanmean(np.abs(error[test_bin == b])) if (test_bin == b).any() else None
-                    for b in range(n_bins)],
+            "mae": [_nanmean(np.abs(error[test_bin == b])) for b in range(n_bins)],
         },
         "uniform_guess_percentage_error": uniform_guess_percentage_error(targets, low, high),
     }  # fmt: skip
