@@ -8,7 +8,7 @@ STUDY := $(shell sed -n 's/^study: *\([A-Za-z0-9_]*\).*/\1/p' config/config.yaml
 # Installed once per version of pyproject.toml; later runs skip the install (near-instant).
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test test-slurm lint clean
 
 install: $(STAMP)
 
@@ -24,10 +24,20 @@ demo: $(STAMP)
 	$(BIN)/snakemake --report results/$(STUDY)/report.html
 	@echo "Tables: results/$(STUDY)/tables/   Report: results/$(STUDY)/report.html"
 
-# Unit and workflow tests, then the linters.
+# Unit and workflow tests, the SLURM test where it can run (as root, with apt-get or SLURM
+# installed: CI), then the linters.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	@if [ "$$(id -u)" = 0 ] && { command -v apt-get || command -v slurmctld; } >/dev/null; then \
+		$(MAKE) test-slurm; \
+	else \
+		echo "SLURM test not run: it needs root to install and start SLURM (sudo make test-slurm)"; \
+	fi
 	$(MAKE) lint
+
+# A small study through profiles/slurm on a throw-away single-node SLURM (tests/slurm/).
+test-slurm: $(STAMP)
+	MEDIMBALANCE_SLURM_TEST=1 $(BIN)/python -m pytest tests/slurm
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -78,11 +78,16 @@ def test_checkpoint_embeds_config_and_reloads(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
-def test_environment_info_records_versions_device_and_commit():
+def test_environment_info_records_versions_device_and_commit(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("LSB_JOBID", raising=False)
     info = environment_info(select_device())
     assert info["device"] == "cpu" and info["packages"]["torch"].startswith("2.13.0")
     assert set(info["git"]) == {"commit", "dirty"}
+    assert info["scheduler_job"] == {}
     json.dumps(info)  # serialisable as env.json
+    monkeypatch.setenv("SLURM_JOB_ID", "4711")
+    assert environment_info(select_device())["scheduler_job"] == {"SLURM_JOB_ID": "4711"}
 
 
 def test_run_config_round_trip_and_unknown_keys():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import subprocess
@@ -14,6 +15,8 @@ import torch
 
 # Versions recorded in env.json, by distribution name.
 TRACKED_PACKAGES = ("medimbalance", "torch", "monai", "numpy", "scikit-learn", "imbalanced-learn")
+# Cluster schedulers' job ids, recorded in env.json when the job runs under one.
+SCHEDULER_JOB_VARIABLES = ("SLURM_JOB_ID", "LSB_JOBID")
 
 
 def select_device() -> torch.device:
@@ -39,6 +42,7 @@ def environment_info(device: torch.device) -> dict:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "git": git_state(Path(__file__).resolve().parent),
+        "scheduler_job": {k: os.environ[k] for k in SCHEDULER_JOB_VARIABLES if k in os.environ},
     }
     if device.type == "cuda":
         info["cuda"] = {"name": torch.cuda.get_device_name(device), "version": torch.version.cuda}
