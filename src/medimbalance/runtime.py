@@ -13,15 +13,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .gpus import SCHEDULER_VARIABLES, claim_device
+
 # Versions recorded in env.json, by distribution name.
 TRACKED_PACKAGES = ("medimbalance", "torch", "monai", "numpy", "scikit-learn", "imbalanced-learn")
-# Cluster schedulers' job ids, recorded in env.json when the job runs under one.
-SCHEDULER_JOB_VARIABLES = ("SLURM_JOB_ID", "LSB_JOBID")
 
 
 def select_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when present, else CPU. With several local GPUs, a device that no other job holds
+    (:mod:`medimbalance.gpus`); under a cluster scheduler, the device it assigned."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    index = claim_device(torch.cuda.device_count())
+    device = torch.device("cuda", 0 if index is None else index)
+    torch.cuda.set_device(device)  # implicit allocations go to the claimed device too
+    return device
 
 
 def configure(seed: int, threads: int) -> None:
@@ -42,7 +48,8 @@ def environment_info(device: torch.device) -> dict:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "git": git_state(Path(__file__).resolve().parent),
-        "scheduler_job": {k: os.environ[k] for k in SCHEDULER_JOB_VARIABLES if k in os.environ},
+        # the cluster scheduler's job id, when it ran under one
+        "scheduler_job": {k: os.environ[k] for k in SCHEDULER_VARIABLES if k in os.environ},
     }
     if device.type == "cuda":
         info["cuda"] = {"name": torch.cuda.get_device_name(device), "version": torch.version.cuda}
