@@ -92,7 +92,7 @@ def claim_device(
         for index, name in enumerate(names):
             if _try_lock(folder / f"gpu-{name}.lock"):
                 _claimed.append(index)
-                log.info("GPU pool: claimed cuda:%d (device %s, lock folder %s)", index, name, folder)
+                log.info("GPU pool: claimed cuda:%d (device %s; locks in %s)", index, name, folder)
                 return index
         if timeout is not None and time.monotonic() - start >= timeout:
             raise TimeoutError(
