@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import sys
+import time
 import warnings
+
+# Set by the warm-start server's child (medimbalance.warm): when the job's own process started.
+STARTED_VARIABLE = "MEDIMBALANCE_JOB_STARTED"
 
 
 def log_to_file(path: str) -> logging.Logger:
     """Send log records and warnings to ``path`` (and stderr); log uncaught exceptions there too.
 
-    Returns the ``medimbalance`` logger.
+    The first line gives the job's start-up time (interpreter and imports, from the start of
+    the job's process), the last one its total time, so that per-job overhead can be measured
+    (``benchmarks/job_overhead.py``). Returns the ``medimbalance`` logger.
     """
     handlers = [logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)]
     logging.basicConfig(
@@ -22,6 +30,9 @@ def log_to_file(path: str) -> logging.Logger:
     logging.captureWarnings(True)
     warnings.simplefilter("default")
     logger = logging.getLogger("medimbalance")
+    started = float(os.environ.get(STARTED_VARIABLE) or process_start_time() or time.time())
+    logger.info("start-up %.2f s (interpreter and imports)", time.time() - started)
+    atexit.register(lambda: logger.info("job done after %.2f s", time.time() - started))
     previous_hook = sys.excepthook
 
     def log_uncaught(kind, error, trace):
@@ -30,3 +41,14 @@ def log_to_file(path: str) -> logging.Logger:
 
     sys.excepthook = log_uncaught
     return logger
+
+
+def process_start_time(pid: int | None = None) -> float | None:
+    """When a process started (seconds since the epoch; 10-ms resolution), on Linux; else None."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/stat") as stat, open("/proc/uptime") as uptime:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: start, in ticks
+            since_boot = float(uptime.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - (since_boot - ticks / os.sysconf("SC_CLK_TCK"))

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .gpus import SCHEDULER_VARIABLES, claim_device
+from .warm import CHILD_VARIABLE
 
 # Versions recorded in env.json, by distribution name.
 TRACKED_PACKAGES = ("medimbalance", "torch", "monai", "numpy", "scikit-learn", "imbalanced-learn")
@@ -50,6 +51,8 @@ def environment_info(device: torch.device) -> dict:
         "git": git_state(Path(__file__).resolve().parent),
         # the cluster scheduler's job id, when it ran under one
         "scheduler_job": {k: os.environ[k] for k in SCHEDULER_VARIABLES if k in os.environ},
+        # run in a fork of the warm-start server (medimbalance.warm) rather than a fresh process
+        "warm_start": os.environ.get(CHILD_VARIABLE) == "1",
     }
     if device.type == "cuda":
         info["cuda"] = {"name": torch.cuda.get_device_name(device), "version": torch.version.cuda}

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from snakemake.utils import validate
 # The library's source catalogue needs only the standard library and PyYAML (which Snakemake
 # has), so the workflow can name downloads and check tasks before any job runs.
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+from medimbalance import warm
 from medimbalance.config import TrainConfig
 from medimbalance.data.sources import PROFILE_TASKS, RAW_FILES, download_for, task_of
 from medimbalance.tasks import (
@@ -352,3 +354,17 @@ def get_final_outputs():
                     ),
                 ]
     return outputs
+
+
+def warm_start_wanted(workflow):
+    """Warm starts (medimbalance.warm) suit a real local run of the main Snakemake process with
+    the project's own interpreter: not a dry run, cluster jobs, conda or containers. A server
+    already named in the environment (``python -m medimbalance.warm SOCKET``) is used instead."""
+    return (
+        not os.environ.get(warm.SOCKET_VARIABLE)
+        and workflow.is_main_process
+        and workflow.local_exec
+        and not workflow.dryrun
+        and not workflow.deployment_settings.deployment_method
+        and warm.enabled()
+    )

@@ -1,0 +1,149 @@
+"""Warm starts (medimbalance.warm): a job handed to the fork server behaves like a fresh process,
+falls back to a cold start whenever the server cannot serve it, and gives the same results."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO, run_snakemake
+
+from medimbalance import warm
+
+JOB = textwrap.dedent(
+    f"""
+    import sys
+    sys.path.insert(0, {str(REPO / "workflow" / "scripts")!r})
+    import _libpath
+    import json, os, time
+    state = {{"pid": os.getpid(), "child": os.environ.get("{warm.CHILD_VARIABLE}"),
+             "cwd": os.getcwd(), "argv": sys.argv, "x": os.environ.get("X"),
+             "torch_loaded": "torch" in sys.modules}}
+    print(json.dumps(state), flush=True)
+    print("to stderr", file=sys.stderr)
+    if os.environ.get("SLEEP"):
+        open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+        time.sleep(float(os.environ["SLEEP"]))
+    if os.environ.get("FAIL"):
+        raise RuntimeError("job failed on purpose")
+    sys.exit(int(os.environ.get("CODE", "0")))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("warm")
+    process, path = warm.start_server(str(folder))
+    assert warm.wait_until_ready(process, path, timeout=120), "the warm-start server never came up"
+    yield process, path
+    warm.stop_server(process, path)
+    assert process.poll() is not None and not os.path.exists(path)
+
+
+def start_job(tmp_path, socket_path, *args, **env):
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MEDIMBALANCE_WARM")}
+    environ.update({warm.SOCKET_VARIABLE: socket_path, "OMP_NUM_THREADS": "1", **env})
+    return subprocess.Popen(
+        [sys.executable, str(script), *args], cwd=tmp_path, env=environ,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def run_job(tmp_path, socket_path, *args, **env):
+    job = start_job(tmp_path, socket_path, *args, **env)
+    out, err = job.communicate(timeout=120)
+    return job, json.loads(out.splitlines()[0]), err
+
+
+def test_a_served_job_runs_in_a_preloaded_child_with_its_own_cwd_env_and_streams(server, tmp_path):
+    job, state, err = run_job(tmp_path, server[1], "a", "b", X="42", CODE="3")
+    assert state["child"] == "1" and state["torch_loaded"]  # torch was imported by the server
+    assert state["pid"] != job.pid
+    assert state["cwd"] == str(tmp_path) and state["argv"][1:] == ["a", "b"] and state["x"] == "42"
+    assert "to stderr" in err
+    assert job.returncode == 3  # the child's exit status is the job's
+
+
+def test_an_exception_in_a_served_job_fails_it_with_the_traceback(server, tmp_path):
+    job, state, err = run_job(tmp_path, server[1], FAIL="1")
+    assert state["child"] == "1"
+    assert job.returncode == 1 and "RuntimeError: job failed on purpose" in err
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"OMP_NUM_THREADS": "4"}, {warm.SWITCH_VARIABLE: "0"}, {warm.SOCKET_VARIABLE: "/nonexistent"}],
+)
+def test_jobs_start_cold_when_the_server_cannot_serve_them(server, tmp_path, env):
+    job, state, _ = run_job(tmp_path, server[1], CODE="0", **env)
+    assert job.returncode == 0
+    assert state["child"] is None and not state["torch_loaded"] and state["pid"] == job.pid
+
+
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
+def test_the_child_does_not_outlive_its_job(server, tmp_path, kill):
+    pidfile = tmp_path / "child.pid"
+    job = start_job(tmp_path, server[1], SLEEP="60", PIDFILE=str(pidfile))
+    for _ in range(600):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    assert child != job.pid
+    job.send_signal(kill)  # SIGKILL: the child notices the closed socket; SIGTERM: passed on
+    job.wait(timeout=30)
+    assert job.returncode != 0
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{child}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}")
+
+
+def test_a_changed_library_file_stops_the_server(tmp_path):
+    process, path = warm.start_server(str(tmp_path / "srv"))
+    try:
+        assert warm.wait_until_ready(process, path, timeout=120)
+        library = REPO / "src" / "medimbalance" / "logs.py"
+        before = library.stat()
+        os.utime(library, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        try:
+            job, state, _ = run_job(tmp_path, path, CODE="0")
+        finally:
+            os.utime(library, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert job.returncode == 0 and state["child"] is None  # started cold, from current code
+        process.wait(timeout=30)  # and the stale server went away
+    finally:
+        warm.stop_server(process, path)
+
+
+@pytest.mark.workflow
+def test_warm_and_cold_runs_give_identical_results(server, tmp_path, monkeypatch):
+    study = REPO / "tests" / "configs" / "slurm.yaml"
+    runs = {}
+    # Warm: every job is served by the running server (named in the environment, the Snakefile
+    # starts none of its own). Cold: warm starts off, every job a fresh process.
+    for mode, env in (("1", {warm.SOCKET_VARIABLE: server[1]}), ("0", {warm.SWITCH_VARIABLE: "0"})):
+        with monkeypatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            workdir = tmp_path / f"warm{mode}"
+            done = run_snakemake("--cores", "2", "--configfile", str(study), "--directory",
+                                 str(workdir))  # fmt: skip
+            assert done.returncode == 0, done.stderr[-3000:]
+        runs[mode] = workdir / "results" / "cluster" / "runs" / "lesions" / "longtail"
+    for method in ("baseline", "ros"):
+        warm_run, cold_run = (runs[m] / method / "seed0" for m in ("1", "0"))
+        assert json.loads((warm_run / "env.json").read_text())["warm_start"] is True
+        assert json.loads((cold_run / "env.json").read_text())["warm_start"] is False
+        assert (warm_run / "metrics.json").read_text() == (cold_run / "metrics.json").read_text()
+        with np.load(warm_run / "predictions.npz") as a, np.load(cold_run / "predictions.npz") as b:
+            assert all(np.array_equal(a[k], b[k]) for k in b.files)
