@@ -147,3 +147,12 @@ def test_warm_and_cold_runs_give_identical_results(server, tmp_path, monkeypatch
         assert (warm_run / "metrics.json").read_text() == (cold_run / "metrics.json").read_text()
         with np.load(warm_run / "predictions.npz") as a, np.load(cold_run / "predictions.npz") as b:
             assert all(np.array_equal(a[k], b[k]) for k in b.files)
+
+
+def test_no_server_on_a_machine_with_a_gpu(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    warm.serve(str(tmp_path / "server.sock"), preload=("torch",))  # returns at once
+    assert list(tmp_path.iterdir()) == []

@@ -15,8 +15,9 @@ states from the OS as a fresh process would. Results equal a cold start's (the S
 a warm local run with cold cluster jobs).
 
 Whenever anything does not fit, the job simply starts cold: no server yet (still importing),
-another interpreter (a conda environment), thread settings other than the server's, library
-files changed since the server imported them (it then stops), ``MEDIMBALANCE_WARM_START=0``.
+a machine with a CUDA GPU (the server then serves nothing: CUDA and fork do not mix), another
+interpreter (a conda environment), thread settings other than the server's, library files
+changed since the server imported them (it then stops), ``MEDIMBALANCE_WARM_START=0``.
 If the job's process is killed, its child kills itself; signals sent to the job are passed on.
 """
 
@@ -122,8 +123,15 @@ def serve(path: str, parent: int | None = None, preload=PRELOAD) -> None:
     src = Path(__file__).resolve().parents[1]
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
+    # Ask NVML whether there are GPUs instead of initialising CUDA (which would poison forks).
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     for name in preload:
         __import__(name)
+    torch = sys.modules.get("torch")
+    if torch is not None and (torch.cuda.is_initialized() or torch.cuda.is_available()):
+        # CUDA cannot be used in a fork of a process that initialised it, and a GPU job's run
+        # time dwarfs its imports: on a GPU machine every job starts cold.
+        return
     library = {
         m.__file__: os.stat(m.__file__).st_mtime_ns
         for m in list(sys.modules.values())
