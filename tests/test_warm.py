@@ -72,6 +72,12 @@ def test_a_served_job_runs_in_a_preloaded_child_with_its_own_cwd_env_and_streams
     assert job.returncode == 3  # the child's exit status is the job's
 
 
+def test_a_large_environment_reaches_the_child(server, tmp_path):
+    big = {f"BIG{i}": str(i) * 100_000 for i in range(3)}  # 300 kB: more than one message
+    job, state, _ = run_job(tmp_path, server[1], X="y", **big)
+    assert job.returncode == 0 and state["child"] == "1" and state["x"] == "y"
+
+
 def test_an_exception_in_a_served_job_fails_it_with_the_traceback(server, tmp_path):
     job, state, err = run_job(tmp_path, server[1], FAIL="1")
     assert state["child"] == "1"

@@ -91,7 +91,8 @@ def hand_off(script: str | None = None) -> None:
         reader = conn.makefile("r")
         payload = json.dumps(request).encode() + b"\n"
         try:
-            socket.send_fds(conn, [payload], [0, 1, 2])
+            sent = socket.send_fds(conn, [payload], [0, 1, 2])
+            conn.sendall(payload[sent:])  # a large environment may not fit in one message
             answer = reader.readline().split()
         except OSError:
             return
