@@ -84,10 +84,10 @@ start() {
     fi
     mkdir -p "$state"/{conf,log,spool/ctld,spool/d,db,db-run} /run/slurm
     chmod 755 "$state"
+    install_packages # creates the mysql user on a fresh machine
     runuser -u mysql -- test -x "$state" ||
-        die "$state must be reachable by other users (munged and MariaDB's mysql user); use a folder under /tmp"
+        die "$state must be reachable by other users (MariaDB's mysql user); use a folder under /tmp"
     ln -sfn "$state/conf" /run/slurm/conf
-    install_packages
 
     # munge, with its own key and socket
     [[ -f $state/munge.key ]] || mungekey --create --keyfile="$state/munge.key"
