@@ -159,6 +159,8 @@ def test_no_server_on_a_machine_with_a_gpu(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    for name in warm.THREAD_VARIABLES:  # serve() sets them for the libraries it imports
+        monkeypatch.setenv(name, os.environ.get(name, "1"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     warm.serve(str(tmp_path / "server.sock"), preload=("torch",))  # returns at once
     assert list(tmp_path.iterdir()) == []

@@ -124,6 +124,8 @@ def serve(path: str, parent: int | None = None, preload=PRELOAD) -> None:
     src = Path(__file__).resolve().parents[1]
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
+    # The thread settings that jobs are served with, read by the libraries as they load.
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, SERVER_THREADS))
     # Ask NVML whether there are GPUs instead of initialising CUDA (which would poison forks).
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     for name in preload:
