@@ -193,6 +193,13 @@ CASES = {
         lambda c: c.update(evaluation={"shift": {"methods": ["one_class_ae"]}}),
         [r"config key evaluation.shift.methods: 'one_class_ae' trains one autoencoder per class"],
     ),
+    "post-hoc adjusted method under shifts": (
+        lambda c: (
+            c["methods"]["baseline"].update(posthoc_tau=1.0),
+            c.update(evaluation={"shift": {"methods": ["baseline"]}}),
+        ),
+        [r"config key evaluation.shift.methods: 'baseline' adjusts its logits after training"],
+    ),
     "unknown shift profile": (
         lambda c: c.update(evaluation={"shift": {"methods": ["baseline"], "profiles": ["tail"]}}),
         [r"config key evaluation.shift.profiles: unknown profile\(s\) \['tail'\]"],

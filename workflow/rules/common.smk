@@ -114,6 +114,12 @@ def check_config(cfg):
                 f"config key evaluation.shift.methods: {name!r} trains one autoencoder per "
                 "class, whose scores are not class probabilities; list other methods"
             )
+        if name in SHIFT["methods"] and method.get("posthoc_tau"):
+            raise WorkflowError(
+                f"config key evaluation.shift.methods: {name!r} adjusts its logits after "
+                "training (posthoc_tau), which estimation under shift does not apply to the "
+                "shifted images' logits; list other methods"
+            )
         if method.get("schedule") == "one_class" and method["resample"] in SYNTHESIZING:
             raise WorkflowError(
                 f"config key methods.{name}: schedule one_class trains on real images only; "
