@@ -26,8 +26,9 @@ SCHEDULER_VARIABLES = ("SLURM_JOB_ID", "LSB_JOBID")
 LOCK_DIR_VARIABLE = "MEDIMBALANCE_GPU_LOCK_DIR"
 POOL_VARIABLE = "MEDIMBALANCE_GPU_POOL"  # "off" disables the pool
 
-_held: list[int] = []  # descriptors of the locks this process holds, kept open until exit
-_claimed: list[int] = []  # the index this process claimed: a second call returns it again
+# The device this process claimed (torch index → lock descriptor, kept open until exit): a
+# second call returns it again.
+_held: dict[int, int] = {}
 
 
 def pool_enabled(environ: dict[str, str] | None = None) -> bool:
@@ -81,8 +82,8 @@ def claim_device(
     """
     if n_devices < 1 or not pool_enabled(environ):
         return None
-    if _claimed:
-        return _claimed[0]
+    if _held:
+        return next(iter(_held))
     names = device_names(n_devices, environ)
     folder = lock_dir(environ) if folder is None else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,8 +91,9 @@ def claim_device(
     waiting = False
     while True:
         for index, name in enumerate(names):
-            if _try_lock(folder / f"gpu-{name}.lock"):
-                _claimed.append(index)
+            fd = _try_lock(folder / f"gpu-{name}.lock")
+            if fd is not None:
+                _held[index] = fd
                 log.info("GPU pool: claimed cuda:%d (device %s; locks in %s)", index, name, folder)
                 return index
         if timeout is not None and time.monotonic() - start >= timeout:
@@ -105,23 +107,22 @@ def claim_device(
         time.sleep(poll)
 
 
-def _try_lock(path: Path) -> bool:
+def _try_lock(path: Path) -> int | None:
+    """The descriptor of ``path`` locked by this process, or ``None`` if another holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return False
+        return None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a curious user
-    _held.append(fd)
-    return True
+    return fd
 
 
 def release_all() -> None:
     """Release every device this process claimed (process exit does this too)."""
-    _claimed.clear()
     while _held:
-        fd = _held.pop()
+        _, fd = _held.popitem()
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

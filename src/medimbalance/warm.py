@@ -44,6 +44,7 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
 )  # fmt: skip
 SERVER_THREADS = "1"
+SRC = str(Path(__file__).resolve().parents[1])  # the library's source folder (watched for changes)
 # What the rule scripts import that is slow to import.
 PRELOAD = (
     "numpy", "scipy.ndimage", "scipy.optimize", "pandas", "sklearn.metrics",
@@ -65,7 +66,7 @@ def enabled(environ: dict[str, str] | None = None) -> bool:
 # Client: the job's own process
 
 
-def hand_off(script: str | None = None) -> None:
+def hand_off() -> None:
     """Run this job in the warm server's child and exit with its status; return to start cold.
 
     Called by ``_libpath`` at the top of every rule script, before any heavy import.
@@ -73,9 +74,8 @@ def hand_off(script: str | None = None) -> None:
     path = os.environ.get(SOCKET_VARIABLE)
     if not path or os.environ.get(CHILD_VARIABLE) or not enabled():
         return
-    script = script or sys.argv[0]
     request = {
-        "script": os.path.abspath(script),
+        "script": os.path.abspath(sys.argv[0]),
         "argv": sys.argv,
         "cwd": os.getcwd(),
         "env": dict(os.environ),
@@ -121,9 +121,6 @@ def _forward(pid: int, number: int) -> None:
 
 def serve(path: str, parent: int | None = None, preload=PRELOAD) -> None:
     """Import ``preload``, then serve jobs on the unix socket ``path`` until the parent exits."""
-    src = Path(__file__).resolve().parents[1]
-    if str(src) not in sys.path:
-        sys.path.insert(0, str(src))
     # The thread settings that jobs are served with, read by the libraries as they load.
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, SERVER_THREADS))
     # Ask NVML whether there are GPUs instead of initialising CUDA (which would poison forks).
@@ -138,7 +135,7 @@ def serve(path: str, parent: int | None = None, preload=PRELOAD) -> None:
     library = {
         m.__file__: os.stat(m.__file__).st_mtime_ns
         for m in list(sys.modules.values())
-        if getattr(m, "__file__", None) and m.__file__.startswith(str(src))
+        if getattr(m, "__file__", None) and m.__file__.startswith(SRC)
     }
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -299,10 +296,8 @@ def start_server(folder: str | None = None) -> tuple[subprocess.Popen, str]:
     folder = folder or tempfile.mkdtemp(prefix="medimbalance-warm-")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "server.sock")
-    env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, SERVER_THREADS)}
-    env.pop(SOCKET_VARIABLE, None)
-    src = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    env = {k: v for k, v in os.environ.items() if k != SOCKET_VARIABLE}  # serve() sets threads
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, env.get("PYTHONPATH")]))
     server = subprocess.Popen(
         [sys.executable, "-m", "medimbalance.warm", path, str(os.getpid())],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
