@@ -21,6 +21,7 @@ meta = read_json(inp.meta)
 model, run = load_trained_model(inp.model, meta, device)
 with np.load(inp.predictions) as predictions:
     val_logits, val_targets = predictions["val_logits"], predictions["val_targets"]
+    test_logits = predictions["test_logits"]  # unshifted, saved by training
 test_images = load_array(inp.test_images, mmap=True)
 test_targets = load_array(inp.test_targets)
 
@@ -33,17 +34,17 @@ for result in report["results"]:
              report["metric"], result["true"], result["estimates"])  # fmt: skip
 write_json(out.shift, report)
 
-# Logits of the training images the model learnt from (the profile's) against the test split.
+# Logits of the training images the model learnt from (the profile's) against the test split's
+# (saved by training: no second pass over the test images).
 rows = load_array(inp.profile_indices)
 train_images = load_array(inp.train_images, mmap=True)
 train_targets = load_array(inp.train_targets, mmap=True)[rows]
 train_logits = predict_logits(
     model, load_set(train_images, train_targets, device, rows, task=run.task)
 )
-test_logits = predict_logits(model, load_set(test_images, test_targets, device, task=run.task))
 sets = {
     "training": class_logits(train_logits.cpu().numpy(), train_targets),
-    "test": class_logits(test_logits.cpu().numpy(), test_targets),
+    "test": class_logits(test_logits, test_targets),
 }
 title = f"{wc.method} on {wc.dataset} / {wc.profile}, seed {wc.seed}: logits per true class"
 plot_logit_histograms(sets, meta["classes"], title, out.logits)
