@@ -4,9 +4,10 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from medimbalance.augment import Augmenter, build_augmenter
+from medimbalance.augment import Augmenter, Mixup, build_augmenter, build_mixup
 from medimbalance.balancing import class_draw_probabilities, sample_weights
 from medimbalance.training import TensorSet, train_one_epoch
 
@@ -111,3 +112,37 @@ def test_foreground_augmentation_leaves_background_only_samples_alone():
         build_augmenter("strong", 2, 1, 0.3, "multiclass")
     with pytest.raises(ValueError, match="foreground-only augmentation needs segmentation"):
         build_augmenter("foreground", 2, 1, 0.3, "multiclass")
+
+
+@pytest.mark.parametrize("asymmetric", [False, True])
+def test_mixup_blends_images_and_labels(asymmetric):
+    images = torch.randn(4, 2, 6, 5)
+    masks = torch.zeros(4, 6, 5, dtype=torch.long)
+    masks[0, :2] = 1
+    masks[1, 3:] = 2
+    mix = build_mixup("asymmetric" if asymmetric else "mixup", 0.2, 3)
+    mixed, labels = mix(images, masks, torch.Generator().manual_seed(0))
+    # the same draws by hand: λ ~ Beta(0.2, 0.2) seeded from the generator, then the partners
+    g = torch.Generator().manual_seed(0)
+    lam = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=g))).beta(0.2, 0.2)
+    order = torch.randperm(4, generator=g)
+    assert 0 < lam < 1
+    assert torch.allclose(mixed, lam * images + (1 - lam) * images[order])
+    assert labels.shape == (4, 3, 6, 5) and torch.allclose(labels.sum(1), torch.ones(4, 6, 5))
+    one_hot = F.one_hot(masks, 3).movedim(-1, 1).float()
+    either_foreground = (masks > 0) | (masks[order] > 0)
+    if asymmetric:  # hard foreground labels wherever either image has foreground
+        assert set(labels.unique().tolist()) <= {0.0, 1.0}
+        assert torch.equal(labels[:, 0] == 0, either_foreground)
+        assert torch.equal(labels.argmax(1)[masks > 0], masks[masks > 0])  # own label first
+    else:
+        assert torch.allclose(labels, lam * one_hot + (1 - lam) * one_hot[order], atol=1e-6)
+
+
+def test_mixup_by_name():
+    assert build_mixup("none", 0.2, 3) is None
+    assert isinstance(build_mixup("mixup", 0.4, 3), Mixup)
+    with pytest.raises(ValueError, match="mixup: unknown 'cutmix'; valid choices: none, mixup"):
+        build_mixup("cutmix", 0.2, 3)
+    with pytest.raises(ValueError, match="mixup_alpha must be > 0, got 0"):
+        build_mixup("mixup", 0.0, 3)

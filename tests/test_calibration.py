@@ -1,5 +1,7 @@
 """Calibration errors against MONAI and scikit-learn, and post-hoc scaling on toy models."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from medimbalance.calibration import (
     ece,
     mce,
     nll,
+    posthoc_logit_adjustment,
 )
 
 
@@ -130,3 +133,11 @@ def test_vector_scaling_fits_and_calibrate_reports_before_and_after():
         calibrate(logits, y, logits, y, scalers=["matrix"])
     with pytest.raises(ValueError, match=r"expected probabilities \(N, C\) and targets \(N,\)"):
         ece(softmax(logits, axis=1), y[:-1])
+
+
+def test_posthoc_adjustment_removes_the_prior():
+    logits = np.array([[2.0, 1.0]])
+    adjusted = posthoc_logit_adjustment(logits, [3, 1])
+    assert adjusted == pytest.approx(np.array([[2 - math.log(0.75), 1 - math.log(0.25)]]), rel=1e-6)
+    half = posthoc_logit_adjustment(logits, [3, 1], tau=0.5)
+    assert half == pytest.approx(np.array([[2 - math.log(0.75) / 2, 1 - math.log(0.25) / 2]]))

@@ -80,8 +80,12 @@ def imported_names(path, package):
     """Every module a file imports (also inside functions), relative imports resolved."""
     import ast
 
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):  # imports for type checkers only are not run
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            node.body = []
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -12,10 +12,10 @@ from medimbalance.gan import (
     GanDivergedError,
     TrainedGan,
     fid,
-    synthesis_markdown,
     synthesis_quality,
     train_gan,
 )
+from medimbalance.reporting import synthesis_markdown
 
 TINY = GanConfig(epochs=2, batch_size=16, latent_dim=8, embed_dim=4, width=8, lr=1e-3, seed=3)
 

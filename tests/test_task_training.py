@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from medimbalance.augment import build_mixup
 from medimbalance.config import RunConfig, TrainConfig
 from medimbalance.data.synthetic import FindingsSpec, TumoursSpec, make_findings, make_tumours
 from medimbalance.experiment import RunArrays, run_training
-from medimbalance.losses import TargetStats, build_loss
+from medimbalance.losses import build_loss
 from medimbalance.models import build_model
+from medimbalance.targets import TargetStats
 from medimbalance.training import TensorSet, fit
 
 CPU = torch.device("cpu")
@@ -76,11 +78,13 @@ def test_interrupted_training_resumes_exactly(task, tmp_path):
     if task == "regression":
         images, targets = std_data(48, 1)
         make = lambda: build_model("regression_cnn", 1, 1, (16, 16))  # noqa: E731
+        mix = None
         loss = lambda: build_loss("balanced_mse", TargetStats(values=targets))  # noqa: E731
     else:
         images, targets = make_tumours(TumoursSpec(n=40, shape=(16, 16), channels=1))
         make = lambda: build_model("unet", 1, 4, (16, 16))  # noqa: E731
-        loss = lambda: build_loss("dice_ce", TargetStats((1,) * 4, 4), "mixup", 0.4)  # noqa: E731
+        loss = lambda: build_loss("dice_ce", TargetStats((1,) * 4, 4))  # noqa: E731
+        mix = build_mixup("mixup", 0.4, 4)
     train = TensorSet.from_arrays(images[:32], targets[:32], CPU, task)
     val = TensorSet.from_arrays(images[32:], targets[32:], CPU, task)
     cfg = TrainConfig(epochs=3, batch_size=8, lr=0.01)
@@ -93,7 +97,9 @@ def test_interrupted_training_resumes_exactly(task, tmp_path):
             if record["epoch"] == stop_after:
                 raise Interrupt
 
-        history = fit(model, loss_fn, train, val, cfg, 0, hook, checkpoint=checkpoint, task=task)
+        history = fit(
+            model, loss_fn, train, val, cfg, 0, hook, checkpoint=checkpoint, task=task, mix=mix
+        )
         return model, loss_fn, history
 
     model, loss_fn, history = trained()

@@ -28,7 +28,8 @@ from monai.transforms import (
     RandShiftIntensity,
 )
 
-from .config import AUGMENTS
+from .config import AUGMENTS, MIXUPS
+from .targets import one_hot
 
 
 class ColourJitter(RandomizableTransform):
@@ -196,3 +197,47 @@ def build_augmenter(
         return None
     masks = task == "segmentation"
     return Augmenter(spatial_dims, channels, prob, masks, foreground_only=augment == "foreground")
+
+
+class Mixup:
+    """Mixup for segmentation (Zhang et al., ICLR 2018), a batch transform: the images and
+    one-hot masks of a batch are blended with a shuffled copy of it, ``λ ~ Beta(α, α)``; the
+    loss then receives soft labels ``(B, C, *spatial)``.
+
+    ``asymmetric=True`` (Li, Kamnitsas and Glocker, IEEE TMI 2021) keeps foreground labels hard:
+    a voxel that is foreground in either image keeps that foreground class (the first image's
+    when both are), so mixing never softens the rare class's targets; only the images are
+    blended there. The training loop applies it to every training batch (after augmentation);
+    validation batches are not mixed.
+    """
+
+    def __init__(self, num_classes: int, alpha: float, asymmetric: bool) -> None:
+        if alpha <= 0:
+            raise ValueError(f"mixup_alpha must be > 0, got {alpha}")
+        self.num_classes, self.alpha, self.asymmetric = num_classes, alpha, asymmetric
+
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixed images ``(B, C, *spatial)`` and soft labels ``(B, K, *spatial)`` of a batch of
+        images and integer masks ``(B, *spatial)``; draws from ``generator``."""
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        lam = float(np.random.default_rng(seed).beta(self.alpha, self.alpha))
+        order = torch.randperm(len(images), generator=generator).to(images.device)
+        first = one_hot(targets, self.num_classes, images.dtype)
+        second = first[order]
+        labels = lam * first + (1 - lam) * second
+        if self.asymmetric:
+            labels = torch.where(
+                first[:, :1] < 1, first, torch.where(second[:, :1] < 1, second, labels)
+            )
+        return lam * images + (1 - lam) * images[order], labels
+
+
+def build_mixup(mixup: str, alpha: float, num_classes: int) -> Mixup | None:
+    """The mixup a method asks for: ``mixup``, ``asymmetric`` or ``none`` (no mixing)."""
+    if mixup not in MIXUPS:
+        raise ValueError(f"mixup: unknown {mixup!r}; valid choices: {', '.join(MIXUPS)}")
+    if mixup == "none":
+        return None
+    return Mixup(num_classes, alpha, asymmetric=mixup == "asymmetric")

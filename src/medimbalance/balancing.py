@@ -25,11 +25,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .config import SAMPLERS
+from .losses.weights import inverse_effective_number
 from .registry import Registry
+from .targets import class_counts
 from .tasks import GENERATIVE
 
 # imbalanced-learn is imported inside the resamplers that use it: it takes over a second to
-# import, and most workflow jobs (training, `none`) only need class_counts.
+# import, and most workflow jobs never resample.
 
 Features = Callable[[np.ndarray], np.ndarray]
 Resampler = Callable[..., np.ndarray]
@@ -292,9 +294,10 @@ def class_draw_probabilities(counts: Sequence[int], scheme: str, beta: float = 0
     elif scheme == "sqrt":
         per_sample = 1.0 / np.sqrt(np.maximum(n, 1))
     elif scheme == "effective_number":
-        if not 0 <= beta < 1:
-            raise ValueError(f"sampler_beta must lie in [0, 1), got {beta}")
-        per_sample = (1.0 - beta) / (1.0 - np.power(beta, np.maximum(n, 1)))
+        try:
+            per_sample = inverse_effective_number(np.maximum(n, 1), beta)
+        except ValueError as error:
+            raise ValueError(f"sampler_beta: {error}") from None
     else:
         raise ValueError(f"sampler: unknown {scheme!r}; valid choices: {', '.join(SAMPLERS)}")
     mass = n * per_sample
@@ -330,11 +333,6 @@ def resample(
         return resampler(indices, labels, seed, features, **args)
     except (TypeError, ValueError) as error:
         raise ValueError(f"resampler {name!r}: {error}") from None
-
-
-def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Images per class, ``(num_classes,)`` int64."""
-    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
 
 
 def _counts(labels: np.ndarray) -> dict[int, int]:

@@ -14,7 +14,8 @@ Scalers are fitted on validation logits and transform logits: temperature scalin
 vector scaling (a scale and a bias per class) and class-specific temperature scaling (one ``T``
 per predicted class; Li et al., MICCAI 2022). Temperatures minimise the NLL, or, with
 ``objective="ac"``, the gap between mean confidence and accuracy, as Li et al. fit them for
-performance estimation.
+performance estimation. Post-hoc logit adjustment (Menon et al., ICLR 2021) removes the
+training label prior from logits instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import log_softmax, softmax
+
+from .losses.weights import log_prior
 
 OBJECTIVES = ("nll", "ac")
 
@@ -266,3 +269,11 @@ def calibrate(
         out[name] = calibration_metrics(scaler.transform(test_logits), test_targets, n_bins)
         out[name]["params"] = scaler.params()
     return out
+
+
+def posthoc_logit_adjustment(
+    logits: np.ndarray, counts: Sequence[int], tau: float = 1.0
+) -> np.ndarray:
+    """Post-hoc logit adjustment ``z − τ log π`` of logits ``(N, C)`` by the label prior of the
+    training counts (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021)."""
+    return logits - tau * log_prior(counts)

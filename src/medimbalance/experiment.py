@@ -11,12 +11,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import build_augmenter
+from .augment import build_augmenter, build_mixup
 from .balancing import sample_weights
+from .calibration import posthoc_logit_adjustment
 from .config import RunConfig
-from .losses import TargetStats, build_loss, posthoc_logit_adjustment, target_stats
+from .losses import build_loss
 from .models import build_model
 from .one_class import one_class_logits, train_one_class
+from .targets import TargetStats, target_stats
 from .training import TensorSet, fine_tune_last_layer, fit, load_set, predict_logits
 
 log = logging.getLogger(__name__)
@@ -90,8 +92,7 @@ def run_training(
     ).to(device)
 
     def loss_for(stats: TargetStats) -> nn.Module:
-        loss = build_loss(spec.loss, stats, spec.mixup, spec.mixup_alpha, **spec.loss_args)
-        return loss.to(device)
+        return build_loss(spec.loss, stats, **spec.loss_args).to(device)
 
     weights = None
     if spec.sampler != "none":
@@ -100,9 +101,10 @@ def run_training(
     augment = build_augmenter(spec.augment, len(meta["spatial_shape"]), meta["channels"],
                               spec.augment_prob, task)  # fmt: skip
     phase = "pretrain" if spec.schedule == "two_phase" else "train"
+    mix = build_mixup(spec.mixup, spec.mixup_alpha, len(classes))
     history = fit(model, loss_for(stats), train, val, run.training, run.seed, phase=phase,
                   checkpoint=f"{checkpoints}_1.pt", task=task, weights=weights,
-                  augment=augment)  # fmt: skip
+                  augment=augment, mix=mix)  # fmt: skip
     if augment is not None:
         log.info("augmentation: %d samples; each transform fired at rates %s", augment.seen,
                  {k: round(v, 3) for k, v in augment.rates().items()})  # fmt: skip

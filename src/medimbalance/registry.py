@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -14,11 +15,19 @@ class Registry(Generic[T]):
     >>> losses = Registry[Callable]("loss")
     >>> @losses.register("ce")
     ... def ce(): ...
+
+    ``modules`` names the modules whose definitions register into it; they are imported on the
+    registry's first use, so the package that holds the registry stays cheap to import.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, modules: Sequence[str] = ()) -> None:
         self.kind = kind
+        self.modules = tuple(modules)
         self._items: dict[str, T] = {}
+
+    def _load(self) -> None:
+        for module in self.modules:
+            importlib.import_module(module)
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(item: T) -> T:
@@ -30,6 +39,7 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
@@ -38,9 +48,11 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .data.io import atomic_write
 from .metrics import TASK_SCALARS
 
 # The per-class column of each task's table: recall per class, AUROC per label, Dice per
@@ -291,4 +292,74 @@ def shift_markdown(frame: pd.DataFrame, metric: str, methods: Sequence[str]) -> 
         clean_true = 100 * clean.drop_duplicates(["seed"])["true"].mean()
         lines += [f"| true {metric} (unshifted: {clean_true:.1f}) | " + " | ".join(cells) + " |",
                   ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+# ---- Synthesis (conditional GAN) -------------------------------------------------------------
+
+
+def plot_sample_grid(
+    images: np.ndarray,
+    classes: Sequence[str],
+    value_range: tuple[float, float],
+    title: str,
+    path: str,
+) -> None:
+    """A figure with one row of generated images ``(C · k, channels, H, W)`` per class, ``k``
+    per row, in class order (first channel for one or two channels, RGB for three);
+    ``value_range`` maps the stored intensities to black and white."""
+    lo, hi = value_range
+    per_class = len(images) // len(classes)
+    images = (np.asarray(images, dtype=np.float32) - lo) / (hi - lo)
+    fig, axes = plt.subplots(
+        len(classes), per_class, figsize=(per_class * 0.9, len(classes) * 0.95), squeeze=False
+    )
+    for ax, image in zip(axes.ravel(), images, strict=True):
+        rgb = image.shape[0] == 3
+        shown = np.moveaxis(image, 0, -1) if rgb else image[0]
+        ax.imshow(np.clip(shown, 0, 1), cmap=None if rgb else "gray", vmin=0, vmax=1)
+        ax.set_xticks([]), ax.set_yticks([])
+    for row, name in enumerate(classes):
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
+def synthesis_markdown(
+    quality: dict,
+    train_labels: np.ndarray,
+    classes: list[str],
+    title: str,
+    epochs: int,
+    tstr_per_class: int,
+) -> str:
+    """The quality report of :func:`medimbalance.gan.synthesis_quality` as two Markdown tables."""
+    counts = np.bincount(np.asarray(train_labels, np.int64), minlength=len(classes))
+    cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [
+        f"# {title}",
+        "",
+        f"Conditional DCGAN trained for {epochs} epochs on {int(counts.sum())} real images. "
+        "FID on the penultimate-layer features of the feature extractor, generated images vs "
+        "the real test split (lower is better; n/a: too few test images of the class).",
+        "",
+        "| class | real training images | FID |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {n} | {cell(quality['fid_per_class'][name])} |"
+            for name, n in zip(classes, counts, strict=True)
+        ),
+        f"| all | {int(counts.sum())} | {cell(quality['fid'])} |",
+        "",
+        "| classifier | trained on | test accuracy | test balanced accuracy |",
+        "|---|---|---|---|",
+        f"| train on synthetic (TSTR) | {tstr_per_class} generated images per class | "
+        f"{cell(quality['tstr_accuracy'])} | {cell(quality['tstr_balanced_accuracy'])} |",
+        "| feature extractor (reference) | the real training images | "
+        f"{cell(quality['real_accuracy'])} | {cell(quality['real_balanced_accuracy'])} |",
+        "",
+    ]
     return "\n".join(lines)

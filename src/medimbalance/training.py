@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import Augmenter
+from .augment import Augmenter, Mixup
 from .config import MONITORS, TrainConfig
 from .data.io import atomic_write
 from .metrics import TASK_SCALARS, task_metrics
@@ -139,6 +139,7 @@ def train_one_epoch(
     reconstruct: bool = False,
     weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
+    mix: Mixup | None = None,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss.
 
@@ -147,7 +148,7 @@ def train_one_epoch(
     compares the output with the input images instead of the labels (autoencoders). With
     ``weights`` (one per sample), the epoch draws ``len(data)`` samples with replacement in
     proportion to them (a weighted random sampler) instead of a permutation. ``augment``
-    transforms every batch on the fly; a loss with a ``mix`` method (mixup) then mixes it.
+    transforms every batch on the fly, and ``mix`` (mixup) then blends it.
     Raises ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
@@ -162,8 +163,8 @@ def train_one_epoch(
         x, y = data.batch(idx), data.targets(idx)
         if augment is not None:
             x, y = augment(x, y)
-        if hasattr(loss_fn, "mix"):
-            x, y = loss_fn.mix(x, y, generator)
+        if mix is not None:
+            x, y = mix(x, y, generator)
         loss = loss_fn(forward(model, x), x if reconstruct else y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
@@ -239,6 +240,7 @@ def fit(
     task: str = "multiclass",
     weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
+    mix: Mixup | None = None,
 ) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping); returns the
     history and leaves the best epoch's weights in ``model``.
@@ -273,7 +275,7 @@ def fit(
             augment.reseed(seed, epoch)
         train_loss = train_one_epoch(
             model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch, frozen,
-            weights=weights, augment=augment,
+            weights=weights, augment=augment, mix=mix,
         )  # fmt: skip
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()

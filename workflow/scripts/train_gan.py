@@ -7,17 +7,14 @@ import _libpath  # noqa: F401
 
 from pathlib import Path
 
+import numpy as np
+
 from medimbalance.config import TrainConfig
 from medimbalance.data.io import atomic_write, load_array, read_json, write_json
 from medimbalance.features import load_extractor
-from medimbalance.gan import (
-    GanConfig,
-    save_sample_grid,
-    synthesis_markdown,
-    synthesis_quality,
-    train_gan,
-)
+from medimbalance.gan import GanConfig, synthesis_quality, train_gan
 from medimbalance.logs import log_to_file
+from medimbalance.reporting import plot_sample_grid, synthesis_markdown
 from medimbalance.runtime import configure, select_device
 from medimbalance.training import log_epoch
 
@@ -48,5 +45,7 @@ log.info("quality: %s", quality)
 title = f"{wc.method} on {wc.dataset} / {wc.profile}"
 with atomic_write(out.quality, "w") as f:
     f.write(synthesis_markdown(quality, labels, classes, title, cfg.epochs, tstr_per_class))
-save_sample_grid(gan, classes, 8, cfg.seed, f"{title}: generated images per class", out.samples)
+grid = gan.sample(np.repeat(np.arange(len(classes)), 8), cfg.seed)
+value_range = (gan.intensity.lo, gan.intensity.hi)
+plot_sample_grid(grid, classes, value_range, f"{title}: generated images per class", out.samples)
 checkpoint.unlink(missing_ok=True)

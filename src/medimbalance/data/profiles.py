@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..balancing import class_counts
+from ..targets import class_counts
 from ..tasks import CLASS_TASKS
 from .sources import PROFILE_TASKS
 

@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from medimbalance.losses import LOSSES, build_loss
 from medimbalance.models import MODELS, build_model
 
 
@@ -46,20 +45,7 @@ def test_unknown_names_list_choices():
         ValueError, match="unknown model 'vgg'; valid choices: basic_unet, densenet"
     ):
         build_model("vgg", 1, 2, (28, 28))
-    with pytest.raises(
-        ValueError, match="unknown loss 'dice'; valid choices: asym_focal, asym_large_margin"
-    ):
-        build_loss("dice", [10, 5])
-    assert "unet" in MODELS.names() and "ldam" in LOSSES.names()
-
-
-def test_cross_entropy_hand_value():
-    loss = build_loss("ce", [3, 1])
-    logits = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
-    targets = torch.tensor([1, 0])
-    # mean of -log(1/2) and -log(e^2 / (e^2 + 1))
-    expected = (torch.log(torch.tensor(2.0)) + torch.log1p(torch.exp(torch.tensor(-2.0)))) / 2
-    assert loss(logits, targets).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert "unet" in MODELS.names()
 
 
 def test_cosine_head_replaces_the_last_linear_layer():

@@ -1,0 +1,164 @@
+"""Classification losses: logits ``(B, C)``, integer targets ``(B,)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.losses import FocalLoss as MonaiFocalLoss
+from torch import nn
+
+from ..targets import TargetStats, one_hot
+from . import LOSSES
+from .weights import class_weights, ldam_margins, log_prior, per_class
+
+
+class WeightedCrossEntropy(nn.Module):
+    """Cross-entropy with per-class weights, averaged over samples as ``Σ w_y ℓ / B``.
+
+    (PyTorch's weighted mean divides by ``Σ w_y`` instead, which undoes the re-weighting of a
+    batch with a single class.)
+    """
+
+    def __init__(self, weights: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("weights", weights)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(logits, targets, reduction="none")
+        if self.weights is not None:
+            loss = loss * self.weights.to(loss.dtype)[targets]
+        return loss.mean()
+
+
+class SoftmaxFocal(nn.Module):
+    """Softmax focal loss ``−Σ_c y_c (1 − p_c)^γ log p_c`` per sample, batch mean, optionally
+    class-weighted (class-balanced focal).
+
+    Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017; computed by MONAI's
+    ``FocalLoss`` (whose ``mean`` reduction also averages over classes, so we sum over them).
+    """
+
+    def __init__(self, gamma: float = 2.0, weights: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.focal = MonaiFocalLoss(
+            to_onehot_y=True, use_softmax=True, gamma=gamma, reduction="none"
+        )
+        self.register_buffer("weights", weights)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = self.focal(logits, targets[:, None]).sum(1)
+        if self.weights is not None:
+            loss = loss * self.weights.to(loss.dtype)[targets]
+        return loss.mean()
+
+
+class LDAMLoss(nn.Module):
+    """LDAM: cross-entropy on ``s · (z − m_y e_y)``, the true class's logit lowered by its margin;
+    with deferred re-weighting (DRW), class-balanced weights switch on at ``drw_epoch``.
+
+    Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
+    NeurIPS 2019 (``s = 30``, ``max_margin = 0.5``, DRW with effective-number weights, β = 0.9999);
+    weighted batches are averaged by ``Σ w_y``, as in the paper's code.
+    """
+
+    def __init__(
+        self,
+        counts: Sequence[int],
+        max_margin: float = 0.5,
+        scale: float = 30.0,
+        drw_epoch: int | None = None,
+        beta: float = 0.9999,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("margins", torch.from_numpy(ldam_margins(counts, max_margin)))
+        self.register_buffer(
+            "drw_weights", torch.from_numpy(class_weights(counts, "effective", beta))
+        )
+        self.scale, self.drw_epoch, self.epoch = scale, drw_epoch, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the training loop before every epoch (1-based)."""
+        self.epoch = epoch
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        shifted = logits - one_hot(targets, logits.shape[1], logits.dtype) * per_class(
+            self.margins, logits
+        )
+        deferred = self.drw_epoch is not None and self.epoch >= self.drw_epoch
+        weight = self.drw_weights.to(logits.dtype) if deferred else None
+        return F.cross_entropy(self.scale * shifted, targets, weight=weight)
+
+
+class PriorShiftedCrossEntropy(nn.Module):
+    """Cross-entropy on ``z + τ log π``: the logit-adjusted loss (Menon et al., "Long-tail
+    learning via logit adjustment", ICLR 2021); with ``τ = 1`` it is the balanced softmax (Ren et
+    al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 2020)."""
+
+    def __init__(self, counts: Sequence[int], tau: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("shift", tau * torch.from_numpy(log_prior(counts)))
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits + self.shift.to(logits.dtype), targets)
+
+
+def _weights(stats: TargetStats, scheme: str, beta: float = 0.9999) -> torch.Tensor:
+    return torch.from_numpy(class_weights(stats.counts, scheme, beta))
+
+
+@LOSSES.register("ce")
+def cross_entropy(stats: TargetStats) -> nn.Module:
+    """Softmax cross-entropy."""
+    return WeightedCrossEntropy(None)
+
+
+@LOSSES.register("weighted_ce")
+def weighted_cross_entropy(
+    stats: TargetStats, weighting: str = "inverse", beta: float = 0.9999
+) -> nn.Module:
+    """Cross-entropy weighted by inverse frequency or inverse effective number."""
+    return WeightedCrossEntropy(_weights(stats, weighting, beta))
+
+
+@LOSSES.register("cb_ce")
+def class_balanced_ce(stats: TargetStats, beta: float = 0.9999) -> nn.Module:
+    """Class-balanced cross-entropy (Cui et al. 2019): effective-number weights."""
+    return WeightedCrossEntropy(_weights(stats, "effective", beta))
+
+
+@LOSSES.register("focal")
+def focal(stats: TargetStats, gamma: float = 2.0) -> nn.Module:
+    """Softmax focal loss (Lin et al. 2017)."""
+    return SoftmaxFocal(gamma)
+
+
+@LOSSES.register("cb_focal")
+def class_balanced_focal(stats: TargetStats, gamma: float = 1.0, beta: float = 0.9999) -> nn.Module:
+    """Class-balanced focal loss (Cui et al. 2019): effective-number weights on focal."""
+    return SoftmaxFocal(gamma, _weights(stats, "effective", beta))
+
+
+@LOSSES.register("ldam")
+def ldam(
+    stats: TargetStats,
+    max_margin: float = 0.5,
+    scale: float = 30.0,
+    drw_epoch: int | None = None,
+    beta: float = 0.9999,
+) -> nn.Module:
+    """LDAM, with deferred re-weighting from ``drw_epoch`` when given (LDAM-DRW)."""
+    return LDAMLoss(stats.counts, max_margin, scale, drw_epoch, beta)
+
+
+@LOSSES.register("logit_adjusted")
+def logit_adjusted(stats: TargetStats, tau: float = 1.0) -> nn.Module:
+    """Logit-adjusted cross-entropy (Menon et al. 2021)."""
+    return PriorShiftedCrossEntropy(stats.counts, tau)
+
+
+@LOSSES.register("balanced_softmax")
+def balanced_softmax(stats: TargetStats) -> nn.Module:
+    """Balanced softmax cross-entropy (Ren et al. 2020)."""
+    return PriorShiftedCrossEntropy(stats.counts, 1.0)

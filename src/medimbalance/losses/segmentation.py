@@ -1,0 +1,117 @@
+"""Segmentation losses: logits ``(B, C, *spatial)``, integer masks ``(B, *spatial)`` or soft
+labels ``(B, C, *spatial)`` (after mixup)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceLoss, GeneralizedDiceLoss
+from torch import nn
+
+from ..targets import TargetStats, one_hot
+from . import LOSSES
+from .weights import class_weights, per_class
+
+
+def soft_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``−Σ_c w_c y_c log softmax(z)_c``, averaged over images and voxels (``w = 1`` by default):
+    the (weighted) log loss, for one-hot or soft labels ``(B, C, *spatial)``."""
+    terms = labels * F.log_softmax(logits, dim=1)
+    if weights is not None:
+        terms = terms * per_class(weights, logits)
+    return -terms.sum(1).mean()
+
+
+class DiceWithLogLoss(nn.Module):
+    """A Dice-type overlap loss (on softmax probabilities) plus the (weighted) log loss."""
+
+    def __init__(self, dice: nn.Module, weights: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.dice = dice
+        self.register_buffer("weights", weights)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labels = one_hot(targets, logits.shape[1], logits.dtype)
+        return self.dice(logits, labels) + soft_cross_entropy(logits, labels, self.weights)
+
+
+class SegmentationFocal(nn.Module):
+    """Softmax focal loss per voxel, ``−Σ_c (1 − p_c)^γ y_c log p_c``, averaged over voxels.
+
+    ``asymmetric=True`` applies the focal down-weighting to the background (class 0) only and
+    keeps plain cross-entropy on the rare foreground classes, so their loss is not suppressed
+    once fitted: the asymmetric focal loss of Li, Kamnitsas and Glocker, "Analyzing Overfitting
+    under Class Imbalance in Neural Networks for Image Segmentation", IEEE TMI 2021.
+    """
+
+    def __init__(self, gamma: float = 2.0, asymmetric: bool = False) -> None:
+        super().__init__()
+        self.gamma, self.asymmetric = gamma, asymmetric
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labels = one_hot(targets, logits.shape[1], logits.dtype)
+        log_p = F.log_softmax(logits, dim=1)
+        modulation = (1 - log_p.exp()).pow(self.gamma)
+        if self.asymmetric:  # no down-weighting of the foreground
+            modulation = torch.cat([modulation[:, :1], torch.ones_like(modulation[:, 1:])], 1)
+        return -(modulation * labels * log_p).sum(1).mean()
+
+
+class LargeMarginLoss(nn.Module):
+    """Cross-entropy on ``z − m y``: each voxel's true-class logit lowered by an additive margin
+    ``m``. ``asymmetric=True`` applies the margin to foreground classes only (Li et al., TMI
+    2021): the rare class must win by ``m``, pushing its logits away from the boundary."""
+
+    def __init__(self, margin: float = 1.0, asymmetric: bool = False) -> None:
+        super().__init__()
+        self.margin, self.asymmetric = margin, asymmetric
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labels = one_hot(targets, logits.shape[1], logits.dtype)
+        margins = torch.full((logits.shape[1],), float(self.margin))
+        if self.asymmetric:  # no margin on the background
+            margins[0] = 0
+        return soft_cross_entropy(logits - labels * per_class(margins, logits), labels)
+
+
+@LOSSES.register("dice_ce")
+def dice_ce(stats: TargetStats) -> nn.Module:
+    """Soft Dice (MONAI ``DiceLoss``, softmax, background included) plus cross-entropy: the
+    nnU-Net default (Isensee et al., Nature Methods 2021)."""
+    return DiceWithLogLoss(DiceLoss(softmax=True))
+
+
+@LOSSES.register("gdl_wll")
+def gdl_wll(stats: TargetStats) -> nn.Module:
+    """Generalized Dice loss (Sudre et al., DLMIA 2017; MONAI ``GeneralizedDiceLoss``, weights
+    ``1/(Σ y_c)²``) plus the weighted log loss, class weights ∝ 1/voxel count over the training
+    set normalised to sum to C: the sum of GDL and WLL that Li et al. (TMI 2021) train brain
+    tumour segmentation with."""
+    weights = torch.from_numpy(class_weights(stats.counts, "inverse"))
+    return DiceWithLogLoss(GeneralizedDiceLoss(softmax=True), weights)
+
+
+@LOSSES.register("seg_focal")
+def seg_focal(stats: TargetStats, gamma: float = 2.0) -> nn.Module:
+    """Focal loss per voxel (Lin et al., ICCV 2017), every class down-weighted."""
+    return SegmentationFocal(gamma)
+
+
+@LOSSES.register("asym_focal")
+def asym_focal(stats: TargetStats, gamma: float = 2.0) -> nn.Module:
+    """Asymmetric focal loss: down-weighting on the background only (Li et al., TMI 2021)."""
+    return SegmentationFocal(gamma, asymmetric=True)
+
+
+@LOSSES.register("large_margin")
+def large_margin(stats: TargetStats, margin: float = 1.0) -> nn.Module:
+    """Large-margin cross-entropy: an additive margin on every class's true logit."""
+    return LargeMarginLoss(margin)
+
+
+@LOSSES.register("asym_large_margin")
+def asym_large_margin(stats: TargetStats, margin: float = 1.0) -> nn.Module:
+    """Asymmetric large-margin loss: the margin on foreground logits only (Li et al., TMI 2021)."""
+    return LargeMarginLoss(margin, asymmetric=True)

@@ -1,0 +1,89 @@
+"""Segmentation losses against MONAI where MONAI has the loss, by hand otherwise; gradcheck."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceCELoss, FocalLoss, GeneralizedDiceLoss
+
+from medimbalance.losses import build_loss
+from medimbalance.losses.segmentation import LargeMarginLoss, SegmentationFocal
+from medimbalance.targets import TargetStats
+
+
+def seg_batch(seed=0, classes=3, shape=(6, 5)):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, classes, *shape, generator=g, dtype=torch.double)
+    masks = torch.randint(0, classes, (2, *shape), generator=g)
+    return logits, masks
+
+
+def test_dice_ce_equals_monai_dice_ce():
+    logits, masks = seg_batch()
+    ours = build_loss("dice_ce", TargetStats((10, 10, 10), 30))(logits, masks)
+    monai = DiceCELoss(to_onehot_y=True, softmax=True)(logits, masks[:, None])
+    assert ours.item() == pytest.approx(monai.item(), rel=1e-9)
+
+
+def test_gdl_wll_is_monai_generalized_dice_plus_weighted_log_loss():
+    logits, masks = seg_batch(1, classes=2)
+    loss = build_loss("gdl_wll", TargetStats((3, 1), 4))  # weights ∝ 1/n: 0.5, 1.5 (sum C)
+    gdl = GeneralizedDiceLoss(to_onehot_y=True, softmax=True)(logits, masks[:, None])
+    log_p = F.log_softmax(logits, 1)
+    w = torch.tensor([0.5, 1.5], dtype=torch.double)[masks]
+    wll = -(w * log_p.gather(1, masks[:, None])[:, 0]).mean()
+    assert loss(logits, masks).item() == pytest.approx((gdl + wll).item(), rel=1e-9)
+
+
+def test_seg_focal_equals_monai_focal_summed_over_classes():
+    logits, masks = seg_batch(2)
+    ours = build_loss("seg_focal", TargetStats((1, 1, 1), 3), gamma=2.0)(logits, masks)
+    monai = FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0, reduction="none")
+    assert ours.item() == pytest.approx(monai(logits, masks[:, None]).sum(1).mean().item())
+
+
+def test_asymmetric_focal_keeps_cross_entropy_on_the_foreground():
+    logits, _ = seg_batch(3)
+    ce = lambda m: F.cross_entropy(logits, m).item()  # noqa: E731
+    asym, sym = SegmentationFocal(2.0, asymmetric=True), SegmentationFocal(2.0)
+    foreground = torch.full((2, 6, 5), 2)
+    background = torch.zeros((2, 6, 5), dtype=torch.long)
+    assert asym(logits, foreground).item() == pytest.approx(ce(foreground))  # not down-weighted
+    assert asym(logits, background).item() == pytest.approx(sym(logits, background).item())
+    assert asym(logits, background).item() < ce(background)
+    assert SegmentationFocal(0.0, True)(logits, background).item() == pytest.approx(ce(background))
+
+
+def test_asymmetric_large_margin_lowers_only_foreground_logits():
+    logits, masks = seg_batch(4)
+    m = 1.5
+    shifted = logits - m * F.one_hot(masks, 3).movedim(-1, 1) * (masks > 0)[:, None]
+    assert LargeMarginLoss(m, asymmetric=True)(logits, masks).item() == pytest.approx(
+        F.cross_entropy(shifted, masks).item()
+    )
+    everywhere = logits - m * F.one_hot(masks, 3).movedim(-1, 1)
+    assert LargeMarginLoss(m)(logits, masks).item() == pytest.approx(
+        F.cross_entropy(everywhere, masks).item()
+    )
+    assert LargeMarginLoss(0.0)(logits, masks).item() == pytest.approx(
+        F.cross_entropy(logits, masks).item()
+    )
+
+
+def test_losses_take_soft_labels():
+    logits, masks = seg_batch(5)
+    hard = F.one_hot(masks, 3).movedim(-1, 1).double()
+    for name in ("dice_ce", "gdl_wll", "seg_focal", "asym_large_margin"):
+        loss = build_loss(name, TargetStats((4, 3, 3), 10))
+        assert loss(logits, hard).item() == pytest.approx(loss(logits, masks).item(), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [SegmentationFocal(2.0, True), LargeMarginLoss(1.0, True)],
+    ids=["asym_focal", "asym_large_margin"],
+)
+def test_gradcheck_of_custom_losses(loss):
+    loss = loss.double()
+    target = torch.tensor([[[0, 1], [2, 0]]])
+    z = torch.randn(1, 3, 2, 2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: loss(x, target), (z,))
