@@ -23,7 +23,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from medimbalance.gan import Discriminator, GanConfig, Generator, train_gan
-from medimbalance.runtime import configure, select_device
+from medimbalance.jobs.runtime import configure, select_device
 
 
 def bare_epoch(images, labels, num_classes, cfg, device) -> None:

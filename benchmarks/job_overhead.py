@@ -2,9 +2,9 @@
 
 Runs one study twice in fresh folders: cold (``MEDIMBALANCE_WARM_START=0``: every job a new
 Python process that imports what it needs, the baseline) and warm (the default: jobs run in
-forks of the warm-start server, ``medimbalance.warm``). Every rule script's log starts with
+forks of the warm-start server, ``medimbalance.jobs.warm``). Every rule script's log starts with
 ``start-up X s`` (from the start of the job's process to the end of its imports) and ends with
-``job done after Y s`` (``medimbalance.logs``); the benchmark sums these per rule and reports
+``job done after Y s`` (``medimbalance.jobs.logs``); the benchmark sums these per rule and reports
 the share of job time spent starting up, and the wall time of both runs.
 
     .venv/bin/python benchmarks/job_overhead.py                     # tests/configs/tiny.yaml

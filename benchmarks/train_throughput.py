@@ -19,8 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from medimbalance.augment import Augmenter
+from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.models import build_model
-from medimbalance.runtime import configure, select_device
 from medimbalance.training import TensorSet, train_one_epoch
 
 

@@ -1,4 +1,5 @@
-"""Bad configs fail before any job runs, with the offending key and the allowed values named."""
+"""Bad configs fail before any job runs, with the offending key and the allowed values named:
+every case through the schema and medimbalance.checks in-process, a few through Snakemake."""
 
 import re
 
@@ -6,13 +7,17 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 from jsonschema import Draft202012Validator
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from medimbalance.balancing import resampler_names
+from medimbalance.checks import config_errors
 from medimbalance.config import AUGMENTS, MIXUPS, MONITORS, SAMPLERS
 from medimbalance.losses import LOSSES
 from medimbalance.models import MODELS
 
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
 
 
@@ -208,6 +213,20 @@ CASES = {
         lambda c: c.update(evaluation={"shift": {"methods": ["baseline"], "kinds": ["rain"]}}),
         [r"'rain' is not one of \['noise', 'blur', 'contrast', 'bias_field'\]"],
     ),
+    "loss argument the loss does not take": (
+        lambda c: c["methods"]["focal"].update(loss_args={"gama": 2}),
+        [
+            r"config key methods.focal: loss_args \['gama'\] do not apply to loss 'focal' "
+            r"\(it takes: gamma\)"
+        ],
+    ),
+    "loss argument of a loss without arguments": (
+        lambda c: c["methods"]["baseline"].update(loss_args={"weight": 2}),
+        [
+            r"config key methods.baseline: loss_args \['weight'\] do not apply to loss 'ce' "
+            r"\(it takes: none\)"
+        ],
+    ),
     "unknown generator key": (
         lambda c: c["datasets"]["graded_lesions"]["generator"].update(n_grades=3),
         [r"'n_grades' was unexpected"],
@@ -215,8 +234,38 @@ CASES = {
 }
 
 
+def refusal(config):
+    """What the workflow says of a config before building its DAG: the schema's error, or
+    every cross-field error (empty when the config is sound)."""
+    try:
+        validate(config, str(SCHEMA_PATH))  # as common.smk does: defaults are filled in
+    except WorkflowError as error:
+        return str(error)
+    return "\n".join(config_errors(config))
+
+
+def test_the_default_config_passes_every_check():
+    assert refusal(broken(lambda c: None)) == ""
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_config_is_refused_before_any_job(case, tmp_path):
+def test_bad_config_is_refused(case):
+    edit, patterns = CASES[case]
+    output = refusal(broken(edit))
+    assert output
+    for pattern in patterns:
+        assert re.search(pattern, output), f"{pattern!r} not in:\n{output[-2000:]}"
+
+
+END_TO_END = (
+    "unknown loss",
+    "splits leave no training data",
+    "loss argument the loss does not take",
+)
+
+
+@pytest.mark.parametrize("case", END_TO_END)
+def test_bad_config_is_refused_by_snakemake_before_any_job(case, tmp_path):
     edit, patterns = CASES[case]
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(broken(edit)))

@@ -12,8 +12,8 @@ import torch
 from conftest import REPO
 
 from medimbalance.config import TrainConfig
+from medimbalance.jobs.runtime import configure
 from medimbalance.models import build_model
-from medimbalance.runtime import configure
 from medimbalance.schedules import lr_factor
 from medimbalance.training import TensorSet, fine_tune_last_layer, fit, last_layer
 
@@ -110,7 +110,7 @@ import torch
 from test_engine import toy
 from medimbalance.config import TrainConfig
 from medimbalance.models import build_model
-from medimbalance.runtime import configure
+from medimbalance.jobs.runtime import configure
 from medimbalance.training import fit
 configure(0, 1)
 model = build_model("small_cnn", 1, 3, (16, 16))

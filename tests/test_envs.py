@@ -7,6 +7,9 @@ import pytest
 import yaml
 from conftest import REPO
 
+from medimbalance.jobs import imports
+from medimbalance.jobs.imports import script_imports
+
 ENVS = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
@@ -68,57 +71,14 @@ DISTRIBUTIONS = {"sklearn": "scikit-learn", "imblearn": "imbalanced-learn", "yam
                  "SimpleITK": "simpleitk"}  # fmt: skip
 # Packages used without an import statement: pandas' ``to_markdown`` needs tabulate.
 IMPLIED = {"medimbalance.reporting": {"tabulate"}}
-SRC = REPO / "src"
-
-
-def module_file(name):
-    path = SRC.joinpath(*name.split("."))
-    return path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py"
-
-
-def imported_names(path, package):
-    """Every module a file imports (also inside functions), relative imports resolved."""
-    import ast
-
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):  # imports for type checkers only are not run
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
-            node.body = []
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: resolve against the importing module's package
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(filter(None, [*parts, base]))
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
-    return names
 
 
 def third_party(script):
-    """Distributions a workflow script needs, following the library's imports."""
-    import sys
-
-    stdlib = set(sys.stdlib_module_names) | {"_libpath", "snakemake"}
-    needed, seen = set(), set()
-    todo = [(script, "")]
-    while todo:
-        path, package = todo.pop()
-        for name in imported_names(path, package):
-            top = name.split(".")[0]
-            if top == "medimbalance":
-                if name not in seen and module_file(name).exists():
-                    seen.add(name)
-                    file = module_file(name)
-                    pkg = name if file.name == "__init__.py" else name.rpartition(".")[0]
-                    todo.append((file, pkg))
-                    needed |= IMPLIED.get(name, set())
-            elif top and top not in stdlib and top != "__future__":
-                needed.add(DISTRIBUTIONS.get(top, top).lower())
-    return needed
+    """Distributions a workflow script needs, following the library's imports
+    (medimbalance.jobs.imports: lazy imports count, type-checking ones do not)."""
+    names = script_imports(script)
+    needed = {DISTRIBUTIONS.get(top, top).lower() for top in imports.third_party(names)}
+    return needed.union(*(extra for module, extra in IMPLIED.items() if module in names))
 
 
 def rules_with_envs():

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from medimbalance import gpus
+from medimbalance.jobs import gpus
 
 # A fake GPU job: claims one of N devices, prints "<index> <claim time>", holds it HOLD seconds.
 JOB = """
 import sys, time
-from medimbalance.gpus import claim_device
+from medimbalance.jobs.gpus import claim_device
 index = claim_device(int(sys.argv[1]), folder=sys.argv[2], poll=0.05)
 print(index, time.monotonic(), flush=True)
 time.sleep(float(sys.argv[3]))

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from medimbalance.config import TrainConfig
+from medimbalance.jobs.runtime import configure
 from medimbalance.one_class import MEASURES, OneClassScorer, one_class_logits, train_one_class
-from medimbalance.runtime import configure
 from medimbalance.training import TensorSet
 
 

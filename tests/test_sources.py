@@ -6,12 +6,22 @@ import tarfile
 
 import numpy as np
 import pytest
+import yaml
+from conftest import REPO
 
 from medimbalance.data import medmnist as medmnist_module
 from medimbalance.data.cifar import convert_cifar
 from medimbalance.data.io import load_array, read_json
 from medimbalance.data.medmnist import convert_medmnist
-from medimbalance.data.sources import catalogue, download_for, task_of
+from medimbalance.data.sources import (
+    GENERATORS,
+    SOURCES,
+    catalogue,
+    download_for,
+    load_function,
+    raw_plan,
+    task_of,
+)
 
 
 def test_catalogue_covers_every_2d_flag_at_every_size():
@@ -37,8 +47,71 @@ def test_tasks_by_source():
     assert task_of({"source": "medmnist", "flag": "breastmnist"}) == "binary"
     assert task_of({"source": "synthetic_tumours"}) == "segmentation"
     assert task_of({"source": "folder", "task": "regression"}) == "regression"
-    with pytest.raises(ValueError, match="unknown MedMNIST flag 'mnist'"):
+    with pytest.raises(ValueError, match="unknown medmnist flag 'mnist'; valid choices: pathmnist"):
         task_of({"source": "medmnist", "flag": "mnist"})
+    with pytest.raises(ValueError, match=r"unknown medmnist size '32'; valid choices: 28, 64"):
+        download_for({"source": "medmnist", "flag": "pathmnist", "size": 32})
+    with pytest.raises(ValueError, match="unknown source 'mnist'; valid choices: synthetic_"):
+        task_of({"source": "mnist"})
+
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+DATASET = SCHEMA["properties"]["datasets"]["additionalProperties"]
+
+
+def schema_rules(source):
+    """What the schema's ``allOf`` asks of one source: the ``then`` of each ``if`` naming it."""
+    rules = DATASET["allOf"]
+    return [r["then"] for r in rules if r["if"]["properties"]["source"]["const"] == source]
+
+
+def test_the_schema_names_every_source_of_the_table_and_what_each_needs():
+    assert DATASET["properties"]["source"]["enum"] == list(SOURCES)
+    for name, source in SOURCES.items():
+        rules = schema_rules(name)
+        # every key the schema requires is one the source passes on or reads its input from
+        required = {key for rule in rules for key in rule.get("required", [])}
+        assert required <= {*source.keys, source.input_key}, name
+        # a generator's parameters have a schema; no other source takes parameters
+        has_parameters = any("generator" in rule.get("properties", {}) for rule in rules)
+        assert has_parameters == (source.generator is not None), name
+        assert source.generator is None or source.generator in GENERATORS
+        assert source.converter is None or callable(load_function(source.converter))
+    for generator in GENERATORS.values():
+        assert callable(load_function(generator.writer))
+
+
+def test_raw_plans_name_each_step_by_content():
+    lesions = {"source": "synthetic_graded_lesions", "generator": {"n_per_class": 5}}
+    plan = raw_plan(lesions, "multiclass")
+    assert plan.generate == (plan.folder, "graded_lesions", {"n_per_class": 5})
+    assert plan.folder.startswith("resources/synthetic/graded_lesions/") and plan.convert is None
+    assert raw_plan({**lesions, "generator": {"n_per_class": 6}}, "multiclass") != plan
+    tumours = raw_plan({"source": "synthetic_tumours", "generator": {"n": 4}}, "segmentation")
+    manifest, spec = tumours.convert
+    assert manifest == f"{tumours.generate[0]}/manifest.tsv"
+    assert spec["args"]["classes"] == ["background", "edema", "non_enhancing", "enhancing"]
+    brats = raw_plan({"source": "msd_brats", "shape": [64, 64, 64]}, "segmentation")
+    archive = "resources/msd/Task01_BrainTumour.tar"
+    assert brats.extract == (archive, archive.removesuffix(".tar"))
+    assert brats.convert[0] == "resources/msd/Task01_BrainTumour"
+    assert brats.convert[1]["args"] == {"shape": [64, 64, 64]} and "md5" not in brats.convert[1]
+    flag = {"source": "medmnist", "flag": "breastmnist", "size": 28}
+    breast = raw_plan(flag, "binary")
+    download = breast.download
+    assert breast.convert == (
+        download.path,
+        {
+            "source": "medmnist",
+            "task": "binary",
+            "args": {"flag": "breastmnist", "size": 28},
+            "url": download.url,
+            "md5": download.md5,
+        },
+    )
+    folder = {"source": "folder", "manifest": "a.csv", "task": "binary", "classes": ["n", "y"]}
+    first, second = raw_plan(folder, "binary"), raw_plan({**folder, "manifest": "b.csv"}, "binary")
+    assert first.convert[0] == "a.csv" and first.folder != second.folder  # the input is in the key
 
 
 def fake_medmnist(path, counts, sample, label_shape, rng, compressed=False):

@@ -1,5 +1,7 @@
 """The task table the workflow checks configs with agrees with the library's registries."""
 
+import inspect
+
 import pytest
 
 from medimbalance.config import MONITORS
@@ -8,10 +10,12 @@ from medimbalance.losses import LOSSES
 from medimbalance.models import MODELS
 from medimbalance.tasks import (
     DEFAULT_MONITOR,
+    LOSS_ARGS,
     LOSS_TASKS,
     MODEL_TASKS,
     MONITOR_TASKS,
     TASKS,
+    argument_errors,
     method_errors,
     resolve_monitor,
 )
@@ -56,3 +60,21 @@ def test_monitor_auto_and_mismatch():
         resolve_monitor("dice", "regression")
     with pytest.raises(ValueError, match="unknown monitor 'f2'"):
         resolve_monitor("f2", "binary")
+
+
+def test_loss_args_are_the_builders_keyword_arguments():
+    assert sorted(LOSS_ARGS) == LOSSES.names()
+    for name, args in LOSS_ARGS.items():
+        stats, *taken = inspect.signature(LOSSES.get(name)).parameters
+        assert stats == "stats" and tuple(taken) == args, name
+
+
+def test_argument_errors_name_the_keys_and_what_is_taken():
+    assert argument_errors({"resample": "ros", "resample_args": {"ratio": 0.5}}) == []
+    assert argument_errors({"loss": "ldam", "loss_args": {"drw_epoch": 3, "gama": 1}}) == [
+        "loss_args ['gama'] do not apply to loss 'ldam' (it takes: max_margin, scale, "
+        "drw_epoch, beta)"
+    ]
+    assert argument_errors({"loss_args": {"gamma": 2}}) == [
+        "loss_args ['gamma'] do not apply to loss 'ce' (it takes: none)"
+    ]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from medimbalance.config import RunConfig, TrainConfig
+from medimbalance.jobs.runtime import configure, environment_info, select_device
 from medimbalance.models import build_model
-from medimbalance.runtime import configure, environment_info, select_device
 from medimbalance.training import TensorSet, fit, predict_logits, save_checkpoint, train_one_epoch
 
 

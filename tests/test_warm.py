@@ -1,5 +1,6 @@
-"""Warm starts (medimbalance.warm): a job handed to the fork server behaves like a fresh process,
-falls back to a cold start whenever the server cannot serve it, and gives the same results."""
+"""Warm starts (medimbalance.jobs.warm): a job handed to the fork server behaves like a fresh
+process, falls back to a cold start whenever the server cannot serve it, and gives the same
+results."""
 
 import json
 import os
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from conftest import REPO, run_snakemake
 
-from medimbalance import warm
+from medimbalance.jobs import warm
+from medimbalance.jobs.imports import preload_modules
 
 JOB = textwrap.dedent(
     f"""
@@ -162,5 +164,24 @@ def test_no_server_on_a_machine_with_a_gpu(tmp_path, monkeypatch):
     for name in warm.THREAD_VARIABLES:  # serve() sets them for the libraries it imports
         monkeypatch.setenv(name, os.environ.get(name, "1"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    warm.serve(str(tmp_path / "server.sock"), preload=("torch",))  # returns at once
-    assert list(tmp_path.iterdir()) == []
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "job.py").write_text("import torch\n")
+    warm.serve(str(tmp_path / "server.sock"), scripts=str(scripts))  # returns at once
+    assert list(tmp_path.iterdir()) == [scripts]  # no socket
+
+
+def test_the_server_preloads_what_the_rule_scripts_import():
+    modules = preload_modules()
+    # direct and transitive imports, imports inside functions, converters loaded by name
+    expected = (
+        "torch",
+        "monai",
+        "medimbalance.experiment",
+        "medimbalance.losses",
+        "nibabel",
+        "imblearn.under_sampling",
+        "medimbalance.data.medmnist",
+    )
+    assert set(expected) <= set(modules)
+    assert not {"os", "json", "snakemake", "_libpath"} & set(modules)

@@ -1,8 +1,9 @@
 """Which losses, models, validation metrics and method features fit which task.
 
 Standard library only: the workflow (``common.smk``) imports this table to refuse a method that
-does not fit a dataset's task before any job runs. ``tests/test_tasks.py`` checks that every
-registered loss, model and monitor appears here.
+does not fit a dataset's task, or gives its resampler or loss an argument it does not take,
+before any job runs. ``tests/test_tasks.py`` checks that every registered loss, model and
+monitor appears here, and that the argument tables equal the builders' signatures.
 """
 
 from __future__ import annotations
@@ -76,6 +77,30 @@ RESAMPLE_ARGS: dict[str, tuple[str, ...]] = {
     "cdcgan": ("ratio", "gan"),
 }
 
+# The keys of methods.<name>.loss_args that each loss takes (its builder's keyword arguments).
+LOSS_ARGS: dict[str, tuple[str, ...]] = {
+    "ce": (),
+    "weighted_ce": ("weighting", "beta"),
+    "cb_ce": ("beta",),
+    "focal": ("gamma",),
+    "cb_focal": ("gamma", "beta"),
+    "ldam": ("max_margin", "scale", "drw_epoch", "beta"),
+    "logit_adjusted": ("tau",),
+    "balanced_softmax": (),
+    "bce": (),
+    "weighted_bce": (),
+    "focal_bce": ("gamma",),
+    "dice_ce": (),
+    "gdl_wll": (),
+    "seg_focal": ("gamma",),
+    "asym_focal": ("gamma",),
+    "large_margin": ("margin",),
+    "asym_large_margin": ("margin",),
+    "mse": (),
+    "lds_mse": ("bins", "kernel_size", "sigma", "power"),
+    "balanced_mse": ("sigma", "learn_sigma"),
+}
+
 # Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).
 METHOD_FEATURES = (
     ("resample", "none", CLASS_TASKS),
@@ -99,15 +124,25 @@ def method_errors(method: dict, task: str) -> list[str]:
         value = method.get(key, neutral)
         if value != neutral and task not in tasks:
             errors.append(f"{key}: {value!r} needs {' or '.join(tasks)} data")
-    resampler = method.get("resample", "none")
-    unknown = sorted(set(method.get("resample_args", {})) - set(RESAMPLE_ARGS.get(resampler, ())))
-    if unknown and resampler in RESAMPLE_ARGS:
-        takes = ", ".join(RESAMPLE_ARGS[resampler]) or "none"
-        errors.append(
-            f"resample_args {unknown} do not apply to resample {resampler!r} (it takes: {takes})"
-        )
     if method.get("augment") == "foreground" and task != "segmentation":
         errors.append("augment: 'foreground' needs segmentation data (use 'preset')")
+    return errors
+
+
+def argument_errors(method: dict) -> list[str]:
+    """Keys of a method's ``resample_args`` and ``loss_args`` that its resampler and loss do
+    not take; empty when every key is taken."""
+    errors = []
+    for component, table in (("resample", RESAMPLE_ARGS), ("loss", LOSS_ARGS)):
+        name = method.get(component, "ce" if component == "loss" else "none")
+        given = method.get(f"{component}_args", {})
+        unknown = sorted(set(given) - set(table.get(name, ())))
+        if unknown and name in table:
+            takes = ", ".join(table[name]) or "none"
+            errors.append(
+                f"{component}_args {unknown} do not apply to {component} {name!r} "
+                f"(it takes: {takes})"
+            )
     return errors
 
 

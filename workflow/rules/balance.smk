@@ -12,12 +12,12 @@ rule resample:
     log:
         "logs/{study}/resample/{dataset}_{profile}_{method}_seed{seed}.log",
     wildcard_constraints:
-        method=alternatives(m for m in METHODS if m not in GAN_METHODS),
+        method=alternatives(m for m in study.methods if m not in study.gan_methods),
     conda:
         "../envs/analysis.yaml"
     params:
-        resampler=lambda wildcards: METHODS[wildcards.method]["resample"],
-        args=lambda wildcards: METHODS[wildcards.method].get("resample_args", {}),
+        resampler=lambda wildcards: study.methods[wildcards.method]["resample"],
+        args=lambda wildcards: study.methods[wildcards.method].get("resample_args", {}),
         seed=lambda wildcards: int(wildcards.seed),
     script:
         "../scripts/resample.py"
@@ -43,9 +43,9 @@ rule train_extractor:
     resources:
         gpu=1,
     params:
-        model=EXTRACTOR["model"],
-        seed=EXTRACTOR["seed"],
-        training=lambda wildcards: extractor_training(wildcards.dataset),
+        model=study.extractor["model"],
+        seed=study.extractor["seed"],
+        training=lambda wildcards: study.extractor_training(wildcards.dataset),
     script:
         "../scripts/train_extractor.py"
 
@@ -87,16 +87,16 @@ rule train_gan:
     log:
         "logs/{study}/train_gan/{dataset}_{profile}_{method}.log",
     wildcard_constraints:
-        method=alternatives(GAN_METHODS),
+        method=alternatives(study.gan_methods),
     conda:
         TORCH_ENV
     threads: 1
     resources:
         gpu=1,
     params:
-        gan=lambda wildcards: gan_settings(wildcards.method),
-        model=EXTRACTOR["model"],
-        training=lambda wildcards: extractor_training(wildcards.dataset),
+        gan=lambda wildcards: study.gan_settings(wildcards.method),
+        model=study.extractor["model"],
+        training=lambda wildcards: study.extractor_training(wildcards.dataset),
     script:
         "../scripts/train_gan.py"
 
@@ -114,12 +114,12 @@ rule gan_oversample:
     log:
         "logs/{study}/gan_oversample/{dataset}_{profile}_{method}_seed{seed}.log",
     wildcard_constraints:
-        method=alternatives(GAN_METHODS),
+        method=alternatives(study.gan_methods),
     conda:
         TORCH_ENV
     threads: 1
     params:
-        ratio=lambda wildcards: METHODS[wildcards.method]["resample_args"].get("ratio", 1.0),
+        ratio=lambda wildcards: study.methods[wildcards.method]["resample_args"].get("ratio", 1.0),
         seed=lambda wildcards: int(wildcards.seed),
     script:
         "../scripts/gan_oversample.py"

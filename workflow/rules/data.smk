@@ -16,58 +16,65 @@ rule download:
         "../scripts/download.py"
 
 
-rule extract_msd:
+rule extract_archive:
     input:
-        archive=get_msd_archive,
+        archive=lambda wildcards: EXTRACTIONS[wildcards.folder],
     output:
-        folder=directory("resources/msd/Task01_BrainTumour"),
+        folder=directory("{folder}"),
     log:
-        "logs/extract_msd.log",
+        "logs/extract/{folder}.log",
+    wildcard_constraints:
+        folder=alternatives(EXTRACTIONS),
     conda:
         "../envs/analysis.yaml"
     params:
-        url=lambda wildcards: DOWNLOADS[get_msd_archive(wildcards)].url,
-        md5=lambda wildcards: DOWNLOADS[get_msd_archive(wildcards)].md5,
+        url=lambda wildcards: DOWNLOADS[EXTRACTIONS[wildcards.folder]].url,
+        md5=lambda wildcards: DOWNLOADS[EXTRACTIONS[wildcards.folder]].md5,
     script:
         "../scripts/extract_archive.py"
 
 
+# Synthetic sources (medimbalance.data.sources.GENERATORS), written in the raw layout ...
 rule synthesize:
     output:
         **raw_outputs("resources/synthetic/{generator}/{key}"),
     log:
         "logs/synthetic/{generator}/{key}.log",
     wildcard_constraints:
-        generator="graded_lesions|findings|std_regression",
+        generator=alternatives(RAW_GENERATORS),
         key=r"[0-9a-f]{12}",
     conda:
         "../envs/analysis.yaml"
     params:
-        spec=lambda wildcards: SYNTHETIC[
+        spec=lambda wildcards: GENERATED[
             f"resources/synthetic/{wildcards.generator}/{wildcards.key}"
         ],
     script:
         "../scripts/synthesize.py"
 
 
-rule synthesize_tumours:
+# ... or as image files with a manifest that a converter reads (tumours: NIfTI pairs).
+rule synthesize_manifest:
     output:
-        manifest="resources/synthetic/tumours/{key}/manifest.tsv",
+        manifest="resources/synthetic/{generator}/{key}/manifest.tsv",
     log:
-        "logs/synthetic/tumours/{key}.log",
+        "logs/synthetic/{generator}/{key}.log",
     wildcard_constraints:
+        generator=alternatives(set(GENERATORS) - set(RAW_GENERATORS)),
         key=r"[0-9a-f]{12}",
     conda:
         "../envs/analysis.yaml"
     params:
-        spec=lambda wildcards: TUMOURS[f"resources/synthetic/tumours/{wildcards.key}"],
+        spec=lambda wildcards: GENERATED[
+            f"resources/synthetic/{wildcards.generator}/{wildcards.key}"
+        ],
     script:
-        "../scripts/synthesize_tumours.py"
+        "../scripts/synthesize.py"
 
 
 rule convert_source:
     input:
-        source=lambda wildcards: CONVERSIONS[wildcards.raw]["input"],
+        source=lambda wildcards: CONVERSIONS[wildcards.raw][0],
     output:
         **raw_outputs("{raw}"),
     log:
@@ -77,7 +84,7 @@ rule convert_source:
     conda:
         "../envs/analysis.yaml"
     params:
-        spec=lambda wildcards: CONVERSIONS[wildcards.raw]["spec"],
+        spec=lambda wildcards: CONVERSIONS[wildcards.raw][1],
     script:
         "../scripts/convert_source.py"
 
@@ -99,8 +106,8 @@ rule prepare_dataset:
     conda:
         "../envs/analysis.yaml"
     params:
-        split=lambda wildcards: DATASETS[wildcards.dataset]["split"],
-        preprocess=lambda wildcards: DATASETS[wildcards.dataset]["preprocess"],
+        split=lambda wildcards: study.datasets[wildcards.dataset]["split"],
+        preprocess=lambda wildcards: study.datasets[wildcards.dataset]["preprocess"],
     script:
         "../scripts/prepare_dataset.py"
 
@@ -117,6 +124,6 @@ rule impose_profile:
     conda:
         "../envs/analysis.yaml"
     params:
-        profile=lambda wildcards: PROFILES[wildcards.profile],
+        profile=lambda wildcards: study.profiles[wildcards.profile],
     script:
         "../scripts/impose_profile.py"

@@ -11,7 +11,7 @@ rule evaluate:
     conda:
         "../envs/analysis.yaml"
     params:
-        bins=EVALUATION["calibration_bins"],
+        bins=study.evaluation["calibration_bins"],
     script:
         "../scripts/evaluate.py"
 
@@ -43,14 +43,14 @@ rule estimate_shift:
     log:
         "logs/{study}/estimate_shift/{dataset}_{profile}_{method}_seed{seed}.log",
     wildcard_constraints:
-        method=alternatives(SHIFT["methods"]),
+        method=alternatives(study.shift["methods"]),
     conda:
         TORCH_ENV
     threads: 1
     resources:
         gpu=1,
     params:
-        kinds=SHIFT["kinds"],
-        severities=SHIFT["severities"],
+        kinds=study.shift["kinds"],
+        severities=study.shift["severities"],
     script:
         "../scripts/estimate_shift.py"

@@ -20,8 +20,8 @@ rule results_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        methods=lambda wildcards: dataset_methods(wildcards.dataset),
-        seeds=SEEDS,
+        methods=lambda wildcards: study.dataset_methods(wildcards.dataset),
+        seeds=study.seeds,
     script:
         "../scripts/results_table.py"
 
@@ -63,8 +63,8 @@ rule confusion_figure:
     conda:
         "../envs/analysis.yaml"
     params:
-        methods=lambda wildcards: dataset_methods(wildcards.dataset),
-        seeds=SEEDS,
+        methods=lambda wildcards: study.dataset_methods(wildcards.dataset),
+        seeds=study.seeds,
     script:
         "../scripts/confusion_figure.py"
 
@@ -92,8 +92,8 @@ rule calibration_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        methods=lambda wildcards: dataset_methods(wildcards.dataset),
-        seeds=SEEDS,
+        methods=lambda wildcards: study.dataset_methods(wildcards.dataset),
+        seeds=study.seeds,
     script:
         "../scripts/calibration_table.py"
 
@@ -115,7 +115,7 @@ rule shift_table:
     conda:
         "../envs/analysis.yaml"
     params:
-        methods=lambda wildcards: shift_methods(wildcards.dataset),
-        seeds=SEEDS,
+        methods=lambda wildcards: study.shift_methods(wildcards.dataset),
+        seeds=study.seeds,
     script:
         "../scripts/shift_table.py"

@@ -23,6 +23,6 @@ rule train:
     resources:
         gpu=1,
     params:
-        run=get_run_config,
+        run=lambda wc: study.run_config(wc.dataset, wc.profile, wc.method, wc.seed),
     script:
         "../scripts/train.py"

@@ -13,9 +13,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
-# During a local run the Snakefile starts a warm-start server (medimbalance.warm) that has the
+# During a local run the Snakefile starts a warm-start server (medimbalance.jobs.warm) that has the
 # heavy modules imported; this job then runs in a fork of it and this process exits with its
 # status. Without a server (cluster jobs, conda environments) this returns and the job starts cold.
-from medimbalance.warm import hand_off
+from medimbalance.jobs.warm import hand_off
 
 hand_off()

@@ -4,7 +4,7 @@ import _libpath  # noqa: F401
 
 import pandas as pd
 
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import plot_class_distribution
 
 log = log_to_file(snakemake.log[0])

@@ -7,7 +7,7 @@ from itertools import product
 import numpy as np
 
 from medimbalance.data.io import read_json
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import plot_confusion_matrices
 
 log = log_to_file(snakemake.log[0])

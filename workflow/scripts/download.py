@@ -3,7 +3,7 @@
 import _libpath  # noqa: F401
 
 from medimbalance.data.download import fetch
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 fetch(snakemake.params.url, snakemake.output.file, snakemake.params.md5)

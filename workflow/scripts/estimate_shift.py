@@ -7,9 +7,9 @@ import numpy as np
 
 from medimbalance.data.io import load_array, read_json, write_json
 from medimbalance.experiment import load_trained_model
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import class_logits, plot_logit_histograms
-from medimbalance.runtime import configure, select_device
+from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.shifts import evaluate_under_shift
 from medimbalance.training import load_set, predict_logits
 

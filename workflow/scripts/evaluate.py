@@ -8,7 +8,7 @@ import numpy as np
 
 from medimbalance.calibration import calibrate
 from medimbalance.data.io import load_array, read_json, write_json
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.metrics import TASK_SCALARS, task_metrics
 from medimbalance.tasks import CLASS_TASKS
 

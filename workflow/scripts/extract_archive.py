@@ -6,7 +6,7 @@ from pathlib import Path
 
 from medimbalance.data.archives import safe_extract
 from medimbalance.data.download import verify
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 verify(snakemake.input.archive, snakemake.params.md5, snakemake.params.url)

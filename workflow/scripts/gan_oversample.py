@@ -7,8 +7,8 @@ from medimbalance.balancing import generation_labels
 from medimbalance.data.io import load_array, read_json, save_array, save_npz
 from medimbalance.data.profiles import resampling_summary
 from medimbalance.gan import TrainedGan
-from medimbalance.logs import log_to_file
-from medimbalance.runtime import configure
+from medimbalance.jobs.logs import log_to_file
+from medimbalance.jobs.runtime import configure
 
 log = log_to_file(snakemake.log[0])
 configure(snakemake.params.seed, snakemake.threads)

@@ -4,7 +4,7 @@ import _libpath  # noqa: F401
 
 from medimbalance.data.io import load_array, read_json, save_array
 from medimbalance.data.profiles import impose_profile, target_summary
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 profile = snakemake.params.profile

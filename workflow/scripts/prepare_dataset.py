@@ -5,7 +5,7 @@ import _libpath  # noqa: F401
 from medimbalance.data.io import load_array, read_json, write_json
 from medimbalance.data.prepare import assign_splits, channel_stats, stratify_key, write_split
 from medimbalance.data.splits import SPLITS
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 split, pre = snakemake.params.split, snakemake.params.preprocess

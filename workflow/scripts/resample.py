@@ -14,7 +14,7 @@ from medimbalance.balancing import (
 )
 from medimbalance.data.io import load_array, read_json, save_array, save_npz
 from medimbalance.data.profiles import resampling_summary
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.tasks import CLASS_TASKS
 
 log = log_to_file(snakemake.log[0])

@@ -6,7 +6,7 @@ import _libpath  # noqa: F401
 from itertools import product
 
 from medimbalance.data.io import read_json
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import shift_frame, shift_markdown
 
 log = log_to_file(snakemake.log[0])

@@ -12,8 +12,8 @@ from pathlib import Path
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, read_json, save_npz, write_json
 from medimbalance.experiment import RunArrays, load_synthetic, run_training
-from medimbalance.logs import log_to_file
-from medimbalance.runtime import configure, environment_info, select_device
+from medimbalance.jobs.logs import log_to_file
+from medimbalance.jobs.runtime import configure, environment_info, select_device
 from medimbalance.training import save_checkpoint
 
 log = log_to_file(snakemake.log[0])

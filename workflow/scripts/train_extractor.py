@@ -6,8 +6,8 @@ import _libpath  # noqa: F401
 from medimbalance.config import TrainConfig
 from medimbalance.data.io import load_array, read_json, save_array, write_json
 from medimbalance.features import embed, train_classifier
-from medimbalance.logs import log_to_file
-from medimbalance.runtime import configure, select_device
+from medimbalance.jobs.logs import log_to_file
+from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.training import load_set, save_checkpoint
 
 log = log_to_file(snakemake.log[0])

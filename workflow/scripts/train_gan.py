@@ -13,9 +13,9 @@ from medimbalance.config import TrainConfig
 from medimbalance.data.io import atomic_write, load_array, read_json, write_json
 from medimbalance.features import load_extractor
 from medimbalance.gan import GanConfig, synthesis_quality, train_gan
-from medimbalance.logs import log_to_file
+from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import plot_sample_grid, synthesis_markdown
-from medimbalance.runtime import configure, select_device
+from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.training import log_epoch
 
 log = log_to_file(snakemake.log[0])

@@ -1,33 +1,30 @@
-"""Where each dataset source comes from: task, download address and checksum.
+"""Every dataset source, in one table: its task, download, raw-folder family, converter and the
+config keys it passes on; and how the workflow gets a configured dataset's raw data.
 
-Imports only the standard library and PyYAML, so the workflow itself (``common.smk``) can use it
-in any Snakemake environment to name download targets before any job runs.
+Standard library and PyYAML only, so the workflow itself (``common.smk``) plans downloads,
+generation and conversion before any job runs. Converters and generators are named by dotted
+path (``module:function``) and imported only by the jobs that run them.
+
+Adding a source: a converter that writes the raw layout (:func:`medimbalance.data.raw.write_raw`),
+an entry in ``SOURCES`` (and, for a download, its address and MD5 in ``catalogue.yaml``), and its
+name and required keys in the config schema (``tests/test_sources.py`` checks that they agree).
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..identity import config_key
 from ..tasks import CLASS_TASKS, TASKS
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
-
-# Source name -> task; None means the task comes from the dataset's config or catalogue entry.
-SOURCE_TASKS: dict[str, str | None] = {
-    "synthetic_graded_lesions": "multiclass",
-    "synthetic_findings": "multilabel",
-    "synthetic_tumours": "segmentation",
-    "synthetic_std_regression": "regression",
-    "medmnist": None,
-    "cifar10": "multiclass",
-    "cifar100": "multiclass",
-    "msd_brats": "segmentation",
-    "folder": None,
-}
+# The files of a raw dataset (see medimbalance.data.raw), named here so the workflow can list them.
+RAW_FILES = ("images.npy", "targets.npy", "split.npy", "groups.npy", "meta.json")
 # Which tasks each imbalance-profile family applies to (checked before any job runs).
 PROFILE_TASKS = {
     "natural": TASKS,
@@ -37,8 +34,91 @@ PROFILE_TASKS = {
     "fraction": TASKS,
     "target_distribution": ("regression",),
 }
-# The files of a raw dataset (see medimbalance.data.raw), named here so the workflow can list them.
-RAW_FILES = ("images.npy", "targets.npy", "split.npy", "groups.npy", "meta.json")
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A synthetic source made by the workflow from the dataset's ``generator`` parameters."""
+
+    writer: str  # "module:function(parameters, folder)" that writes it
+    output: str | None = None  # None: the raw layout itself; else the file a converter reads
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's images come from and how they reach the raw layout."""
+
+    family: str  # raw folders live in resources/<family>/<content key>
+    task: str | None = None  # None: the dataset's `task` key, or the catalogue entry's
+    task_entry: str | None = None  # catalogue path (formatted with dataset keys) holding the task
+    generator: str | None = None  # a GENERATORS name: made by the workflow
+    download: str | None = None  # catalogue path of the file to fetch (formatted with dataset keys)
+    extract: bool = False  # the download is an archive; the converter reads its folder
+    input_key: str | None = None  # the dataset key naming the converter's input (folder sources)
+    converter: str | None = None  # "module:function(input, folder, **args)" writing the raw layout
+    keys: tuple[str, ...] = ()  # dataset keys passed to the converter
+    fixed: dict = field(default_factory=dict)  # constant converter arguments
+
+
+GENERATORS: dict[str, Generator] = {
+    "graded_lesions": Generator("medimbalance.data.generate:write_graded_lesions"),
+    "findings": Generator("medimbalance.data.generate:write_findings"),
+    "std_regression": Generator("medimbalance.data.generate:write_std_regression"),
+    "tumours": Generator("medimbalance.data.generate:write_tumours", output="manifest.tsv"),
+}
+_FOLDER = "medimbalance.data.folder:convert_folder"
+SOURCES: dict[str, Source] = {
+    "synthetic_graded_lesions": Source(
+        family="synthetic", task="multiclass", generator="graded_lesions"
+    ),
+    "synthetic_findings": Source(family="synthetic", task="multilabel", generator="findings"),
+    "synthetic_tumours": Source(
+        family="folder",
+        task="segmentation",
+        generator="tumours",
+        converter=_FOLDER,
+        fixed={
+            "task": "segmentation",
+            "classes": ["background", "edema", "non_enhancing", "enhancing"],
+            "shape": None,
+        },
+    ),
+    "synthetic_std_regression": Source(
+        family="synthetic", task="regression", generator="std_regression"
+    ),
+    "medmnist": Source(
+        family="medmnist",
+        task_entry="medmnist/{flag}",
+        download="medmnist/{flag}/files/{size}",
+        converter="medimbalance.data.medmnist:convert_medmnist",
+        keys=("flag", "size"),
+    ),
+    "cifar10": Source(
+        family="cifar",
+        task="multiclass",
+        download="cifar/cifar10",
+        converter="medimbalance.data.cifar:convert_cifar",
+        fixed={"which": "cifar10"},
+    ),
+    "cifar100": Source(
+        family="cifar",
+        task="multiclass",
+        download="cifar/cifar100",
+        converter="medimbalance.data.cifar:convert_cifar",
+        fixed={"which": "cifar100"},
+    ),
+    "msd_brats": Source(
+        family="msd",
+        task="segmentation",
+        download="msd/Task01_BrainTumour",
+        extract=True,
+        converter="medimbalance.data.msd:convert_msd",
+        keys=("shape",),
+    ),
+    "folder": Source(
+        family="folder", input_key="manifest", converter=_FOLDER, keys=("task", "classes", "shape")
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +130,17 @@ class Download:
     md5: str
 
 
+@dataclass(frozen=True)
+class RawPlan:
+    """How the workflow gets one dataset's raw folder: each step is ``None`` when not needed."""
+
+    folder: str  # the raw dataset (RAW_FILES)
+    generate: tuple[str, str, dict] | None = None  # (folder, generator, its parameters)
+    download: Download | None = None
+    extract: tuple[str, str] | None = None  # (archive, folder it is extracted to)
+    convert: tuple[str, dict] | None = None  # (input path, spec: source, task, args[, url, md5])
+
+
 @functools.cache
 def catalogue() -> dict:
     """The parsed ``catalogue.yaml`` (MedMNIST, CIFAR and MSD facts)."""
@@ -57,23 +148,46 @@ def catalogue() -> dict:
         return yaml.safe_load(f)
 
 
+def catalogue_entry(template: str, dataset: dict | None = None) -> dict:
+    """The catalogue entry at ``template`` (``/``-separated keys, ``{key}`` filled from the
+    dataset's config). Raises ``ValueError`` naming the dataset key whose value has no entry."""
+    names = template.split("/")
+    node, where = catalogue(), names[0]
+    for name in names:
+        try:
+            key = name.format(**(dataset or {}))
+        except KeyError as missing:
+            raise ValueError(f"a {where} dataset needs the key {missing}") from None
+        choices = {str(k): k for k in node}
+        if key not in choices:
+            label = name.strip("{}") if name.startswith("{") else "entry"
+            raise ValueError(
+                f"unknown {where} {label} {key!r}; valid choices: {', '.join(choices)}"
+            )
+        node = node[choices[key]]
+    return node
+
+
 def medmnist_entry(flag: str) -> dict:
-    entries = catalogue()["medmnist"]
-    if flag not in entries:
-        raise ValueError(f"unknown MedMNIST flag {flag!r}; valid choices: {', '.join(entries)}")
-    return entries[flag]
+    """The catalogue's facts about one MedMNIST dataset (task, classes, sizes, files)."""
+    return catalogue_entry("medmnist/{flag}", {"flag": flag})
 
 
 def task_of(dataset: dict) -> str:
     """The task of a dataset: multiclass, binary, multilabel, segmentation or regression."""
-    source = dataset["source"]
-    if source not in SOURCE_TASKS:
-        raise ValueError(f"unknown source {source!r}; valid choices: {', '.join(SOURCE_TASKS)}")
-    if SOURCE_TASKS[source] is not None:
-        return SOURCE_TASKS[source]
-    if source == "medmnist":
-        return medmnist_entry(dataset["flag"])["task"]
+    source = source_of(dataset)
+    if source.task is not None:
+        return source.task
+    if source.task_entry is not None:
+        return catalogue_entry(source.task_entry, dataset)["task"]
     return dataset["task"]
+
+
+def source_of(dataset: dict) -> Source:
+    name = dataset["source"]
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}; valid choices: {', '.join(SOURCES)}")
+    return SOURCES[name]
 
 
 def download_for(dataset: dict) -> Download | None:
@@ -81,21 +195,51 @@ def download_for(dataset: dict) -> Download | None:
 
     ``url`` and ``md5`` in the dataset's config override the catalogue (mirrors, local copies).
     """
-    source = dataset["source"]
-    if source == "medmnist":
-        files = medmnist_entry(dataset["flag"])["files"]
-        size = int(dataset.get("size", 28))
-        if size not in files:
-            raise ValueError(f"MedMNIST size must be one of {sorted(files)}, got {size}")
-        entry = files[size]
-        url = catalogue()["medmnist_url"].format(file=entry["file"])
-        found = Download(f"resources/medmnist/{entry['file']}", url, entry["md5"])
-    elif source in ("cifar10", "cifar100"):
-        entry = catalogue()["cifar"][source]
-        found = Download(f"resources/cifar/{entry['file']}", entry["url"], entry["md5"])
-    elif source == "msd_brats":
-        entry = catalogue()["msd"]["Task01_BrainTumour"]
-        found = Download(f"resources/msd/{entry['file']}", entry["url"], entry["md5"])
-    else:
+    source = source_of(dataset)
+    if source.download is None:
         return None
-    return Download(found.path, dataset.get("url", found.url), dataset.get("md5", found.md5))
+    entry = catalogue_entry(source.download, dataset)
+    top = source.download.split("/")[0]
+    url = entry.get("url") or catalogue()[f"{top}_url"].format(file=entry["file"])
+    return Download(
+        f"resources/{source.family}/{entry['file']}",
+        dataset.get("url", url),
+        dataset.get("md5", entry["md5"]),
+    )
+
+
+def raw_plan(dataset: dict, task: str) -> RawPlan:
+    """The steps that produce the raw folder of a configured dataset of ``task``. Folders are
+    named by content: the same parameters (and inputs) give the same folder."""
+    source = source_of(dataset)
+    plan: dict = {}
+    if source.generator is not None:
+        folder = f"resources/synthetic/{source.generator}/{config_key(dataset['generator'])}"
+        plan["generate"] = (folder, source.generator, dataset["generator"])
+        output = GENERATORS[source.generator].output
+        if output is None:
+            return RawPlan(folder, **plan)
+        source_path = f"{folder}/{output}"
+    args = {key: dataset.get(key) for key in source.keys} | source.fixed
+    spec = {"source": dataset["source"], "task": task, "args": args}
+    download = download_for(dataset)
+    if download is not None:
+        plan["download"] = download
+        spec["url"] = download.url
+        source_path = download.path
+        if source.extract:  # the archive is verified when extracted
+            source_path = download.path.rsplit(".", 1)[0]
+            plan["extract"] = (download.path, source_path)
+        else:  # a file placed by hand is verified before conversion
+            spec["md5"] = download.md5
+    elif source.input_key is not None:
+        source_path = dataset[source.input_key]
+    # The input is part of the key: two manifests with the same options are two datasets.
+    folder = f"resources/{source.family}/{config_key({**spec, 'input': source_path})}"
+    return RawPlan(folder, **plan, convert=(source_path, spec))
+
+
+def load_function(path: str):
+    """The function named by a dotted ``module:function`` path."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -22,7 +22,7 @@ TRACKED_PACKAGES = ("medimbalance", "torch", "monai", "numpy", "scikit-learn", "
 
 def select_device() -> torch.device:
     """CUDA when present, else CPU. With several local GPUs, a device that no other job holds
-    (:mod:`medimbalance.gpus`); under a cluster scheduler, the device it assigned."""
+    (:mod:`medimbalance.jobs.gpus`); under a cluster scheduler, the device it assigned."""
     if not torch.cuda.is_available():
         return torch.device("cpu")
     index = claim_device(torch.cuda.device_count())
@@ -51,7 +51,7 @@ def environment_info(device: torch.device) -> dict:
         "git": git_state(Path(__file__).resolve().parent),
         # the cluster scheduler's job id, when it ran under one
         "scheduler_job": {k: os.environ[k] for k in SCHEDULER_VARIABLES if k in os.environ},
-        # run in a fork of the warm-start server (medimbalance.warm) rather than a fresh process
+        # run in a fork of the warm-start server (jobs.warm) rather than in a fresh process
         "warm_start": os.environ.get(CHILD_VARIABLE) == "1",
     }
     if device.type == "cuda":

@@ -9,7 +9,7 @@ import sys
 import time
 import warnings
 
-# Set by the warm-start server's child (medimbalance.warm): when the job's own process started.
+# Set by the warm-start server's child (medimbalance.jobs.warm): when the job's own process started.
 STARTED_VARIABLE = "MEDIMBALANCE_JOB_STARTED"
 
 

@@ -23,6 +23,7 @@ If the job's process is killed, its child kills itself; signals sent to the job 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -44,17 +45,7 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
 )  # fmt: skip
 SERVER_THREADS = "1"
-SRC = str(Path(__file__).resolve().parents[1])  # the library's source folder (watched for changes)
-# What the rule scripts import that is slow to import.
-PRELOAD = (
-    "numpy", "scipy.ndimage", "scipy.optimize", "pandas", "sklearn.metrics",
-    "sklearn.decomposition", "sklearn.neighbors", "matplotlib", "matplotlib.pyplot",
-    "torch", "monai",
-    "medimbalance.experiment", "medimbalance.training", "medimbalance.features", "medimbalance.gan",
-    "medimbalance.estimation", "medimbalance.shifts", "medimbalance.calibration",
-    "medimbalance.metrics", "medimbalance.balancing", "medimbalance.reporting",
-    "medimbalance.runtime", "medimbalance.data.io", "medimbalance.logs",
-)  # fmt: skip
+SRC = str(Path(__file__).resolve().parents[2])  # the library's source folder (watched)
 
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
@@ -119,14 +110,21 @@ def _forward(pid: int, number: int) -> None:
 # Server
 
 
-def serve(path: str, parent: int | None = None, preload=PRELOAD) -> None:
-    """Import ``preload``, then serve jobs on the unix socket ``path`` until the parent exits."""
+def serve(path: str, parent: int | None = None, scripts: str | None = None) -> None:
+    """Import what the rule scripts in ``scripts`` import (:func:`.imports.preload_modules`;
+    this checkout's scripts by default), then serve jobs on the unix socket ``path`` until the
+    parent exits."""
+    from .imports import SCRIPTS, preload_modules
+
     # The thread settings that jobs are served with, read by the libraries as they load.
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, SERVER_THREADS))
     # Ask NVML whether there are GPUs instead of initialising CUDA (which would poison forks).
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    for name in preload:
-        __import__(name)
+    for name in preload_modules(scripts or SCRIPTS):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a function or class of a module, not a module itself
+            pass
     torch = sys.modules.get("torch")
     if torch is not None and (torch.cuda.is_initialized() or torch.cuda.is_available()):
         # CUDA cannot be used in a fork of a process that initialised it, and a GPU job's run
@@ -287,8 +285,11 @@ def _exit_code(value) -> int:
 # Starting and stopping, from the Snakefile
 
 
-def start_server(folder: str | None = None) -> tuple[subprocess.Popen, str]:
-    """Start a server in the background for this process's jobs; returns it and its socket.
+def start_server(
+    folder: str | None = None, scripts: str | os.PathLike | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start a server in the background for this process's jobs, preloading what the rule
+    scripts in ``scripts`` import; returns it and its socket.
 
     The socket appears once its imports are done (a few seconds); jobs before that start cold.
     The caller exports the socket as ``MEDIMBALANCE_WARM_SOCKET`` and calls :func:`stop_server`.
@@ -298,10 +299,11 @@ def start_server(folder: str | None = None) -> tuple[subprocess.Popen, str]:
     path = os.path.join(folder, "server.sock")
     env = {k: v for k, v in os.environ.items() if k != SOCKET_VARIABLE}  # serve() sets threads
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, env.get("PYTHONPATH")]))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "medimbalance.warm", path, str(os.getpid())],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "medimbalance.jobs.warm", path, str(os.getpid())]
+    if scripts is not None:
+        command.append(str(scripts))
+    quiet = subprocess.DEVNULL
+    server = subprocess.Popen(command, env=env, stdin=quiet, stdout=quiet, stderr=quiet)
     return server, path
 
 
@@ -331,5 +333,9 @@ def wait_until_ready(server: subprocess.Popen, path: str, timeout: float = 60.0)
     return False
 
 
-if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)
+if __name__ == "__main__":  # python -m medimbalance.jobs.warm SOCKET [PARENT_PID [SCRIPTS]]
+    serve(
+        sys.argv[1],
+        int(sys.argv[2]) if len(sys.argv) > 2 else None,
+        sys.argv[3] if len(sys.argv) > 3 else None,
+    )

@@ -1,0 +1,124 @@
+"""Cross-field config checks that JSON Schema cannot express, run before any job.
+
+Standard library only (``common.smk`` imports it); the config is the one the schema validated,
+defaults filled in. Each error names its config key and what was expected.
+"""
+
+from __future__ import annotations
+
+from .config import TrainConfig
+from .data.sources import PROFILE_TASKS, task_of
+from .study import Study
+from .tasks import SYNTHESIZING, argument_errors, method_errors, resolve_monitor
+
+
+def config_errors(config: dict) -> list[str]:
+    """Every cross-field error of a validated study config (empty when it is sound)."""
+    study = Study(config)
+    errors = []
+    for name, dataset in study.datasets.items():
+        where = f"config key datasets.{name}"
+        split = dataset["split"]
+        if split["val"] + split["test"] >= 1:
+            errors.append(
+                f"{where}.split: val + test must be < 1 to leave training images, "
+                f"got {split['val']} + {split['test']}"
+            )
+        try:
+            task = task_of(dataset)
+        except ValueError as error:
+            errors.append(f"{where}: {error}")
+            continue
+        errors += _profile_errors(study, name, task) + _method_errors(study, name, task)
+    for name, method in study.methods.items():
+        errors += [f"config key methods.{name}: {e}" for e in argument_errors(method)]
+        errors += _schedule_errors(name, method)
+    return errors + _shift_errors(study)
+
+
+def _profile_errors(study: Study, name: str, task: str) -> list[str]:
+    where, errors = f"config key datasets.{name}", []
+    for profile in study.dataset_profiles(name):
+        if profile not in study.profiles:
+            errors.append(
+                f"{where}.profiles: unknown profile {profile!r}; "
+                f"defined: {', '.join(study.profiles)}"
+            )
+            continue
+        kind = study.profiles[profile]["kind"]
+        if task not in PROFILE_TASKS[kind]:
+            errors.append(
+                f"config key profiles.{profile}: kind {kind!r} applies to "
+                f"{', '.join(PROFILE_TASKS[kind])} data, but dataset {name!r} is {task}; "
+                f"list the profiles it should use in {where}.profiles"
+            )
+    return errors
+
+
+def _method_errors(study: Study, name: str, task: str) -> list[str]:
+    """The methods and training settings of dataset ``name`` must fit its ``task``."""
+    where, errors = f"config key datasets.{name}", []
+    for method in study.dataset_methods(name):
+        if method not in study.methods:
+            errors.append(
+                f"{where}.methods: unknown method {method!r}; defined: {', '.join(study.methods)}"
+            )
+            continue
+        unfit = method_errors(study.methods[method], task)
+        if unfit:
+            errors.append(
+                f"config key methods.{method}: {'; '.join(unfit)}, but dataset {name!r} is "
+                f"{task}; list the methods it should use in {where}.methods"
+            )
+    try:
+        resolve_monitor(TrainConfig(**study.training(name)).monitor, task)
+    except (TypeError, ValueError) as error:
+        errors.append(f"{where}.training: {error}")
+    try:
+        TrainConfig(**study.extractor_training(name))
+    except (TypeError, ValueError) as error:
+        errors.append(f"config key feature_extractor.training: {error}")
+    return errors
+
+
+def _schedule_errors(name: str, method: dict) -> list[str]:
+    where, schedule, errors = f"config key methods.{name}", method.get("schedule"), []
+    if schedule == "two_phase" and method["resample"] == "none":
+        errors.append(
+            f"{where}: schedule two_phase pretrains on a resampled set; set resample to ros or rus"
+        )
+    if schedule == "one_class" and method["resample"] in SYNTHESIZING:
+        errors.append(
+            f"{where}: schedule one_class trains on real images only; "
+            f"resample {method['resample']!r} adds synthetic ones"
+        )
+    return errors
+
+
+def _shift_errors(study: Study) -> list[str]:
+    where, shift, errors = "config key evaluation.shift", study.shift, []
+    unknown = [m for m in shift["methods"] if m not in study.methods]
+    if unknown:
+        errors.append(
+            f"{where}.methods: unknown method(s) {unknown}; defined: {', '.join(study.methods)}"
+        )
+    for name in (m for m in shift["methods"] if m in study.methods):
+        method = study.methods[name]
+        if method.get("schedule") == "one_class":
+            errors.append(
+                f"{where}.methods: {name!r} trains one autoencoder per class, whose scores are "
+                "not class probabilities; list other methods"
+            )
+        if method.get("posthoc_tau"):
+            errors.append(
+                f"{where}.methods: {name!r} adjusts its logits after training (posthoc_tau), "
+                "which estimation under shift does not apply to the shifted images' logits; "
+                "list other methods"
+            )
+    unknown_profiles = [p for p in shift.get("profiles", []) if p not in study.profiles]
+    if unknown_profiles:
+        errors.append(
+            f"{where}.profiles: unknown profile(s) {unknown_profiles}; "
+            f"defined: {', '.join(study.profiles)}"
+        )
+    return errors

@@ -1,0 +1,93 @@
+"""A study's config as the workflow reads it: each dataset's task, raw-data plan, profiles,
+methods and training settings, and the runs estimated under synthetic shifts.
+
+Standard library only (with :mod:`.data.sources`' PyYAML), so ``common.smk`` uses it before any
+job runs. The config is the one the schema validated, defaults filled in;
+:func:`medimbalance.checks.config_errors` has checked what the schema cannot.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .data.sources import RawPlan, raw_plan, task_of
+from .tasks import CLASS_TASKS, GENERATIVE
+
+
+class Study:
+    """Accessors of one validated study config."""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.name: str = config["study"]
+        self.datasets: dict = config["datasets"]
+        self.profiles: dict = config["profiles"]
+        self.methods: dict = config["methods"]
+        self.seeds: list[int] = config["seeds"]
+        self.extractor: dict = config["feature_extractor"]  # model, seed, training
+        self.evaluation: dict = config["evaluation"]  # calibration_bins, shift
+        self.shift: dict = self.evaluation["shift"]  # methods, [profiles,] kinds, severities
+
+    @functools.cached_property
+    def tasks(self) -> dict[str, str]:
+        """Dataset name → task."""
+        return {name: task_of(dataset) for name, dataset in self.datasets.items()}
+
+    @functools.cached_property
+    def raw(self) -> dict[str, RawPlan]:
+        """Dataset name → how its raw folder is made (generated, downloaded, converted)."""
+        return {name: raw_plan(d, self.tasks[name]) for name, d in self.datasets.items()}
+
+    @property
+    def classification(self) -> list[str]:
+        """The datasets whose task is multi-class or binary classification."""
+        return [name for name in self.datasets if self.tasks[name] in CLASS_TASKS]
+
+    @property
+    def gan_methods(self) -> list[str]:
+        """Methods whose new images come from a generative model trained in a rule of its own."""
+        return [name for name, m in self.methods.items() if m["resample"] in GENERATIVE]
+
+    def dataset_profiles(self, name: str) -> list[str]:
+        """The profiles a dataset is studied under (all by default)."""
+        return self.datasets[name].get("profiles", list(self.profiles))
+
+    def dataset_methods(self, name: str) -> list[str]:
+        """The methods trained on a dataset (all by default), in config order."""
+        return self.datasets[name].get("methods", list(self.methods))
+
+    def training(self, name: str) -> dict:
+        """The training settings of a dataset: the shared ones, updated by its own."""
+        return {**self.config["training"], **self.datasets[name].get("training", {})}
+
+    def extractor_training(self, name: str) -> dict:
+        """The training settings of the feature extractor of a dataset."""
+        return {**self.training(name), **self.extractor["training"]}
+
+    def gan_settings(self, method: str) -> dict:
+        """The conditional DCGAN settings of a method (medimbalance.gan.GanConfig keys)."""
+        return self.methods[method].get("resample_args", {}).get("gan", {})
+
+    def shift_methods(self, name: str) -> list[str]:
+        """The methods of dataset ``name`` estimated under shifts (classification and
+        segmentation only), in config order."""
+        if self.tasks[name] not in (*CLASS_TASKS, "segmentation"):
+            return []
+        return [m for m in self.dataset_methods(name) if m in self.shift["methods"]]
+
+    def shift_profiles(self, name: str) -> list[str]:
+        """The profiles of dataset ``name`` under which its shift methods are estimated."""
+        return [p for p in self.dataset_profiles(name) if p in self.shift.get("profiles", [p])]
+
+    def run_config(self, dataset: str, profile: str, method: str, seed: int) -> dict:
+        """The resolved configuration of one run (``medimbalance.config.RunConfig``)."""
+        return {
+            "study": self.name,
+            "dataset": dataset,
+            "task": self.tasks[dataset],
+            "profile": profile,
+            "method": method,
+            "seed": int(seed),
+            "spec": self.methods[method],
+            "training": self.training(dataset),
+        }

@@ -1,0 +1,60 @@
+"""Cross-field config checks and the study accessors, without Snakemake's DAG: the config is
+validated by the schema first (which fills in its defaults), as common.smk does."""
+
+import yaml
+from conftest import REPO
+from snakemake.utils import validate
+
+from medimbalance.checks import config_errors
+from medimbalance.study import Study
+
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def validated(edit=lambda c: None):
+    config = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    edit(config)
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def test_every_error_is_reported_at_once_each_naming_its_key():
+    def edit(c):
+        c["datasets"]["graded_lesions"]["split"].update(val=0.6, test=0.5)
+        c["methods"]["focal"]["loss_args"] = {"gama": 2}
+        c["evaluation"] = {"shift": {"methods": ["basline"]}}
+
+    errors = config_errors(validated(edit))
+    assert [e.split(":")[0] for e in errors] == [
+        "config key datasets.graded_lesions.split",
+        "config key methods.focal",
+        "config key evaluation.shift.methods",
+    ]
+
+
+def test_the_schema_supplies_every_default_the_workflow_reads():
+    study = Study(validated())
+    assert study.evaluation["calibration_bins"] == 15
+    assert study.shift["kinds"] == ["noise", "blur", "contrast", "bias_field"]
+    assert study.shift["severities"] == [1, 3, 5]
+    assert study.extractor["model"] == "small_cnn" and study.extractor["seed"] == 0
+    bare = Study(validated(lambda c: (c.pop("evaluation"), c.pop("feature_extractor"))))
+    assert bare.extractor == {"model": "small_cnn", "seed": 0, "training": {}}
+    assert bare.shift["methods"] == [] and bare.shift_methods("graded_lesions") == []
+
+
+def test_study_accessors():
+    study = Study(validated())
+    assert study.tasks == {
+        "graded_lesions": "multiclass",
+        "findings": "multilabel",
+        "tumours": "segmentation",
+        "std_regression": "regression",
+    }
+    assert study.classification == ["graded_lesions"] and study.gan_methods == ["cdcgan"]
+    assert study.training("tumours")["epochs"] == 40  # the dataset's own value wins
+    assert study.training("tumours")["lr"] == DEFAULT["training"]["lr"]
+    assert study.shift_methods("tumours") == ["dice_ce"]
+    assert study.shift_profiles("graded_lesions") == ["longtail"]
+    run = study.run_config("findings", "natural", "bce", "1")
+    assert run["task"] == "multilabel" and run["seed"] == 1 and run["spec"]["loss"] == "bce"
