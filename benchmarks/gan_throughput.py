@@ -69,7 +69,7 @@ def main() -> None:
     labels = rng.integers(0, args.classes, args.images)
     cfg = GanConfig(epochs=1, batch_size=args.batch, width=args.width)
     runs = {
-        "medimbalance": lambda: train_gan(images, labels, args.classes, cfg, device),
+        "medimbalance": lambda: train_gan(images, labels, args.classes, cfg, device=device),
         "bare PyTorch": lambda: bare_epoch(images, labels, args.classes, cfg, device),
     }
     best = dict.fromkeys(runs, float("inf"))
@@ -84,8 +84,10 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - start)
     rate = {name: args.images / seconds for name, seconds in best.items()}
     dims = f"{args.channels}x{args.size}x{args.size}"
-    print(f"device={device} threads={args.threads} images={args.images} shape={dims} "
-          f"width={args.width} batch={args.batch}")  # fmt: skip
+    print(
+        f"device={device} threads={args.threads} images={args.images} shape={dims} "
+        f"width={args.width} batch={args.batch}"
+    )
     for name, value in rate.items():
         print(f"{name:>13}: {value:8.1f} real images/s (best of {args.repeats})")
     print(f"ratio medimbalance / bare: {rate['medimbalance'] / rate['bare PyTorch']:.3f}")

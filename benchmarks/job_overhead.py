@@ -33,9 +33,21 @@ def run(config: Path, workdir: Path, cores: int, warm: bool) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIMBALANCE_WARM")}
     if not warm:
         env["MEDIMBALANCE_WARM_START"] = "0"
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow/Snakefile"),
-               "--cores", str(cores), "--configfile", str(config), "--directory", str(workdir),
-               "--quiet", "all"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "workflow/Snakefile"),
+        "--cores",
+        str(cores),
+        "--configfile",
+        str(config),
+        "--directory",
+        str(workdir),
+        "--quiet",
+        "all",
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - start
@@ -69,8 +81,10 @@ def main() -> None:
             results[warm] = (wall, job_times(workdir))
     (cold_wall, cold), (warm_wall, warm) = results[False], results[True]
     print(f"study {args.config}, {args.cores} cores\n")
-    print("| rule | jobs | start-up cold (s, median) | start-up warm | job total cold | "
-          "job total warm | start-up share cold | start-up share warm |")  # fmt: skip
+    print(
+        "| rule | jobs | start-up cold (s, median) | start-up warm | job total cold | "
+        "job total warm | start-up share cold | start-up share warm |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     totals = {False: [0.0, 0.0], True: [0.0, 0.0]}
     for rule in sorted(cold):
@@ -82,17 +96,28 @@ def main() -> None:
             totals[mode][0] += startup
             totals[mode][1] += total
             shares.append(f"{startup / total:.0%}" if total else "–")
-        medians = [statistics.median(x) if x else float("nan") for x in (
-            [s for s, _ in cold[rule]], [s for s, _ in warm.get(rule, [])],
-            [t for _, t in cold[rule]], [t for _, t in warm.get(rule, [])])]  # fmt: skip
+        medians = [
+            statistics.median(x) if x else float("nan")
+            for x in (
+                [s for s, _ in cold[rule]],
+                [s for s, _ in warm.get(rule, [])],
+                [t for _, t in cold[rule]],
+                [t for _, t in warm.get(rule, [])],
+            )
+        ]
         row += [f"{m:.2f}" for m in medians] + shares
         print("| " + " | ".join(row) + " |")
     for mode, label in ((False, "cold"), (True, "warm")):
         startup, total = totals[mode]
-        print(f"\n{label}: jobs' start-up {startup:.0f} s of {total:.0f} job-seconds "
-              f"({startup / total:.0%})", end="")  # fmt: skip
-    print(f"\n\nwall time: cold {cold_wall:.1f} s, warm {warm_wall:.1f} s "
-          f"(warm/cold = {warm_wall / cold_wall:.2f})")  # fmt: skip
+        print(
+            f"\n{label}: jobs' start-up {startup:.0f} s of {total:.0f} job-seconds "
+            f"({startup / total:.0%})",
+            end="",
+        )
+    print(
+        f"\n\nwall time: cold {cold_wall:.1f} s, warm {warm_wall:.1f} s "
+        f"(warm/cold = {warm_wall / cold_wall:.2f})"
+    )
 
 
 if __name__ == "__main__":

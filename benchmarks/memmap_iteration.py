@@ -94,21 +94,42 @@ def main() -> None:
     results = []
     for mode, cap in (("memmap", args.cap_mb), ("full", args.cap_mb), ("full", 0)):
         run = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "--size-mb", str(args.size_mb),
-             "--cap-mb", str(cap), "--epochs", str(args.epochs),
-             "--batch", str(args.batch), "--workdir", args.workdir],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--size-mb",
+                str(args.size_mb),
+                "--cap-mb",
+                str(cap),
+                "--epochs",
+                str(args.epochs),
+                "--batch",
+                str(args.batch),
+                "--workdir",
+                args.workdir,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results.append({**json.loads(run.stdout), "cap": f"{cap} MiB" if cap else "none"})
-    print(f"dataset {size_mb:.0f} MiB ({n} images {ROW}), cap (RLIMIT_DATA) {args.cap_mb} MiB, "
-          f"{args.epochs} epochs, batch {args.batch}")  # fmt: skip
-    print("| reader | cap | finished | peak anonymous MiB | peak resident MiB | "
-          "anonymous / dataset | seconds |")  # fmt: skip
+    print(
+        f"dataset {size_mb:.0f} MiB ({n} images {ROW}), cap (RLIMIT_DATA) {args.cap_mb} MiB, "
+        f"{args.epochs} epochs, batch {args.batch}"
+    )
+    print(
+        "| reader | cap | finished | peak anonymous MiB | peak resident MiB | "
+        "anonymous / dataset | seconds |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['mode']} | {r['cap']} | {'yes' if r['ok'] else 'no (MemoryError)'} | "
-              f"{r['peak_anon_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['peak_anon_mb'] / size_mb:.3f} | {r['seconds']:.1f} |")  # fmt: skip
+        print(
+            f"| {r['mode']} | {r['cap']} | {'yes' if r['ok'] else 'no (MemoryError)'} | "
+            f"{r['peak_anon_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['peak_anon_mb'] / size_mb:.3f} | {r['seconds']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -44,16 +44,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--augment", type=float, default=0.0,
+        "--augment",
+        type=float,
+        default=0.0,
         help="our loop also applies the augmentation preset with this probability (0: off); "
         "the bare loop never augments, so the ratio is then the cost of augmentation",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     configure(0, args.threads)
     device = select_device()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (args.images, 1, args.size, args.size), dtype=np.uint8)
-    data = TensorSet.from_arrays(images, rng.integers(0, 5, args.images), device)
+    data = TensorSet.from_arrays(images, rng.integers(0, 5, args.images), device, "multiclass")
     loss_fn = torch.nn.CrossEntropyLoss()
     ours = build_model(args.model, 1, 5, (args.size, args.size)).to(device)
     bare = build_model(args.model, 1, 5, (args.size, args.size)).to(device)
@@ -68,17 +70,27 @@ def main() -> None:
                 torch.cuda.synchronize()
             start = time.perf_counter()
             if name == "medimbalance":
-                train_one_epoch(ours, loss_fn, opt_ours, data, args.batch, gen_ours, 1,
-                                augment=augment)  # fmt: skip
+                train_one_epoch(
+                    ours,
+                    loss_fn,
+                    opt_ours,
+                    data,
+                    batch_size=args.batch,
+                    generator=gen_ours,
+                    epoch=1,
+                    augment=augment,
+                )
             else:
                 bare_epoch(bare, opt_bare, data.images, data.labels, args.batch, gen_bare)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             best[name] = min(best[name], time.perf_counter() - start)
     rate = {k: args.images / v for k, v in best.items()}
-    print(f"{args.model}, {args.images} images {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.threads} thread(s), {device}, best of {args.repeats} epochs, "
-          f"augmentation p = {args.augment} (ours only)")  # fmt: skip
+    print(
+        f"{args.model}, {args.images} images {args.size}x{args.size}, batch {args.batch}, "
+        f"{args.threads} thread(s), {device}, best of {args.repeats} epochs, "
+        f"augmentation p = {args.augment} (ours only)"
+    )
     print("| loop | images/s |\n| --- | --- |")
     for name, r in rate.items():
         print(f"| {name} | {r:,.0f} |")

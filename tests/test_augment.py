@@ -40,7 +40,16 @@ def test_weighted_sampler_draws_every_class_equally_in_training():
     generator = torch.Generator().manual_seed(0)
     weights = torch.from_numpy(sample_weights(labels, 3, "class_balanced"))
     for epoch in range(1, 21):  # 20 epochs × 555 draws
-        train_one_epoch(model, Recorder(), optimizer, data, 64, generator, epoch, weights=weights)
+        train_one_epoch(
+            model,
+            Recorder(),
+            optimizer,
+            data,
+            batch_size=64,
+            generator=generator,
+            epoch=epoch,
+            sampler_weights=weights,
+        )
     fractions = np.bincount(torch.cat(drawn).numpy(), minlength=3) / (20 * len(labels))
     assert np.allclose(fractions, 1 / 3, atol=0.015), fractions  # std ≈ 0.003 per class
     assert len(torch.cat(drawn)) == 20 * len(labels)  # an epoch still has len(data) samples

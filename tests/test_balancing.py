@@ -64,9 +64,15 @@ def test_unknown_resampler_and_bad_shapes(imbalanced):
 
 @pytest.mark.parametrize(
     "name, ratio, expected",
-    [("ros", 1.0, [20, 20, 20]), ("ros", 0.5, [20, 10, 10]), ("ros", 0.05, [20, 6, 2]),
-     ("rus", 1.0, [2, 2, 2]), ("rus", 0.5, [4, 4, 2]), ("rus", 0.25, [8, 6, 2])],
-)  # fmt: skip
+    [
+        ("ros", 1.0, [20, 20, 20]),
+        ("ros", 0.5, [20, 10, 10]),
+        ("ros", 0.05, [20, 6, 2]),
+        ("rus", 1.0, [2, 2, 2]),
+        ("rus", 0.5, [4, 4, 2]),
+        ("rus", 0.25, [8, 6, 2]),
+    ],
+)
 def test_partial_ratios_give_exact_counts(imbalanced, name, ratio, expected):
     indices, labels = imbalanced
     out = resample(name, indices, labels, 0, ratio=ratio)

@@ -32,8 +32,12 @@ def random_predictions(n=500, classes=4, seed=0):
 
 def monai_error(values, outcomes, reduction, n_bins):
     """MONAI's calibration error of one channel of values (1, 1, N) against 0/1 outcomes."""
-    metric = CalibrationErrorMetric(num_bins=n_bins, calibration_reduction=reduction,
-                                    include_background=True, metric_reduction="mean")  # fmt: skip
+    metric = CalibrationErrorMetric(
+        num_bins=n_bins,
+        calibration_reduction=reduction,
+        include_background=True,
+        metric_reduction="mean",
+    )
     as_tensor = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))[None]  # noqa: E731
     metric(as_tensor(values), as_tensor(outcomes))
     return float(metric.aggregate())

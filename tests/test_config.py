@@ -15,6 +15,7 @@ from medimbalance.checks import config_errors
 from medimbalance.config import AUGMENTS, MIXUPS, MONITORS, SAMPLERS
 from medimbalance.losses import LOSSES
 from medimbalance.models import MODELS
+from medimbalance.schedules import SCHEDULES
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -32,6 +33,7 @@ def test_schema_enums_are_the_library_registries():
     assert method_enum("mixup") == list(MIXUPS)
     assert method_enum("sampler") == list(SAMPLERS)
     assert method_enum("augment") == list(AUGMENTS)
+    assert sorted(method_enum("schedule")) == SCHEDULES.names()
     training = SCHEMA["properties"]["training"]["properties"]
     assert training["monitor"]["enum"] == ["auto", *MONITORS]
     overrides = SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["training"]

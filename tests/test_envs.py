@@ -67,8 +67,12 @@ def test_every_rule_declares_a_conda_env_and_a_log():
 # ---- Every rule's environment provides every package its script imports ---------------------
 
 # Import name → distribution name, where they differ.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "imblearn": "imbalanced-learn", "yaml": "pyyaml",
-                 "SimpleITK": "simpleitk"}  # fmt: skip
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "imblearn": "imbalanced-learn",
+    "yaml": "pyyaml",
+    "SimpleITK": "simpleitk",
+}
 # Packages used without an import statement: pandas' ``to_markdown`` needs tabulate.
 IMPLIED = {"medimbalance.reporting": {"tabulate"}}
 
@@ -84,20 +88,25 @@ def third_party(script):
 def rules_with_envs():
     """(rule, env file, script) for every rule, the torch env resolved to both variants."""
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        for name, body in re.findall(r"^rule (\w+):(.*?)(?=^rule |\Z)", smk.read_text(),
-                                     flags=re.M | re.S):  # fmt: skip
+        for name, body in re.findall(
+            r"^rule (\w+):(.*?)(?=^rule |\Z)", smk.read_text(), flags=re.M | re.S
+        ):
             env = re.search(r"conda:\s*\n\s*(\S+)", body).group(1).strip('"')
             script = re.search(r"script:\s*\n\s*\"\.\./scripts/(\w+\.py)\"", body)
             if script is None:
                 continue
-            envs = ["torch-cpu.yaml", "torch-cuda.yaml"] if env == "TORCH_ENV" else [
-                env.rpartition("/")[2]]  # fmt: skip
+            envs = (
+                ["torch-cpu.yaml", "torch-cuda.yaml"]
+                if env == "TORCH_ENV"
+                else [env.rpartition("/")[2]]
+            )
             for env_file in envs:
                 yield name, env_file, REPO / "workflow" / "scripts" / script.group(1)
 
 
-@pytest.mark.parametrize("rule, env, script", list(rules_with_envs()),
-                         ids=lambda v: getattr(v, "name", str(v)))  # fmt: skip
+@pytest.mark.parametrize(
+    "rule, env, script", list(rules_with_envs()), ids=lambda v: getattr(v, "name", str(v))
+)
 def test_each_rule_env_names_every_package_its_script_imports(rule, env, script):
     spec = yaml.safe_load((REPO / "workflow" / "envs" / env).read_text())
     pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))

@@ -41,12 +41,14 @@ def test_cluster_profiles_send_every_gpu_rule_to_the_gpu_queue(name):
 @pytest.mark.parametrize(
     "args, train_resources",
     [
-        (["--workflow-profile", "profiles/slurm"], ["slurm_partition=<gpu-partition>", "gpu=1",
-                                                     "cpus_per_gpu=4"]),
+        (
+            ["--workflow-profile", "profiles/slurm"],
+            ["slurm_partition=<gpu-partition>", "gpu=1", "cpus_per_gpu=4"],
+        ),
         (["--workflow-profile", "profiles/lsf"], ["lsf_queue=<gpu-queue>", "lsf_extra=-gpu num=1"]),
         (["--profile", "profiles/gpu", "--cores", "8"], ["gpu=1"]),
     ],
-)  # fmt: skip
+)
 def test_snakemake_accepts_each_profile(tmp_path, args, train_resources):
     done = run_snakemake("-n", *args, "--configfile", str(STUDY), "--directory", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]

@@ -30,10 +30,16 @@ def test_png_classification_with_patients_and_resizing(tmp_path):
     rows = []
     for i in range(12):
         write_png(tmp_path / f"im{i}.png", 20 * i)
-        rows.append({"path": f"im{i}.png", "label": ["benign", "malignant"][i % 2],
-                     "patient_id": f"p{i // 3}"})  # fmt: skip
-    meta = convert_folder(manifest(tmp_path, rows), "binary", ["benign", "malignant"], [10, 12],
-                          tmp_path / "raw")  # fmt: skip
+        rows.append(
+            {
+                "path": f"im{i}.png",
+                "label": ["benign", "malignant"][i % 2],
+                "patient_id": f"p{i // 3}",
+            }
+        )
+    meta = convert_folder(
+        manifest(tmp_path, rows), "binary", ["benign", "malignant"], [10, 12], tmp_path / "raw"
+    )
     images = load_array(tmp_path / "raw/images.npy")
     assert images.shape == (12, 1, 10, 12) and images.dtype == np.uint8
     assert images[5].min() == images[5].max() == 100  # a flat image stays flat when resized
@@ -53,8 +59,9 @@ def test_rgb_png_and_multilabel(tmp_path):
     for i in range(3):
         write_png(tmp_path / f"c{i}.png", 50, rgb=True)
     rows = [{"path": f"c{i}.png", "labels": lab} for i, lab in enumerate(["a|c", "", "b"])]
-    convert_folder(manifest(tmp_path, rows, "m.tsv"), "multilabel", ["a", "b", "c"], None,
-                   tmp_path / "raw")  # fmt: skip
+    convert_folder(
+        manifest(tmp_path, rows, "m.tsv"), "multilabel", ["a", "b", "c"], None, tmp_path / "raw"
+    )
     assert load_array(tmp_path / "raw/images.npy").shape == (3, 3, 20, 24)
     assert load_array(tmp_path / "raw/targets.npy").tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
 
@@ -64,8 +71,9 @@ def test_real_dicom_files_with_a_numeric_target_and_splits(tmp_path):
         {"path": str(NIB_DATA / "0.dcm"), "target": "1.5", "split": "train"},
         {"path": str(NIB_DATA / "1.dcm"), "target": "2.5", "split": "test"},
     ]
-    meta = convert_folder(manifest(tmp_path, rows), "regression", ["value"], [64, 64],
-                          tmp_path / "raw")  # fmt: skip
+    meta = convert_folder(
+        manifest(tmp_path, rows), "regression", ["value"], [64, 64], tmp_path / "raw"
+    )
     images = load_array(tmp_path / "raw/images.npy")
     assert images.shape == (2, 1, 64, 64) and images.dtype == np.float32
     assert images.std() > 0
@@ -79,8 +87,13 @@ def test_real_nifti_volume_with_a_mask(tmp_path):
     mask = (volume[0] > np.percentile(volume, 90)).astype(np.uint8)
     nibabel.save(nibabel.Nifti1Image(mask, np.eye(4)), tmp_path / "mask.nii.gz")
     rows = [{"path": str(NIB_DATA / "anatomical.nii"), "mask": "mask.nii.gz"}]
-    convert_folder(manifest(tmp_path, rows), "segmentation", ["background", "bright"],
-                   [16, 16, 16], tmp_path / "raw")  # fmt: skip
+    convert_folder(
+        manifest(tmp_path, rows),
+        "segmentation",
+        ["background", "bright"],
+        [16, 16, 16],
+        tmp_path / "raw",
+    )
     assert load_array(tmp_path / "raw/images.npy").shape == (1, 1, 16, 16, 16)
     masks = load_array(tmp_path / "raw/targets.npy")
     assert masks.shape == (1, 16, 16, 16) and set(np.unique(masks)) == {0, 1}
@@ -122,8 +135,9 @@ def test_bad_manifests_name_the_problem_and_leave_nothing(tmp_path, case, messag
     else:
         rows = [{**r, "split": "training"} for r in rows]
     with pytest.raises(ValueError, match=message):
-        convert_folder(manifest(tmp_path, rows), "binary", ["normal", "tumour"], None,
-                       tmp_path / "raw")  # fmt: skip
+        convert_folder(
+            manifest(tmp_path, rows), "binary", ["normal", "tumour"], None, tmp_path / "raw"
+        )
     assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from medimbalance import gan as gan_module
+from medimbalance.checkpoints import Checkpoints
 from medimbalance.config import TrainConfig
 from medimbalance.gan import (
     GanConfig,
@@ -70,16 +71,16 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     images, labels = two_classes()
     cfg = GanConfig(**{**TINY.__dict__, "epochs": 3})
     straight, history = train_gan(images, labels, 2, cfg)
-    checkpoint = tmp_path / "gan.pt"
+    checkpoints = Checkpoints(tmp_path, "gan run")
 
     def kill_after_two(record):
         if record["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_gan(images, labels, 2, cfg, checkpoint=checkpoint, on_epoch_end=kill_after_two)
-    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
-    resumed, resumed_history = train_gan(images, labels, 2, cfg, checkpoint=checkpoint)
+        train_gan(images, labels, 2, cfg, checkpoints=checkpoints, on_epoch_end=kill_after_two)
+    assert torch.load(checkpoints.path("gan"), weights_only=True)["state"]["epoch"] == 2
+    resumed, resumed_history = train_gan(images, labels, 2, cfg, checkpoints=checkpoints)
     assert resumed_history == history
     assert np.array_equal(resumed.sample(labels, 1), straight.sample(labels, 1))
 
@@ -131,10 +132,20 @@ def test_synthesis_quality_reports_fid_and_tstr():
     images, labels = two_classes(n=64)
     trained, _ = train_gan(images, labels, 2, GanConfig(**{**TINY.__dict__, "epochs": 25}))
     cfg = TrainConfig(epochs=3, batch_size=16)
-    extractor, _ = train_classifier("small_cnn", images, labels, images, labels, 2, cfg, 0)
+    extractor, _ = train_classifier(
+        "small_cnn", images, labels, images, labels, num_classes=2, cfg=cfg, seed=0, task="binary"
+    )
     test_images, test_labels = two_classes(n=40, seed=1)
     quality = synthesis_quality(
-        trained, extractor, test_images, test_labels, ["dark", "bright"], cfg, 0, 16
+        trained,
+        extractor,
+        test_images,
+        test_labels,
+        classes=["dark", "bright"],
+        cfg=cfg,
+        seed=0,
+        tstr_per_class=16,
+        task="binary",
     )
     assert set(quality["fid_per_class"]) == {"dark", "bright"}
     assert quality["fid"] is not None and quality["fid"] >= 0

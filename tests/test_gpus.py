@@ -25,8 +25,10 @@ def start_job(n_devices, folder, hold, **env):
     environ.pop("CUDA_VISIBLE_DEVICES", None)
     return subprocess.Popen(
         [sys.executable, "-c", JOB, str(n_devices), str(folder), str(hold)],
-        stdout=subprocess.PIPE, text=True, env={**environ, **env},
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**environ, **env},
+    )
 
 
 @pytest.fixture
@@ -85,9 +87,13 @@ def test_locks_name_physical_devices_under_cuda_visible_devices(tmp_path, releas
 
 @pytest.mark.parametrize(
     "environ, n_devices",
-    [({"SLURM_JOB_ID": "7"}, 4), ({"LSB_JOBID": "7"}, 4), ({"MEDIMBALANCE_GPU_POOL": "off"}, 4),
-     ({}, 0)],
-)  # fmt: skip
+    [
+        ({"SLURM_JOB_ID": "7"}, 4),
+        ({"LSB_JOBID": "7"}, 4),
+        ({"MEDIMBALANCE_GPU_POOL": "off"}, 4),
+        ({}, 0),
+    ],
+)
 def test_no_pool_under_a_scheduler_when_off_or_without_devices(tmp_path, environ, n_devices):
     assert gpus.claim_device(n_devices, folder=tmp_path, environ=environ) is None
     assert list(tmp_path.iterdir()) == []

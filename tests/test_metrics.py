@@ -1,7 +1,13 @@
+"""Metrics of every task against scikit-learn and MONAI, and by hand."""
+
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+from monai.metrics import DiceMetric
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
@@ -11,7 +17,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from medimbalance.metrics import classification_metrics, softmax
+from medimbalance.metrics import (
+    classification_metrics,
+    multilabel_metrics,
+    regression_metrics,
+    segmentation_metrics,
+    sigmoid,
+    softmax,
+    task_metrics,
+)
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -47,9 +61,15 @@ def test_metrics_match_scikit_learn_on_random_predictions(seed):
 def test_hand_computed_example():
     targets = np.array([0, 0, 1, 1, 2, 2])
     probs = np.array(
-        [[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1],
-         [0.1, 0.2, 0.7], [0.5, 0.1, 0.4]]
-    )  # fmt: skip
+        [
+            [0.8, 0.1, 0.1],
+            [0.3, 0.6, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.1, 0.2, 0.7],
+            [0.5, 0.1, 0.4],
+        ]
+    )
     m = classification_metrics(targets, probs, ["x", "y", "z"])
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["per_class"]["recall"] == pytest.approx([0.5, 1.0, 0.5])
@@ -78,3 +98,130 @@ def test_shape_mismatches_are_errors():
 def test_softmax_rows_sum_to_one_and_are_stable():
     p = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     assert p == pytest.approx(np.array([[0.5, 0.5], [0.25, 0.75]]))
+
+
+def test_multilabel_metrics_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    targets = (rng.random((300, 5)) < [0.5, 0.3, 0.1, 0.05, 0.02]).astype(np.uint8)
+    targets[:2, :] = [[1] * 5, [0] * 5]  # every label has both outcomes
+    scores = rng.random((300, 5)) + 0.5 * targets
+    m = multilabel_metrics(targets, scores, list("abcde"))
+    assert m["auroc"] == pytest.approx(roc_auc_score(targets, scores, average="macro"))
+    assert m["micro_auroc"] == pytest.approx(roc_auc_score(targets, scores, average="micro"))
+    ap = average_precision_score(targets, scores, average="macro")
+    assert m["average_precision"] == pytest.approx(ap)
+    micro_ap = average_precision_score(targets, scores, average="micro")
+    assert m["micro_average_precision"] == pytest.approx(micro_ap)
+    assert m["per_class"]["prevalence"] == pytest.approx(targets.mean(0).tolist())
+
+
+def test_multilabel_label_without_positives_is_undefined_not_zero():
+    targets = np.array([[1, 0], [0, 0], [1, 0]])
+    m = multilabel_metrics(targets, np.array([[0.9, 0.1], [0.2, 0.3], [0.8, 0.2]]), ["a", "b"])
+    assert m["per_class"]["auroc"] == [1.0, None] and m["auroc"] == 1.0
+    with pytest.raises(ValueError, match=r"must have the targets' shape \(N, L\) = \(3, 2\)"):
+        multilabel_metrics(targets, np.zeros((3, 3)), ["a", "b"])
+
+
+def test_dice_matches_monai_per_image_and_class():
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 3, size=(4, 8, 8))
+    predicted = np.where(rng.random((4, 8, 8)) < 0.7, targets, rng.integers(0, 3, size=(4, 8, 8)))
+    targets[3][targets[3] == 2] = 0  # class 2 absent from one image's mask ...
+    predicted[3][predicted[3] == 2] = 0  # ... and from its prediction: undefined there
+    m = segmentation_metrics(targets, predicted, ["bg", "a", "b"])
+    one_hot = lambda a: F.one_hot(torch.as_tensor(a), 3).movedim(-1, 1)  # noqa: E731
+    monai = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
+    per_image = monai(one_hot(predicted), one_hot(targets)).numpy()
+    assert np.isnan(per_image[3, 2])
+    assert m["per_class"]["dice"] == pytest.approx(np.nanmean(per_image, axis=0).tolist())
+    assert m["dice"] == pytest.approx(np.mean(np.nanmean(per_image, axis=0)[1:]))
+    sensitivity = [(predicted[targets == c] == c).mean() for c in range(3)]  # pooled, for sanity
+    assert all(0 < s <= 1 for s in sensitivity) and 0 < m["sensitivity"] <= 1
+
+
+def test_hd95_matches_monai():
+    from monai.metrics import compute_hausdorff_distance
+
+    from medimbalance.metrics import hausdorff95
+
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        truth = np.zeros((32, 32), bool)
+        r, c = rng.integers(4, 18, 2)
+        truth[r : r + rng.integers(4, 12), c : c + rng.integers(4, 12)] = True
+        predicted = np.roll(truth, rng.integers(-3, 4, 2), axis=(0, 1)) | (
+            rng.random((32, 32)) > 0.97
+        )
+        as_tensor = lambda m: torch.as_tensor(np.stack([~m, m])[None].astype(np.float32))  # noqa: E731
+        expected = float(
+            compute_hausdorff_distance(as_tensor(predicted), as_tensor(truth), percentile=95)
+        )
+        assert hausdorff95(predicted, truth) == pytest.approx(expected, abs=1e-5), trial
+    assert np.isnan(hausdorff95(np.zeros((4, 4), bool), truth[:4, :4] | True))
+    volume = np.zeros((2, 12, 12, 12), np.int64)
+    volume[:, 3:8, 3:8, 3:8] = 1
+    m = segmentation_metrics(volume, np.roll(volume, 1, axis=1), ["bg", "fg"])
+    assert m["hd95"] == pytest.approx(1.0) and "hd95" in m["per_class"]
+    assert "hd95" not in segmentation_metrics(volume, volume, ["bg", "fg"], hausdorff=False)
+
+
+def test_segmentation_metrics_from_logits_and_bad_shapes():
+    targets = np.array([[[0, 1], [1, 0]]])
+    logits = np.stack([targets == 0, targets == 1], axis=1).astype(float)
+    m = task_metrics("segmentation", targets, logits, ["bg", "fg"])
+    assert m["task"] == "segmentation" and m["dice"] == 1.0 and m["precision"] == 1.0
+    with pytest.raises(
+        ValueError, match=r"predicted labels must have the masks' shape \(1, 2, 2\)"
+    ):
+        segmentation_metrics(targets, np.zeros((1, 4)), ["bg", "fg"])
+
+
+def test_regression_metrics_hand_values():
+    m = regression_metrics(np.array([2.0, 4.0]), np.array([[3.0], [3.0]]))
+    assert m["mse"] == 1.0 and m["mae"] == 1.0
+    assert m["percentage_error"] == pytest.approx(37.5)  # (50 % + 25 %) / 2
+    assert m["bias"] == pytest.approx(12.5)  # (+50 % − 25 %) / 2
+
+
+def test_uniform_random_guess_reproduces_the_seeds_baseline():
+    # a guess ~ U(1, 10) for targets ~ U(1, 10): the seed's ≈ 82.4 % absolute, ≈ 40.7 % signed
+    rng = np.random.default_rng(0)
+    m = regression_metrics(rng.uniform(1, 10, 400_000), rng.uniform(1, 10, 400_000))
+    assert m["percentage_error"] == pytest.approx(82.4, abs=0.5)
+    assert m["bias"] == pytest.approx(40.7, abs=0.5)
+
+
+def test_uniform_guess_in_closed_form_matches_the_simulation():
+    from medimbalance.metrics import uniform_guess_percentage_error
+
+    targets = np.random.default_rng(0).uniform(1, 10, 200_000)
+    assert uniform_guess_percentage_error(targets, 1, 10) == pytest.approx(82.4, abs=0.3)
+    assert uniform_guess_percentage_error(np.array([2.0]), 1, 3) == pytest.approx(25.0)
+
+
+def test_regression_errors_per_shot_bin():
+    from medimbalance.metrics import regression_breakdown
+
+    targets = np.linspace(1, 10, 90)
+    predictions = targets + np.where(targets >= 6, 1.0, 0.1)  # bins of width 1 from 1
+    train = np.concatenate([np.full(500, 2.0), np.full(50, 5.0), np.full(5, 9.0)])
+    m = regression_breakdown(targets, predictions, train, n_bins=9)
+    assert m["per_bin"]["train_count"] == [0, 500, 0, 0, 50, 0, 0, 0, 5]
+    assert m["per_bin"]["shot"] == ["few", "many", "few", "few", "medium"] + ["few"] * 4
+    assert m["mae_many"] == pytest.approx(0.1) and m["mae_medium"] == pytest.approx(0.1)
+    assert 0.1 < m["mae_few"] < 1.0 and m["mse_many"] == pytest.approx(0.01)
+    full = task_metrics("regression", targets, predictions[:, None], ["y"], train_targets=train)
+    assert full["mae_few"] == regression_breakdown(targets, predictions, train)["mae_few"]
+    assert "uniform_guess_percentage_error" in full
+
+
+def test_task_metrics_dispatch_by_task():
+    logits = np.array([[2.0, -1.0], [-3.0, 0.5]])
+    multi = task_metrics("multilabel", np.array([[1, 0], [0, 1]]), logits, ["a", "b"])
+    assert multi["task"] == "multilabel" and multi["auroc"] == 1.0
+    assert sigmoid(np.array([0.0, 1000.0, -1000.0])).tolist() == [0.5, 1.0, 0.0]
+    reg = task_metrics("regression", np.array([1.0, 2.0]), np.array([[1.0], [2.0]]), [])
+    assert reg["mse"] == 0.0
+    cls = task_metrics("binary", np.array([0, 1]), logits, ["no", "yes"])
+    assert cls["accuracy"] == 1.0 and cls["task"] == "binary"

@@ -31,8 +31,18 @@ def trained():
     images, labels = stripes()
     cfg = TrainConfig(epochs=25, batch_size=16, lr=3e-3)
     rows = np.arange(len(labels))
-    return images, labels, train_one_class(images, labels, rows, ["h", "v", "c"], cfg, 0,
-                                           "squared", torch.device("cpu"))  # fmt: skip
+    models = train_one_class(
+        images,
+        labels,
+        rows,
+        classes=["h", "v", "c"],
+        cfg=cfg,
+        seed=0,
+        measure="squared",
+        task="multiclass",
+        device=torch.device("cpu"),
+    )
+    return images, labels, models
 
 
 @pytest.mark.parametrize("measure", MEASURES)
@@ -42,13 +52,18 @@ def test_each_class_is_recognised_by_its_own_autoencoder(trained, measure):
     images, labels, (models, _, history) = trained
     assert {r["phase"] for r in history} == {"autoencoder[h]", "autoencoder[v]", "autoencoder[c]"}
     cpu = torch.device("cpu")
-    own = [TensorSet.from_arrays(images[labels == c], labels[labels == c], cpu) for c in range(3)]
+    own = [
+        TensorSet.from_arrays(images[labels == c], labels[labels == c], cpu, "multiclass")
+        for c in range(3)
+    ]
     scorers = [
         OneClassScorer(measure, reconstruction_errors(m, d))
         for m, d in zip(models, own, strict=True)
     ]
     test_images, test_labels = stripes(20, seed=1)
-    scores = one_class_logits(models, scorers, TensorSet.from_arrays(test_images, test_labels, cpu))
+    scores = one_class_logits(
+        models, scorers, TensorSet.from_arrays(test_images, test_labels, cpu, "multiclass")
+    )
     assert scores.shape == (60, 3)
     assert (scores.argmax(1) == test_labels).mean() >= 0.9
 
@@ -70,5 +85,14 @@ def test_measures_by_hand():
 def test_a_class_without_images_is_named():
     images, labels = stripes(4)
     with pytest.raises(ValueError, match="class 'c' has no training images"):
-        train_one_class(images, labels, np.arange(8), ["h", "v", "c"], TrainConfig(epochs=1),
-                        0, "squared", torch.device("cpu"))  # fmt: skip
+        train_one_class(
+            images,
+            labels,
+            np.arange(8),
+            classes=["h", "v", "c"],
+            cfg=TrainConfig(epochs=1),
+            seed=0,
+            measure="squared",
+            task="multiclass",
+            device=torch.device("cpu"),
+        )

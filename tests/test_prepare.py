@@ -39,15 +39,23 @@ def test_write_split_resizes_normalises_and_keeps_masks_aligned(tmp_path, rng):
     images = rng.integers(0, 255, (5, 2, 8, 8), dtype=np.uint8)
     masks = np.zeros((5, 8, 8), np.uint8)
     masks[:, :4, :4] = 1
-    write_split(images, masks, np.array([0, 3]), tmp_path / "i.npy", tmp_path / "t.npy",
-                [4, 4], (np.array([100.0, 50.0]), np.array([10.0, 5.0])))  # fmt: skip
+    write_split(
+        images,
+        masks,
+        np.array([0, 3]),
+        tmp_path / "i.npy",
+        tmp_path / "t.npy",
+        [4, 4],
+        (np.array([100.0, 50.0]), np.array([10.0, 5.0])),
+    )
     out, out_masks = load_array(tmp_path / "i.npy"), load_array(tmp_path / "t.npy")
     assert out.shape == (2, 2, 4, 4) and out.dtype == np.float32
     assert out_masks.tolist()[0] == [[1, 1, 0, 0]] * 2 + [[0, 0, 0, 0]] * 2
     raw = images[[0, 3]].astype(np.float32)
     assert out[:, 0].mean() == pytest.approx((raw[:, 0].mean() - 100) / 10, abs=0.5)
-    write_split(images, np.arange(5), np.array([4, 1]), tmp_path / "u.npy", tmp_path / "v.npy",
-                None, None)  # fmt: skip
+    write_split(
+        images, np.arange(5), np.array([4, 1]), tmp_path / "u.npy", tmp_path / "v.npy", None, None
+    )
     assert load_array(tmp_path / "u.npy").dtype == np.uint8
     assert np.array_equal(load_array(tmp_path / "u.npy"), images[[4, 1]])
     assert load_array(tmp_path / "v.npy").tolist() == [4, 1]
@@ -60,6 +68,9 @@ def test_a_patient_in_two_given_splits_is_refused():
     parts = assign_splits(np.zeros(5), official, groups, 0.2, 0.2, seed=0)
     assert parts["val"].tolist() == [2]
     groups[2] = 0  # patient 0 now also in val
-    with pytest.raises(ValueError, match=r"patient 'P-007' has images in several splits "
-                                         r"\(train, val\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"patient 'P-007' has images in several splits "
+        r"\(train, val\)",
+    ):
         assign_splits(np.zeros(5), official, groups, 0.2, 0.2, 0, ["P-007", "P-1", "P-2"])

@@ -103,8 +103,11 @@ def test_impose_profile_checks_task_and_summarises():
     kept = impose_profile({"kind": "exponential", "mu": 0.25}, labels, "multiclass", "abc")
     assert np.bincount(labels[kept]).tolist() == [20, 10, 5]
     summary = target_summary(labels, kept, "multiclass", ["a", "b", "c"])
-    assert summary.to_dict("list") == {"class": ["a", "b", "c"], "available": [20] * 3,
-                                       "kept": [20, 10, 5]}  # fmt: skip
+    assert summary.to_dict("list") == {
+        "class": ["a", "b", "c"],
+        "available": [20] * 3,
+        "kept": [20, 10, 5],
+    }
     with pytest.raises(ValueError, match="applies to multiclass, binary data, not segmentation"):
         impose_profile({"kind": "step", "mu": 0.5, "rho": 2}, labels, "segmentation", "abc")
     masks = np.zeros((4, 5, 5), np.uint8)

@@ -30,9 +30,14 @@ def record(method, seed, acc, recalls=(0.5, 1.0)):
 
 def test_mean_and_sample_std_over_seeds_in_method_order():
     frame = metrics_frame(
-        [record("ros", 0, 0.6), record("ros", 1, 0.8), record("baseline", 0, 0.7),
-         record("baseline", 1, 0.7), record("ros", 2, 0.7)]
-    )  # fmt: skip
+        [
+            record("ros", 0, 0.6),
+            record("ros", 1, 0.8),
+            record("baseline", 0, 0.7),
+            record("baseline", 1, 0.7),
+            record("ros", 2, 0.7),
+        ]
+    )
     summary = summarise(frame, ["baseline", "ros"])
     assert list(summary.index) == ["baseline", "ros"]
     assert summary.loc["ros", "n_seeds"] == 3

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from medimbalance.checkpoints import save_model
 from medimbalance.experiment import load_trained_model
 from medimbalance.models import build_model
 from medimbalance.shifts import SHIFT_KINDS, evaluate_under_shift, shift_images
-from medimbalance.training import save_checkpoint
 
 
 @pytest.mark.parametrize("kind", SHIFT_KINDS)
@@ -46,23 +46,46 @@ def test_estimation_under_shift_reports_truth_and_every_estimator():
     model.eval()
     with torch.no_grad():
         val_logits = model(torch.as_tensor(images[:30])).numpy()
-    report = evaluate_under_shift(model, images[30:], labels[30:], val_logits, labels[:30],
-                                  "binary", ["a", "b"], ["noise", "blur"], [1, 5])  # fmt: skip
+    report = evaluate_under_shift(
+        model,
+        images[30:],
+        labels[30:],
+        val_logits,
+        labels[:30],
+        task="binary",
+        classes=["a", "b"],
+        kinds=["noise", "blur"],
+        severities=[1, 5],
+    )
     assert report["metric"] == "accuracy"
     assert [(r["kind"], r["severity"]) for r in report["results"]] == [
-        ("none", 0), ("noise", 1), ("noise", 5), ("blur", 1), ("blur", 5)]  # fmt: skip
+        ("none", 0),
+        ("noise", 1),
+        ("noise", 5),
+        ("blur", 1),
+        ("blur", 5),
+    ]
     assert all(0 <= r["true"] <= 1 and len(r["estimates"]) == 9 for r in report["results"])
     with pytest.raises(ValueError, match="covers classification and segmentation, not regression"):
-        evaluate_under_shift(model, images, labels, val_logits, labels, "regression", ["y"])
+        evaluate_under_shift(
+            model, images, labels, val_logits, labels, task="regression", classes=["y"]
+        )
 
 
 def test_a_model_meets_only_the_data_it_was_trained_for(tmp_path):
     meta = {"classes": ["a", "b"], "channels": 1, "spatial_shape": [16, 16]}
-    run = {"study": "s", "dataset": "d", "task": "multiclass", "profile": "p", "method": "m",
-           "seed": 0, "spec": {"model": "small_cnn"},
-           "training": {"epochs": 1, "batch_size": 4, "lr": 0.01}}  # fmt: skip
+    run = {
+        "study": "s",
+        "dataset": "d",
+        "task": "multiclass",
+        "profile": "p",
+        "method": "m",
+        "seed": 0,
+        "spec": {"model": "small_cnn"},
+        "training": {"epochs": 1, "batch_size": 4, "lr": 0.01},
+    }
     model = build_model("small_cnn", 1, 2, (16, 16))
-    save_checkpoint(str(tmp_path / "model.pt"), model, run, meta)
+    save_model(tmp_path / "model.pt", model, run, meta)
     loaded, config = load_trained_model(tmp_path / "model.pt", meta)
     assert config.spec.model == "small_cnn"
     x = torch.rand(3, 1, 16, 16)

@@ -137,8 +137,12 @@ def test_breastmnist_layout_official_split(tmp_path, rng):
 
 
 def test_rgb_and_multilabel_conversion(tmp_path, rng, monkeypatch):
-    entry = {"task": "multilabel", "classes": list("abcd"), "license": "CC BY 4.0",
-             "n_samples": {"train": 5, "val": 2, "test": 3}}  # fmt: skip
+    entry = {
+        "task": "multilabel",
+        "classes": list("abcd"),
+        "license": "CC BY 4.0",
+        "n_samples": {"train": 5, "val": 2, "test": 3},
+    }
     monkeypatch.setattr(medmnist_module, "medmnist_entry", lambda flag: entry)
     arrays = fake_medmnist(tmp_path / "c.npz", (5, 2, 3), (8, 8, 3), (4,), rng, compressed=True)
     convert_medmnist(tmp_path / "c.npz", "fake", 28, tmp_path / "raw")
@@ -167,11 +171,19 @@ def add_pickle(tar, name, obj):
 def test_cifar10_and_cifar100(tmp_path, rng):
     with tarfile.open(tmp_path / "c10.tar.gz", "w:gz") as tar:
         for i in range(1, 6):
-            add_pickle(tar, f"cifar-10-batches-py/data_batch_{i}",
-                       {b"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8),
-                        b"labels": [i % 10, 1, 2, 3]})  # fmt: skip
-        add_pickle(tar, "cifar-10-batches-py/test_batch",
-                   {b"data": np.zeros((3, 3072), np.uint8), b"labels": [9, 8, 7]})  # fmt: skip
+            add_pickle(
+                tar,
+                f"cifar-10-batches-py/data_batch_{i}",
+                {
+                    b"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8),
+                    b"labels": [i % 10, 1, 2, 3],
+                },
+            )
+        add_pickle(
+            tar,
+            "cifar-10-batches-py/test_batch",
+            {b"data": np.zeros((3, 3072), np.uint8), b"labels": [9, 8, 7]},
+        )
     meta = convert_cifar(tmp_path / "c10.tar.gz", "cifar10", tmp_path / "raw10")
     assert load_array(tmp_path / "raw10/images.npy").shape == (23, 3, 32, 32)
     assert load_array(tmp_path / "raw10/targets.npy")[-3:].tolist() == [9, 8, 7]

@@ -73,8 +73,14 @@ def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
         indices = kept if method == "baseline" else np.load(run / "train_indices.npy")
         assert np.bincount(train_labels[indices]).tolist() == expected
         names = {p.name for p in run.iterdir()}
-        assert {"model.pt", "history.json", "predictions.npz", "metrics.json", "env.json",
-                "run_config.json"} <= names  # fmt: skip
+        assert {
+            "model.pt",
+            "history.json",
+            "predictions.npz",
+            "metrics.json",
+            "env.json",
+            "run_config.json",
+        } <= names
         assert ({"class_counts.tsv", "train_indices.npy"} <= names) == (method != "baseline")
         config = json.loads((run / "run_config.json").read_text())
         assert config["method"] == method and config["seed"] == 1
@@ -112,7 +118,13 @@ def test_calibration_and_estimation_under_shift(tiny_run):
     tables = tiny_run / "results/tiny/tables"
     calibration = pd.read_csv(tables / "lesions_longtail_calibration.csv")
     assert list(dict.fromkeys(calibration["method"])) == [
-        "baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan"]  # fmt: skip
+        "baseline",
+        "ros",
+        "rus",
+        "smote",
+        "sampler_aug",
+        "cdcgan",
+    ]
     assert list(calibration["scaler"][:4]) == ["none", "temperature", "vector", "class_temperature"]
     assert calibration["ece_mean"].between(0, 1).all()
     metrics = json.loads(
@@ -151,7 +163,7 @@ def test_report_contains_tables_and_figures(tiny_run):
         "tumours_natural_shift.md",
         "tumours_natural_asym_focal_seed1_logits.png",
     ):
-        assert name in html  # fmt: skip
+        assert name in html
     for figure in (tiny_run / "results/tiny/figures").iterdir():
         assert figure.read_bytes()[:4] == b"\x89PNG"
 
@@ -167,9 +179,14 @@ def test_failed_job_leaves_no_output_and_names_the_problem(tmp_path):
     config = (tmp_path / "c.yaml").read_text().replace("mu: 0.2", "mu: 0.01")
     (tmp_path / "c.yaml").write_text(config)  # 12 * 0.01^(3/4) < 1: grade 3 would vanish
     done = run_snakemake(
-        "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path),
+        "--cores",
+        "1",
+        "--configfile",
+        str(tmp_path / "c.yaml"),
+        "--directory",
+        str(tmp_path),
         "results/tiny/data/lesions/longtail/class_counts.tsv",
-    )  # fmt: skip
+    )
     assert done.returncode != 0
     log = (tmp_path / "logs/tiny/impose_profile/lesions_longtail.log").read_text()
     assert "leaves class 'grade_3' with no training images" in log

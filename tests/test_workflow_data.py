@@ -43,11 +43,13 @@ def msd_tar(path, rng, cases=6):
             for kind, array in (("imagesTr", image), ("labelsTr", mask)):
                 buffer = io.BytesIO()
                 file_map = nibabel.Nifti1Image(array, np.eye(4)).make_file_map(
-                    {"image": buffer, "header": buffer})  # fmt: skip
+                    {"image": buffer, "header": buffer}
+                )
                 nibabel.Nifti1Image(array, np.eye(4)).to_file_map(file_map)
                 add(f"{kind}/BRATS_{i:03d}.nii", buffer.getvalue())
-            training.append({"image": f"./imagesTr/BRATS_{i:03d}.nii",
-                             "label": f"./labelsTr/BRATS_{i:03d}.nii"})  # fmt: skip
+            training.append(
+                {"image": f"./imagesTr/BRATS_{i:03d}.nii", "label": f"./labelsTr/BRATS_{i:03d}.nii"}
+            )
         labels = {
             "0": "background",
             "1": "edema",
@@ -72,34 +74,65 @@ def suite(tmp_path_factory, request):
     (root / "pngs").mkdir()
     rows = []
     for i in range(24):
-        sitk.WriteImage(sitk.GetImageFromArray(np.full((12, 12), 10 * i, np.uint8)),
-                        str(root / f"pngs/{i}.png"))  # fmt: skip
+        sitk.WriteImage(
+            sitk.GetImageFromArray(np.full((12, 12), 10 * i, np.uint8)), str(root / f"pngs/{i}.png")
+        )
         rows.append({"path": f"{i}.png", "label": "ab"[i % 2], "patient_id": f"p{i // 4}"})
     pd.DataFrame(rows).to_csv(root / "pngs/manifest.csv", index=False)
     split = {"val": 0.2, "test": 0.2}
     config = {
         "study": "suite",
         "datasets": {
-            "findings": {"source": "synthetic_findings", "split": split, "profiles": ["half"],
-                         "generator": {"n": 200, "image_size": 16}},
-            "tumours": {"source": "synthetic_tumours", "split": split, "profiles": ["half"],
-                        "generator": {"n": 10, "shape": [24, 24], "tumour_fraction": 0.01}},
-            "tumours3d": {"source": "synthetic_tumours", "split": split, "profiles": ["half"],
-                          "generator": {"n": 6, "shape": [16, 16, 16], "channels": 3}},
-            "regression": {"source": "synthetic_std_regression", "split": split,
-                           "profiles": ["u15"], "preprocess": {"normalize": "none"},
-                           "generator": {"n_train": 3000, "n_val": 50, "n_test": 50}},
-            "breast": {"source": "medmnist", "flag": "breastmnist", "split": split,
-                       "url": f"{server.url}/flaky/breastmnist.npz",
-                       "md5": md5sum(root / "breastmnist.npz"),
-                       "preprocess": {"shape": [16, 16], "normalize": "zscore"},
-                       "profiles": ["natural", "minority10"]},
-            "brats": {"source": "msd_brats", "shape": [8, 8, 8], "split": split,
-                      "url": f"{server.url}/msd.tar", "md5": md5sum(root / "msd.tar"),
-                      "profiles": ["half"]},
-            "pngs": {"source": "folder", "manifest": str(root / "pngs/manifest.csv"),
-                     "task": "binary", "classes": ["a", "b"], "split": split,
-                     "profiles": ["natural"]},
+            "findings": {
+                "source": "synthetic_findings",
+                "split": split,
+                "profiles": ["half"],
+                "generator": {"n": 200, "image_size": 16},
+            },
+            "tumours": {
+                "source": "synthetic_tumours",
+                "split": split,
+                "profiles": ["half"],
+                "generator": {"n": 10, "shape": [24, 24], "tumour_fraction": 0.01},
+            },
+            "tumours3d": {
+                "source": "synthetic_tumours",
+                "split": split,
+                "profiles": ["half"],
+                "generator": {"n": 6, "shape": [16, 16, 16], "channels": 3},
+            },
+            "regression": {
+                "source": "synthetic_std_regression",
+                "split": split,
+                "profiles": ["u15"],
+                "preprocess": {"normalize": "none"},
+                "generator": {"n_train": 3000, "n_val": 50, "n_test": 50},
+            },
+            "breast": {
+                "source": "medmnist",
+                "flag": "breastmnist",
+                "split": split,
+                "url": f"{server.url}/flaky/breastmnist.npz",
+                "md5": md5sum(root / "breastmnist.npz"),
+                "preprocess": {"shape": [16, 16], "normalize": "zscore"},
+                "profiles": ["natural", "minority10"],
+            },
+            "brats": {
+                "source": "msd_brats",
+                "shape": [8, 8, 8],
+                "split": split,
+                "url": f"{server.url}/msd.tar",
+                "md5": md5sum(root / "msd.tar"),
+                "profiles": ["half"],
+            },
+            "pngs": {
+                "source": "folder",
+                "manifest": str(root / "pngs/manifest.csv"),
+                "task": "binary",
+                "classes": ["a", "b"],
+                "split": split,
+                "profiles": ["natural"],
+            },
         },
         "profiles": {
             "natural": {"kind": "natural"},
@@ -110,10 +143,11 @@ def suite(tmp_path_factory, request):
         "methods": {},
         "training": {"epochs": 1, "batch_size": 8, "lr": 0.001},
         "seeds": [0],
-    }  # fmt: skip
+    }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
-    done = run_snakemake("--cores", "2", "--configfile", str(root / "config.yaml"),
-                         "--directory", str(root))  # fmt: skip
+    done = run_snakemake(
+        "--cores", "2", "--configfile", str(root / "config.yaml"), "--directory", str(root)
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     return root, server
 
@@ -143,8 +177,11 @@ def test_msd_archive_is_downloaded_extracted_and_converted(suite):
     root, _ = suite
     meta = json.loads((root / "results/suite/data/brats/meta.json").read_text())
     assert meta["classes"] == ["background", "edema", "non-enhancing_tumor", "enhancing_tumour"]
-    assert meta["regions"] == {"whole_tumour": [1, 2, 3], "tumour_core": [2, 3],
-                               "enhancing_tumour": [3]}  # fmt: skip
+    assert meta["regions"] == {
+        "whole_tumour": [1, 2, 3],
+        "tumour_core": [2, 3],
+        "enhancing_tumour": [3],
+    }
     images = np.load(root / "results/suite/data/brats/train_images.npy")
     assert images.shape[1:] == (4, 8, 8, 8)
     masks = np.load(root / "results/suite/data/brats/train_targets.npy")

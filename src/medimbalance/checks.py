@@ -87,6 +87,11 @@ def _schedule_errors(name: str, method: dict) -> list[str]:
         errors.append(
             f"{where}: schedule two_phase pretrains on a resampled set; set resample to ros or rus"
         )
+    if schedule == "one_class" and method.get("posthoc_tau"):
+        errors.append(
+            f"{where}: schedule one_class scores by reconstruction distance, not logits; "
+            "posthoc_tau does not apply to it"
+        )
     if schedule == "one_class" and method["resample"] in SYNTHESIZING:
         errors.append(
             f"{where}: schedule one_class trains on real images only; "

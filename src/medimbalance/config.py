@@ -102,7 +102,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         """Build and check a run config; ``training.monitor: auto`` becomes the task's metric."""
-        task = d.get("task", "multiclass")
+        task = d.get("task")
         if task not in TASKS:
             raise ValueError(f"task: unknown {task!r}; valid choices: {', '.join(TASKS)}")
         training = _build(TrainConfig, d["training"], "training")

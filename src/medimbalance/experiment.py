@@ -1,10 +1,11 @@
-"""One training run from its arrays: the method's schedule (single phase, two-phase, one-class)
-dispatched by name, for every task. ``workflow/scripts/train.py`` is the glue around it."""
+"""One training run from its arrays: the method's schedule (:mod:`medimbalance.schedules`) by
+name, for every task, and the saved model read back for inference.
+``workflow/scripts/train.py`` is the glue around it."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,13 @@ from torch import nn
 from .augment import build_augmenter, build_mixup
 from .balancing import sample_weights
 from .calibration import posthoc_logit_adjustment
+from .checkpoints import Checkpoints, load_model_file
 from .config import RunConfig
 from .losses import build_loss
 from .models import build_model
-from .one_class import one_class_logits, train_one_class
+from .schedules import SCHEDULES, TrainedRun
 from .targets import TargetStats, target_stats
-from .training import TensorSet, fine_tune_last_layer, fit, load_set, predict_logits
+from .training import MemmapSet, TensorSet, load_set, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -55,69 +57,103 @@ def num_outputs(task: str, meta: dict) -> int:
     return 1 if task == "regression" else len(meta["classes"])
 
 
-def run_training(
-    run: RunConfig, arrays: RunArrays, meta: dict, device: torch.device, checkpoints: str | Path
-) -> tuple[nn.Module, list[dict], dict[str, np.ndarray]]:
-    """Train ``run`` and return its model, its history and raw outputs on the ``val`` and
-    ``test`` splits. Checkpoints go to ``<checkpoints>_1.pt`` (and ``_2.pt`` for phase 2)."""
-    spec, task, classes = run.spec, run.task, meta["classes"]
-    a = arrays
-    load = lambda images, targets, rows=None: load_set(  # noqa: E731
-        images, targets, device, rows, task=task
-    )
-    if a.has_synthetic():  # real rows then synthetic images, preloaded together
-        train_targets = np.concatenate([a.train_targets[a.rows], a.synthetic_targets])
-        train = TensorSet.from_arrays(
-            np.concatenate([a.train_images[a.rows], a.synthetic_images]), train_targets, device,
-            task,
-        )  # fmt: skip
-        stats = target_stats(task, train_targets, np.arange(len(train)), len(classes))
-    else:
-        train = load(a.train_images, a.train_targets[a.rows], a.rows)
-        stats = target_stats(task, a.train_targets, a.rows, len(classes))
-    val, test = load(a.val_images, a.val_targets), load(a.test_images, a.test_targets)
-    log.info("%s (%s) on %s: %d training samples (%s)", run.method, task, device, len(train),
-             type(train).__name__)  # fmt: skip
+@dataclass
+class TrainingJob:
+    """What a schedule trains from: the run, its arrays, the dataset's metadata (``classes``,
+    ``channels``, ``spatial_shape``), the device and where its checkpoints go."""
 
-    if spec.schedule == "one_class":  # one autoencoder per class; scores = −distance
-        model, scorers, history = train_one_class(
-            a.train_images, a.train_targets, a.rows, classes, run.training, run.seed,
-            spec.measure, device,
-        )  # fmt: skip
-        return model, history, {k: one_class_logits(model, scorers, d) for k, d in
-                                (("val", val), ("test", test))}  # fmt: skip
+    run: RunConfig
+    arrays: RunArrays
+    meta: dict
+    device: torch.device
+    checkpoints: Checkpoints | None = None
+    val: TensorSet | MemmapSet = field(init=False)
+    test: TensorSet | MemmapSet = field(init=False)
 
-    model = build_model(
-        spec.model, meta["channels"], num_outputs(task, meta), meta["spatial_shape"], spec.head
-    ).to(device)
+    def __post_init__(self) -> None:
+        a = self.arrays
+        self.val = self.load(a.val_images, a.val_targets)
+        self.test = self.load(a.test_images, a.test_targets)
 
-    def loss_for(stats: TargetStats) -> nn.Module:
-        return build_loss(spec.loss, stats, **spec.loss_args).to(device)
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
 
-    weights = None
-    if spec.sampler != "none":
-        weights = torch.from_numpy(sample_weights(train.labels.cpu().numpy(), len(classes),
-                                                  spec.sampler, spec.sampler_beta))  # fmt: skip
-    augment = build_augmenter(spec.augment, len(meta["spatial_shape"]), meta["channels"],
-                              spec.augment_prob, task)  # fmt: skip
-    phase = "pretrain" if spec.schedule == "two_phase" else "train"
-    mix = build_mixup(spec.mixup, spec.mixup_alpha, len(classes))
-    history = fit(model, loss_for(stats), train, val, run.training, run.seed, phase=phase,
-                  checkpoint=f"{checkpoints}_1.pt", task=task, weights=weights,
-                  augment=augment, mix=mix)  # fmt: skip
-    if augment is not None:
-        log.info("augmentation: %d samples; each transform fired at rates %s", augment.seen,
-                 {k: round(v, 3) for k, v in augment.rates().items()})  # fmt: skip
-    if spec.schedule == "two_phase":  # fine-tune the last layer on the imbalanced set
-        stats = target_stats(task, a.train_targets, a.profile_rows, len(classes))
-        imbalanced = load(a.train_images, a.train_targets[a.profile_rows], a.profile_rows)
-        history += fine_tune_last_layer(model, loss_for(stats), imbalanced, val,
-                                        run.training, run.seed, f"{checkpoints}_2.pt")  # fmt: skip
-    outputs = {k: predict_logits(model, d).cpu().numpy() for k, d in (("val", val), ("test", test))}
-    if spec.posthoc_tau:  # adjust by the prior of the set the model was last trained on
-        outputs = {k: posthoc_logit_adjustment(v, stats.counts, spec.posthoc_tau) for k, v in
-                   outputs.items()}  # fmt: skip
-    return model, history, outputs
+    def load(self, images, targets, rows=None) -> TensorSet | MemmapSet:
+        """``images[rows]`` with their ``targets`` on the job's device (see ``load_set``)."""
+        return load_set(images, targets, self.device, rows, task=self.run.task)
+
+    def stats(self, rows: np.ndarray) -> TargetStats:
+        """Target statistics of the training rows ``rows`` (the re-weighting losses' input)."""
+        return target_stats(self.run.task, self.arrays.train_targets, rows, len(self.classes))
+
+    def training_set(self) -> tuple[TensorSet | MemmapSet, TargetStats]:
+        """The (resampled) training set and its statistics: the real rows and, after SMOTE or a
+        GAN, the synthetic images appended (preloaded together)."""
+        a, task = self.arrays, self.run.task
+        if not a.has_synthetic():
+            return self.load(a.train_images, a.train_targets[a.rows], a.rows), self.stats(a.rows)
+        targets = np.concatenate([a.train_targets[a.rows], a.synthetic_targets])
+        images = np.concatenate([a.train_images[a.rows], a.synthetic_images])
+        train = TensorSet.from_arrays(images, targets, self.device, task)
+        return train, target_stats(task, targets, np.arange(len(train)), len(self.classes))
+
+    def network(self) -> nn.Module:
+        """The method's network for this dataset, on the device (drawn from torch's seeded
+        global random state)."""
+        spec, meta = self.run.spec, self.meta
+        model = build_model(
+            spec.model,
+            meta["channels"],
+            num_outputs(self.run.task, meta),
+            meta["spatial_shape"],
+            head=spec.head,
+        )
+        return model.to(self.device)
+
+    def loss(self, stats: TargetStats) -> nn.Module:
+        """The method's loss for a training set described by ``stats``."""
+        spec = self.run.spec
+        return build_loss(spec.loss, stats, **spec.loss_args).to(self.device)
+
+    def batch_transforms(self, train: TensorSet | MemmapSet) -> dict:
+        """The method's sampler weights, augmentation and mixup for ``train`` (``fit`` keywords)."""
+        spec, meta = self.run.spec, self.meta
+        weights = None
+        if spec.sampler != "none":
+            labels = train.labels.cpu().numpy()
+            draws = sample_weights(labels, len(self.classes), spec.sampler, spec.sampler_beta)
+            weights = torch.from_numpy(draws)
+        augment = build_augmenter(
+            spec.augment,
+            spatial_dims=len(meta["spatial_shape"]),
+            channels=meta["channels"],
+            prob=spec.augment_prob,
+            task=self.run.task,
+        )
+        mix = build_mixup(spec.mixup, spec.mixup_alpha, len(self.classes))
+        return {"sampler_weights": weights, "augment": augment, "mix": mix}
+
+    def outputs(self, model: nn.Module) -> dict[str, np.ndarray]:
+        """The model's raw outputs on the validation and test splits."""
+        splits = (("val", self.val), ("test", self.test))
+        return {split: predict_logits(model, data).cpu().numpy() for split, data in splits}
+
+
+def run_training(job: TrainingJob) -> TrainedRun:
+    """Train ``job.run`` by its method's schedule; with ``posthoc_tau``, its outputs are
+    logit-adjusted by the prior of the set it was last trained on."""
+    schedule = SCHEDULES.get(job.run.spec.schedule)
+    trained = schedule(job)
+    tau = job.run.spec.posthoc_tau
+    if tau and trained.stats is None:
+        raise ValueError(f"posthoc_tau: schedule {job.run.spec.schedule!r} does not give logits")
+    if tau:
+        trained.outputs = {
+            split: posthoc_logit_adjustment(logits, trained.stats.counts, tau)
+            for split, logits in trained.outputs.items()
+        }
+    return trained
 
 
 def load_trained_model(
@@ -126,7 +162,7 @@ def load_trained_model(
     """A run's saved network (``model.pt``) ready for inference on data described by
     ``data_meta``. Raises ``ValueError`` naming both when the model was trained on other
     classes, channels or image shapes, or is a one-class ensemble (no single network)."""
-    blob = torch.load(path, map_location=device, weights_only=True)
+    blob = load_model_file(path, device)
     run, trained = RunConfig.from_dict(blob["run_config"]), blob["meta"]
     for key in ("classes", "channels", "spatial_shape"):
         if list(np.atleast_1d(trained[key])) != list(np.atleast_1d(data_meta[key])):
@@ -136,7 +172,12 @@ def load_trained_model(
             )
     if run.spec.schedule == "one_class":
         raise ValueError(f"{path} holds one autoencoder per class, not a single network")
-    model = build_model(run.spec.model, trained["channels"], num_outputs(run.task, trained),
-                        trained["spatial_shape"], run.spec.head)  # fmt: skip
+    model = build_model(
+        run.spec.model,
+        trained["channels"],
+        num_outputs(run.task, trained),
+        trained["spatial_shape"],
+        head=run.spec.head,
+    )
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval(), run

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoints import load_model_file
 from .config import TrainConfig
 from .models import build_model
 from .training import TensorSet, fit, forward, last_layer, load_set, ordered_batches
@@ -51,26 +52,28 @@ def train_classifier(
     train_labels: np.ndarray,
     val_images: np.ndarray,
     val_labels: np.ndarray,
+    *,
     num_classes: int,
     cfg: TrainConfig,
     seed: int,
+    task: str,
     device: torch.device | str = "cpu",
 ) -> tuple[nn.Module, list[dict]]:
-    """A classifier (cross-entropy, best epoch by the validation monitor) trained on images
-    ``(N, C, *spatial)``; returns it and its history."""
+    """A classifier of ``task`` data (cross-entropy, best epoch by the validation monitor)
+    trained on images ``(N, C, *spatial)``; returns it and its history."""
     torch.manual_seed(seed)
     device = torch.device(device)
     model = build_model(model_name, train_images.shape[1], num_classes, train_images.shape[2:])
     model = model.to(device)
-    train = load_set(train_images, train_labels, device)
-    val = load_set(val_images, val_labels, device)
-    history = fit(model, nn.CrossEntropyLoss(), train, val, cfg, seed)
+    train = load_set(train_images, train_labels, device, task=task)
+    val = load_set(val_images, val_labels, device, task=task)
+    history = fit(model, nn.CrossEntropyLoss(), train, val, cfg, seed, task=task)
     return model, history
 
 
 def load_extractor(path: str, device: torch.device | str = "cpu") -> nn.Module:
-    """The feature extractor saved by ``train_extractor`` (``save_checkpoint``'s format)."""
-    blob = torch.load(path, map_location=device, weights_only=True)
+    """The feature extractor saved by ``train_extractor`` (:func:`save_model`'s format)."""
+    blob = load_model_file(path, device)
     meta = blob["meta"]
     model = build_model(
         blob["run_config"]["model"], meta["channels"], len(meta["classes"]), meta["spatial_shape"]

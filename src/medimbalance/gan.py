@@ -1,6 +1,7 @@
-"""Conditional DCGAN for minority-class synthesis (the GAN seed), and the measures of its images.
+"""Conditional DCGAN for minority-class synthesis (Paul and Tewari 2021), and the measures of its
+images.
 
-The generator and the discriminator are conditioned on the class the way the seed recommends:
+The generator and the discriminator are conditioned on the class as Paul and Tewari recommend:
 an embedding of the label, followed by a linear layer that scales it to the size of a feature
 map (the generator's first map, the discriminator's input image), concatenated as an extra
 channel (Radford et al., ICLR 2016, for the DCGAN; Mirza and Osindero 2014 for the condition).
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoints import Checkpoints
 from .config import TrainConfig
 from .data.io import atomic_write
 
@@ -212,8 +214,14 @@ class TrainedGan:
         shape = tuple(blob["shape"])
         generator = Generator(blob["num_classes"], blob["channels"], shape, cfg).to(device)
         generator.load_state_dict(blob["state_dict"])
-        return cls(generator, cfg, blob["num_classes"], blob["channels"], shape,
-                   Intensity(**blob["intensity"]))  # fmt: skip
+        return cls(
+            generator,
+            cfg,
+            blob["num_classes"],
+            blob["channels"],
+            shape,
+            Intensity(**blob["intensity"]),
+        )
 
     @torch.no_grad()
     def sample(self, labels: np.ndarray, seed: int, batch_size: int = 512) -> np.ndarray:
@@ -237,15 +245,16 @@ def train_gan(
     labels: np.ndarray,
     num_classes: int,
     cfg: GanConfig,
+    *,
     device: torch.device | str = "cpu",
-    checkpoint: str | Path | None = None,
+    checkpoints: Checkpoints | None = None,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> tuple[TrainedGan, list[dict]]:
     """Train a conditional DCGAN on ``images (N, C, H, W)`` with class ``labels (N,)``.
 
     Each step updates the discriminator on a real batch and a generated batch of the same
-    classes (binary cross-entropy), then the generator to fool it. With ``checkpoint``, the
-    state after every epoch is written there and resumed from on the next call. Raises
+    classes (binary cross-entropy), then the generator to fool it. With ``checkpoints``, the
+    state after every epoch is saved (phase ``gan``) and resumed from on the next call. Raises
     ``GanDivergedError`` naming the epoch and batch when a loss is NaN or infinite.
     """
     images = np.asarray(images)
@@ -266,10 +275,11 @@ def train_gan(
     rng = torch.Generator().manual_seed(cfg.seed)
     real_x, real_y = intensity.to_unit(images).to(device), torch.from_numpy(labels).to(device)
     bce = nn.BCEWithLogitsLoss()
-    parts = {"generator": g, "discriminator": d, "opt_g": opt_g, "opt_d": opt_d}
-    epoch, history = 0, []
-    if checkpoint is not None and Path(checkpoint).exists():
-        epoch, history = _resume(checkpoint, cfg, parts, rng)
+    parts = {"generator": g, "discriminator": d, "opt_g": opt_g, "opt_d": opt_d, "rng": rng}
+    state = {"epoch": 0, "history": []}
+    if checkpoints is not None:
+        state = checkpoints.restore("gan", parts) or state
+    epoch, history = state["epoch"], state["history"]
     while epoch < cfg.epochs:
         epoch += 1
         g.train(), d.train()
@@ -298,41 +308,24 @@ def train_gan(
                         f"batch {batch}; lower gan.lr (now {cfg.lr}) or check the images"
                     )
             n = len(idx)
-            sums += n * np.array([
-                loss_d.item(), loss_g.item(),
-                torch.sigmoid(real_logit).mean().item(), torch.sigmoid(fake_logit).mean().item(),
-            ])  # fmt: skip
+            sums += n * np.array(
+                [
+                    loss_d.item(),
+                    loss_g.item(),
+                    torch.sigmoid(real_logit).mean().item(),
+                    torch.sigmoid(fake_logit).mean().item(),
+                ]
+            )
         means = sums / len(labels)
         names = ("loss_d", "loss_g", "d_real", "d_fake")
         record = {"epoch": epoch, **{k: float(v) for k, v in zip(names, means, strict=True)}}
         history.append(record)
-        if checkpoint is not None:
-            _save(checkpoint, cfg, parts, rng, epoch, history)
+        if checkpoints is not None:
+            checkpoints.save("gan", parts, {"epoch": epoch, "history": history})
         if on_epoch_end is not None:
             on_epoch_end(record)
     trained = TrainedGan(g, cfg, num_classes, images.shape[1], shape, intensity)
     return trained, history
-
-
-def _save(path, cfg, parts, rng, epoch, history) -> None:
-    blob = {name: part.state_dict() for name, part in parts.items()}
-    blob.update(config=asdict(cfg), rng=rng.get_state(), torch_rng=torch.get_rng_state(),
-                epoch=epoch, history=history)  # fmt: skip
-    with atomic_write(path) as f:
-        torch.save(blob, f)
-
-
-def _resume(path, cfg, parts, rng) -> tuple[int, list[dict]]:
-    blob = torch.load(path, weights_only=True)
-    if blob["config"] != asdict(cfg):  # left by other settings: start afresh
-        log.info("ignoring %s: it was written with other GAN settings", path)
-        return 0, []
-    for name, part in parts.items():
-        part.load_state_dict(blob[name])
-    rng.set_state(blob["rng"])
-    torch.set_rng_state(blob["torch_rng"])
-    log.info("resumed the GAN from %s after epoch %d", path, blob["epoch"])
-    return blob["epoch"], blob["history"]
 
 
 # ---- Quality of the generated images -------------------------------------------------------
@@ -361,14 +354,16 @@ def synthesis_quality(
     extractor: nn.Module,
     test_images: np.ndarray,
     test_labels: np.ndarray,
+    *,
     classes: list[str],
     cfg: TrainConfig,
     seed: int,
     tstr_per_class: int,
+    task: str,
     model_name: str = "small_cnn",
     device: torch.device | str = "cpu",
 ) -> dict:
-    """How good the generated images are, against the real test split:
+    """How good the generated images are, against the real test split (of ``task`` data):
 
     - ``fid`` (all classes, with the test split's class frequencies) and ``fid_per_class``, on
       the penultimate-layer features of ``extractor`` (a classifier trained on real images);
@@ -382,10 +377,10 @@ def synthesis_quality(
 
     device = torch.device(device)
     test_labels = np.asarray(test_labels, dtype=np.int64)
-    test = load_set(test_images, test_labels, device)
+    test = load_set(test_images, test_labels, device, task=task)
     real = embed(extractor, test)
     fake_images = gan.sample(test_labels, seed)
-    fake = embed(extractor, load_set(fake_images, test_labels, device))
+    fake = embed(extractor, load_set(fake_images, test_labels, device, task=task))
     report = {
         "fid": fid(real, fake),
         "fid_per_class": {
@@ -396,12 +391,20 @@ def synthesis_quality(
     per_class = np.repeat(np.arange(len(classes)), tstr_per_class)
     held_out = np.repeat(np.arange(len(classes)), max(tstr_per_class // 4, 2))
     classifier, _ = train_classifier(
-        model_name, gan.sample(per_class, seed + 1), per_class,
-        gan.sample(held_out, seed + 2), held_out, len(classes), cfg, seed, device,
-    )  # fmt: skip
+        model_name,
+        gan.sample(per_class, seed + 1),
+        per_class,
+        gan.sample(held_out, seed + 2),
+        held_out,
+        num_classes=len(classes),
+        cfg=cfg,
+        seed=seed,
+        task=task,
+        device=device,
+    )
     for prefix, model in (("tstr", classifier), ("real", extractor)):
         logits = predict_logits(model, test).cpu().numpy()
-        scores = task_metrics("multiclass", test_labels, logits, classes)
+        scores = task_metrics(task, test_labels, logits, classes)
         report[f"{prefix}_accuracy"] = scores["accuracy"]
         report[f"{prefix}_balanced_accuracy"] = scores["balanced_accuracy"]
     return report

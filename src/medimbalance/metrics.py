@@ -28,9 +28,17 @@ TASK_SCALARS = {
     "binary": SCALAR_METRICS,
     "multilabel": ("auroc", "average_precision", "micro_auroc", "micro_average_precision"),
     "segmentation": ("dice", "sensitivity", "precision", "hd95"),
-    "regression": ("mse", "mae", "percentage_error", "bias", "mae_many", "mae_medium", "mae_few",
-                   "uniform_guess_percentage_error"),
-}  # fmt: skip
+    "regression": (
+        "mse",
+        "mae",
+        "percentage_error",
+        "bias",
+        "mae_many",
+        "mae_medium",
+        "mae_few",
+        "uniform_guess_percentage_error",
+    ),
+}
 # Regression bins by their number of training targets (Yang et al., ICML 2021): many-shot
 # bins hold more than MANY_SHOT, few-shot bins fewer than FEW_SHOT.
 MANY_SHOT, FEW_SHOT = 100, 20
@@ -214,9 +222,11 @@ def segmentation_metrics(
     overlap = overlap_per_image(predicted, targets, num_classes)
     if hausdorff:
         overlap["hd95"] = np.array(
-            [[hausdorff95(p == c, t == c) for c in range(num_classes)]
-             for p, t in zip(predicted, targets, strict=True)]
-        ).reshape(len(targets), num_classes)  # fmt: skip
+            [
+                [hausdorff95(p == c, t == c) for c in range(num_classes)]
+                for p, t in zip(predicted, targets, strict=True)
+            ]
+        ).reshape(len(targets), num_classes)
     per_class = {k: [_nanmean(v[:, c]) for c in range(num_classes)] for k, v in overlap.items()}
     return {
         "n": len(targets),
@@ -287,7 +297,7 @@ def regression_breakdown(
             "mae": [_nanmean(np.abs(error[test_bin == b])) for b in range(n_bins)],
         },
         "uniform_guess_percentage_error": uniform_guess_percentage_error(targets, low, high),
-    }  # fmt: skip
+    }
     for kind in ("many", "medium", "few"):
         chosen = shot[test_bin] == kind
         out[f"mae_{kind}"] = float(np.abs(error[chosen]).mean()) if chosen.any() else None

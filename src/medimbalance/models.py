@@ -73,8 +73,11 @@ class RegressionCNN(nn.Module):
                 f"regression_cnn needs 2D images of at least 16×16, got {spatial_shape}"
             )
         stage = lambda cin, cout: [  # noqa: E731
-            nn.Conv2d(cin, cout, 5), nn.ReLU(), nn.AvgPool2d(2), nn.Dropout(dropout)
-        ]  # fmt: skip
+            nn.Conv2d(cin, cout, 5),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.Dropout(dropout),
+        ]
         self.features = nn.Sequential(*stage(in_channels, widths[0]), *stage(*widths))
         side = [((s - 4) // 2 - 4) // 2 for s in spatial_shape]
         self.head = nn.Sequential(
@@ -100,9 +103,13 @@ def unet(in_channels: int, num_classes: int, spatial_shape: Sequence[int]) -> nn
     stride-2 levels, two residual units per block."""
     _check_divisible(spatial_shape, 8, "unet")
     return UNet(
-        spatial_dims=len(spatial_shape), in_channels=in_channels, out_channels=num_classes,
-        channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2,
-    )  # fmt: skip
+        spatial_dims=len(spatial_shape),
+        in_channels=in_channels,
+        out_channels=num_classes,
+        channels=(16, 32, 64, 128),
+        strides=(2, 2, 2),
+        num_res_units=2,
+    )
 
 
 @MODELS.register("basic_unet")
@@ -110,9 +117,11 @@ def basic_unet(in_channels: int, num_classes: int, spatial_shape: Sequence[int])
     """MONAI ``BasicUNet`` (Falk et al., Nature Methods 2019) in 2D or 3D, features 16–128."""
     _check_divisible(spatial_shape, 16, "basic_unet", minimum=32)  # instance norm needs 2×2
     return BasicUNet(
-        spatial_dims=len(spatial_shape), in_channels=in_channels, out_channels=num_classes,
+        spatial_dims=len(spatial_shape),
+        in_channels=in_channels,
+        out_channels=num_classes,
         features=(16, 16, 32, 64, 128, 16),
-    )  # fmt: skip
+    )
 
 
 def _check_divisible(

@@ -1,5 +1,6 @@
 """One-class learning: one autoencoder per class; a sample goes to the class whose autoencoder
-reconstructs it best (the first seed's one-class scheme), by a configured error measure."""
+reconstructs it best (the one-class scheme Banerjee (2018) describes for imbalanced medical
+images), by a configured error measure."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from monai.networks.nets import AutoEncoder
 from sklearn.covariance import LedoitWolf
 from torch import nn
 
+from .checkpoints import Checkpoints
 from .config import TrainConfig
-from .schedules import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler
 from .training import (
     MemmapSet,
     TensorSet,
@@ -29,9 +31,13 @@ MEASURES = ("absolute", "squared", "euclidean", "mahalanobis")
 def build_autoencoder(channels: int, spatial_dims: int) -> nn.Module:
     """A small MONAI convolutional autoencoder (16/32 channels, stride 2, residual units)."""
     return AutoEncoder(
-        spatial_dims=spatial_dims, in_channels=channels, out_channels=channels,
-        channels=(16, 32), strides=(2, 2), num_res_units=1,
-    )  # fmt: skip
+        spatial_dims=spatial_dims,
+        in_channels=channels,
+        out_channels=channels,
+        channels=(16, 32),
+        strides=(2, 2),
+        num_res_units=1,
+    )
 
 
 def fit_autoencoder(
@@ -39,22 +45,38 @@ def fit_autoencoder(
     data: TensorSet | MemmapSet,
     cfg: TrainConfig,
     seed: int,
-    on_epoch_end: Callable[[dict], None] = log_epoch,
+    *,
     name: str = "autoencoder",
+    checkpoints: Checkpoints | None = None,
+    on_epoch_end: Callable[[dict], None] = log_epoch,
 ) -> list[dict]:
-    """Train ``model`` to reconstruct the images of ``data`` (mean squared error)."""
+    """Train ``model`` to reconstruct the images of ``data`` (mean squared error); with
+    ``checkpoints``, the state after every epoch is saved as phase ``name`` and resumed."""
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(seed)
-    history = []
-    for epoch in range(1, cfg.epochs + 1):
+    parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, generator=generator)
+    state = {"epoch": 0, "history": []}
+    if checkpoints is not None:
+        state = checkpoints.restore(name, parts) or state
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         loss = train_one_epoch(
-            model, nn.MSELoss(), optimizer, data, cfg.batch_size, generator, epoch, reconstruct=True
+            model,
+            nn.MSELoss(),
+            optimizer,
+            data,
+            batch_size=cfg.batch_size,
+            generator=generator,
+            epoch=epoch,
+            reconstruct=True,
         )
         scheduler.step()
-        history.append({"phase": name, "epoch": epoch, "train_loss": loss})
-        on_epoch_end(history[-1])
-    return history
+        state["history"].append({"phase": name, "epoch": epoch, "train_loss": loss})
+        state["epoch"] = epoch
+        if checkpoints is not None:
+            checkpoints.save(name, parts, state)
+        on_epoch_end(state["history"][-1])
+    return state["history"]
 
 
 @torch.no_grad()
@@ -109,13 +131,17 @@ def train_one_class(
     images: np.ndarray,
     targets: np.ndarray,
     rows: np.ndarray,
+    *,
     classes: Sequence[str],
     cfg: TrainConfig,
     seed: int,
     measure: str,
+    task: str,
     device: torch.device,
+    checkpoints: Checkpoints | None = None,
 ) -> tuple[nn.ModuleList, list[OneClassScorer], list[dict]]:
-    """One autoencoder per class, each trained on that class's rows of ``images`` only.
+    """One autoencoder per class, each trained on that class's rows of ``images`` only (data of
+    ``task``, a classification task), each with a checkpoint of its own.
 
     Returns the autoencoders, their distance scorers and the training history.
     """
@@ -124,10 +150,12 @@ def train_one_class(
         own = rows[targets[rows] == c]
         if len(own) == 0:
             raise ValueError(f"class {name!r} has no training images for its autoencoder")
-        data = load_set(images, targets[own], device, own)
+        data = load_set(images, targets[own], device, own, task=task)
         torch.manual_seed(seed + c)
         model = build_autoencoder(images.shape[1], images.ndim - 2).to(device)
-        history += fit_autoencoder(model, data, cfg, seed + c, name=f"autoencoder[{name}]")
+        history += fit_autoencoder(
+            model, data, cfg, seed + c, name=f"autoencoder[{name}]", checkpoints=checkpoints
+        )
         scorers.append(OneClassScorer(measure, reconstruction_errors(model, data)))
         models.append(model)
     return models, scorers, history

@@ -146,9 +146,11 @@ def class_logits(logits: np.ndarray, targets: np.ndarray, limit: int = 200_000, 
 
 
 def plot_logit_histograms(
-    sets: dict[str, tuple[np.ndarray, np.ndarray]], class_names: Sequence[str], title: str,
+    sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    class_names: Sequence[str],
+    title: str,
     path: str,
-) -> None:  # fmt: skip
+) -> None:
     """Per class ``c``, the histogram of the logit ``z_c`` of the samples (images or voxels)
     whose true class is ``c``, for each named set (e.g. training vs test): under imbalance,
     the minority classes' test logits move towards the decision boundary (Li et al.)."""
@@ -180,9 +182,13 @@ def calibration_frame(records: Sequence[dict]) -> pd.DataFrame:
         for scaler, values in record["metrics"]["calibration"].items():
             errors = {k: values[k] for k in CALIBRATION_COLUMNS}
             rows.append(
-                {"method": record["method"], "seed": int(record["seed"]), "scaler": scaler,
-                 **errors}
-            )  # fmt: skip
+                {
+                    "method": record["method"],
+                    "seed": int(record["seed"]),
+                    "scaler": scaler,
+                    **errors,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -215,8 +221,14 @@ def plot_reliability(bins: dict[str, dict[str, dict]], title: str, path: str) ->
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
         for scaler, pooled in scalers.items():
             filled = pooled["count"] > 0
-            ax.plot(pooled["confidence"][filled], pooled["accuracy"][filled], marker="o", ms=2.5,
-                    lw=1, label=scaler)  # fmt: skip
+            ax.plot(
+                pooled["confidence"][filled],
+                pooled["accuracy"][filled],
+                marker="o",
+                ms=2.5,
+                lw=1,
+                label=scaler,
+            )
         ax.set_xlim(0, 1), ax.set_ylim(0, 1)
         ax.set_title(method, fontsize=8)
         ax.set_xlabel("confidence", fontsize=7)
@@ -233,8 +245,10 @@ def pool_reliability(reliabilities: Sequence[dict]) -> dict[str, np.ndarray]:
     counts = np.sum([r["count"] for r in reliabilities], axis=0).astype(float)
     pooled = {"count": counts}
     for key in ("confidence", "accuracy"):
-        weighted = [np.nan_to_num(np.array(r[key], dtype=float)) * np.array(r["count"])
-                    for r in reliabilities]  # fmt: skip
+        weighted = [
+            np.nan_to_num(np.array(r[key], dtype=float)) * np.array(r["count"])
+            for r in reliabilities
+        ]
         with np.errstate(invalid="ignore", divide="ignore"):
             pooled[key] = np.sum(weighted, axis=0) / counts
     return pooled
@@ -248,13 +262,20 @@ def shift_frame(records: Sequence[dict]) -> pd.DataFrame:
     for record in records:
         for result in record["shift"]["results"]:
             for estimator, estimate in result["estimates"].items():
-                rows.append({
-                    "method": record["method"], "seed": int(record["seed"]),
-                    "kind": result["kind"], "severity": result["severity"],
-                    "estimator": estimator, "true": result["true"], "estimate": estimate,
-                    "abs_error": None if estimate is None or result["true"] is None
-                    else abs(estimate - result["true"]),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "method": record["method"],
+                        "seed": int(record["seed"]),
+                        "kind": result["kind"],
+                        "severity": result["severity"],
+                        "estimator": estimator,
+                        "true": result["true"],
+                        "estimate": estimate,
+                        "abs_error": None
+                        if estimate is None or result["true"] is None
+                        else abs(estimate - result["true"]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -269,9 +290,12 @@ def shift_markdown(frame: pd.DataFrame, metric: str, methods: Sequence[str]) -> 
         part = shifted[shifted["method"] == method]
         if part.empty:
             continue
-        lines += [f"**{method}**: mean absolute error of the estimated test {metric} (points)",
-                  "", "| estimator | " + " | ".join([*kinds, "all"]) + " |",
-                  "|---|" + "---|" * (len(kinds) + 1)]  # fmt: skip
+        lines += [
+            f"**{method}**: mean absolute error of the estimated test {metric} (points)",
+            "",
+            "| estimator | " + " | ".join([*kinds, "all"]) + " |",
+            "|---|" + "---|" * (len(kinds) + 1),
+        ]
         for estimator in dict.fromkeys(part["estimator"]):
             rows = part[part["estimator"] == estimator]
             cells = [
@@ -283,15 +307,18 @@ def shift_markdown(frame: pd.DataFrame, metric: str, methods: Sequence[str]) -> 
                 for k in kinds
             ]
             cells.append(_cell(100 * rows["abs_error"].mean(), 100 * rows["abs_error"].std(), 1))
-            lines.append(f"| {estimator} | " + " | ".join(cells) + " |")  # fmt: skip
+            lines.append(f"| {estimator} | " + " | ".join(cells) + " |")
         truth = part.drop_duplicates(["seed", "kind", "severity"])
-        cells = [_cell(100 * truth[truth["kind"] == k]["true"].mean(), float("nan"), 1)
-                 for k in kinds]  # fmt: skip
+        cells = [
+            _cell(100 * truth[truth["kind"] == k]["true"].mean(), float("nan"), 1) for k in kinds
+        ]
         cells.append(_cell(100 * truth["true"].mean(), float("nan"), 1))
         clean = frame[(frame["method"] == method) & (frame["kind"] == "none")]
         clean_true = 100 * clean.drop_duplicates(["seed"])["true"].mean()
-        lines += [f"| true {metric} (unshifted: {clean_true:.1f}) | " + " | ".join(cells) + " |",
-                  ""]  # fmt: skip
+        lines += [
+            f"| true {metric} (unshifted: {clean_true:.1f}) | " + " | ".join(cells) + " |",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -68,6 +68,7 @@ def evaluate_under_shift(
     test_targets: np.ndarray,
     val_logits: np.ndarray,
     val_targets: np.ndarray,
+    *,
     task: str,
     classes: list[str],
     kinds: Sequence[str] = SHIFT_KINDS,
@@ -91,8 +92,10 @@ def evaluate_under_shift(
     segmentation = task == "segmentation"
     val_logits = np.asarray(val_logits, dtype=np.float64)
     if segmentation:  # one sample per voxel
-        estimator = Estimator(np.moveaxis(val_logits, 1, -1).reshape(-1, val_logits.shape[1]),
-                              np.asarray(val_targets).reshape(-1))  # fmt: skip
+        estimator = Estimator(
+            np.moveaxis(val_logits, 1, -1).reshape(-1, val_logits.shape[1]),
+            np.asarray(val_targets).reshape(-1),
+        )
     else:
         estimator = Estimator(val_logits, val_targets)
     metric = "dice" if segmentation else "accuracy"
@@ -107,8 +110,12 @@ def evaluate_under_shift(
             logits.append(forward(model, x).cpu().numpy())
         logits = np.concatenate(logits).astype(np.float64)
         true = task_metrics(task, test_targets, logits, classes, hausdorff=False)[metric]
-        estimates = estimator.dice_estimates(logits) if segmentation else (
-            estimator.accuracy_estimates(logits))  # fmt: skip
-        results.append({"kind": kind or "none", "severity": severity, "true": true,
-                        "estimates": estimates})  # fmt: skip
+        estimates = (
+            estimator.dice_estimates(logits)
+            if segmentation
+            else (estimator.accuracy_estimates(logits))
+        )
+        results.append(
+            {"kind": kind or "none", "severity": severity, "true": true, "estimates": estimates}
+        )
     return {"metric": metric, "results": results}

@@ -19,8 +19,16 @@ SYNTHESIZING = ("smote", *GENERATIVE)
 
 LOSS_TASKS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
-        ("ce", "weighted_ce", "cb_ce", "focal", "cb_focal", "ldam", "logit_adjusted",
-         "balanced_softmax"),
+        (
+            "ce",
+            "weighted_ce",
+            "cb_ce",
+            "focal",
+            "cb_focal",
+            "ldam",
+            "logit_adjusted",
+            "balanced_softmax",
+        ),
         CLASS_TASKS,
     ),
     **dict.fromkeys(("bce", "weighted_bce", "focal_bce"), ("multilabel",)),
@@ -29,7 +37,7 @@ LOSS_TASKS: dict[str, tuple[str, ...]] = {
         ("segmentation",),
     ),
     **dict.fromkeys(("mse", "lds_mse", "balanced_mse"), ("regression",)),
-}  # fmt: skip
+}
 
 MODEL_TASKS: dict[str, tuple[str, ...]] = {
     "small_cnn": IMAGE_TASKS,

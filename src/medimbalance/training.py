@@ -12,18 +12,17 @@ import copy
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from .augment import Augmenter, Mixup
+from .checkpoints import Checkpoints
 from .config import MONITORS, TrainConfig
-from .data.io import atomic_write
 from .metrics import TASK_SCALARS, task_metrics
 from .models import OUTPUT_LAYERS
-from .schedules import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler
 from .tasks import resolve_monitor
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return x.div_(255.0).sub_(0.5).div_(0.5) if images.dtype == np.uint8 else x
 
 
-def to_labels(labels: np.ndarray, device: torch.device, task: str = "multiclass") -> torch.Tensor:
+def to_labels(labels: np.ndarray, device: torch.device, task: str) -> torch.Tensor:
     """Targets on ``device``: class labels ``(N,)`` int64; multi-hot labels ``(N, L)`` and
     regression targets ``(N,)`` float32; segmentation masks ``(N, *spatial)`` as stored (uint8
     masks stay compact and are widened per batch by :func:`widen`)."""
@@ -68,7 +67,7 @@ class TensorSet:
 
     @classmethod
     def from_arrays(
-        cls, images: np.ndarray, labels: np.ndarray, device: torch.device, task: str = "multiclass"
+        cls, images: np.ndarray, labels: np.ndarray, device: torch.device, task: str
     ) -> TensorSet:
         return cls(to_tensor(images, device), to_labels(labels, device, task))
 
@@ -107,8 +106,9 @@ def load_set(
     labels: np.ndarray,
     device: torch.device,
     rows: np.ndarray | None = None,
+    *,
+    task: str,
     preload_limit: int = PRELOAD_LIMIT_BYTES,
-    task: str = "multiclass",
 ) -> TensorSet | MemmapSet:
     """The samples ``images[rows]`` (all rows by default) with their ``labels`` (aligned with
     ``rows``): preloaded on the device when they fit in ``preload_limit`` bytes as float32,
@@ -132,12 +132,13 @@ def train_one_epoch(
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
     data: TensorSet | MemmapSet,
+    *,
     batch_size: int,
     generator: torch.Generator,
     epoch: int,
     frozen_features: bool = False,
     reconstruct: bool = False,
-    weights: torch.Tensor | None = None,
+    sampler_weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
     mix: Mixup | None = None,
 ) -> float:
@@ -146,16 +147,16 @@ def train_one_epoch(
     ``frozen_features`` keeps every module in evaluation mode (fixed batch-norm statistics, no
     dropout) while the trainable parameters learn: two-phase fine-tuning. ``reconstruct``
     compares the output with the input images instead of the labels (autoencoders). With
-    ``weights`` (one per sample), the epoch draws ``len(data)`` samples with replacement in
+    ``sampler_weights`` (one per sample), the epoch draws ``len(data)`` samples with replacement in
     proportion to them (a weighted random sampler) instead of a permutation. ``augment``
     transforms every batch on the fly, and ``mix`` (mixup) then blends it.
     Raises ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
-    if weights is None:
+    if sampler_weights is None:
         order = torch.randperm(len(data), generator=generator)
     else:
-        order = torch.multinomial(weights, len(data), replacement=True, generator=generator)
+        order = torch.multinomial(sampler_weights, len(data), replacement=True, generator=generator)
     order = order.to(data.labels.device)
     total, seen = 0.0, 0
     for batch, idx in enumerate(order.split(batch_size)):
@@ -200,7 +201,8 @@ def evaluate(
     model: nn.Module,
     loss_fn: nn.Module,
     data: TensorSet | MemmapSet,
-    task: str = "multiclass",
+    *,
+    task: str,
     batch_size: int = 256,
 ) -> dict:
     """Validation loss (mean over samples) and the task's scalar metrics (``TASK_SCALARS``, but
@@ -232,25 +234,25 @@ def fit(
     val: TensorSet | MemmapSet,
     cfg: TrainConfig,
     seed: int,
-    on_epoch_end: Callable[[dict], None] = log_epoch,
     *,
+    task: str,
     phase: str = "train",
-    checkpoint: str | Path | None = None,
+    checkpoints: Checkpoints | None = None,
     trainable: Iterable[nn.Parameter] | None = None,
-    task: str = "multiclass",
-    weights: torch.Tensor | None = None,
+    sampler_weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
     mix: Mixup | None = None,
+    on_epoch_end: Callable[[dict], None] = log_epoch,
 ) -> list[dict]:
-    """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping); returns the
-    history and leaves the best epoch's weights in ``model``.
+    """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping) on data of
+    ``task``; returns the history and leaves the best epoch's weights in ``model``.
 
     ``trainable`` restricts learning to those parameters (the rest stay frozen, in evaluation
     mode); otherwise the model and the loss's own learnable parameters (Balanced MSE's noise
-    scale) learn. With ``checkpoint``, the state after every epoch is saved there, and a
-    checkpoint of the same ``phase`` found at the start is resumed. ``weights`` (per sample)
-    turn on a weighted random sampler and ``augment`` on-the-fly augmentation, reseeded from
-    ``(seed, epoch)`` every epoch so a resumed run repeats it.
+    scale) learn. With ``checkpoints``, the state after every epoch is saved as ``phase``, and
+    a state of this phase and run found at the start is resumed. ``sampler_weights`` (per
+    sample) turn on a weighted random sampler, ``augment`` on-the-fly augmentation (reseeded
+    from ``(seed, epoch)`` every epoch so a resumed run repeats it) and ``mix`` mixup.
     """
     if trainable is not None:
         params = list(trainable)
@@ -261,12 +263,12 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     monitor = resolve_monitor(cfg.monitor, task)
     larger_is_better = MONITORS[monitor]
-    frozen = trainable is not None
+    parts = dict(
+        model=model, loss=loss_fn, optimizer=optimizer, scheduler=scheduler, generator=generator
+    )
     state = fresh_state()
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = (
-            _restore(checkpoint, phase, model, loss_fn, optimizer, scheduler, generator) or state
-        )
+    if checkpoints is not None:
+        state = checkpoints.restore(phase, parts) or state
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"] + 1
         if hasattr(loss_fn, "set_epoch"):  # deferred re-weighting (LDAM-DRW) follows the epoch
@@ -274,13 +276,22 @@ def fit(
         if augment is not None:
             augment.reseed(seed, epoch)
         train_loss = train_one_epoch(
-            model, loss_fn, optimizer, train, cfg.batch_size, generator, epoch, frozen,
-            weights=weights, augment=augment, mix=mix,
-        )  # fmt: skip
+            model,
+            loss_fn,
+            optimizer,
+            train,
+            batch_size=cfg.batch_size,
+            generator=generator,
+            epoch=epoch,
+            frozen_features=trainable is not None,
+            sampler_weights=sampler_weights,
+            augment=augment,
+            mix=mix,
+        )
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         record = {"phase": phase, "epoch": epoch, "lr": lr, "train_loss": train_loss}
-        record.update(evaluate(model, loss_fn, val, task))
+        record.update(evaluate(model, loss_fn, val, task=task))
         score = record[f"val_{monitor}"]  # None when undefined (an AUROC without positives)
         if state["best_weights"] is None or _improves(score, state["best"], larger_is_better):
             state.update(best=score, best_weights=copy.deepcopy(model.state_dict()), stale=0)
@@ -289,8 +300,8 @@ def fit(
         state["epoch"] = epoch
         state["history"].append(record)
         state["done"] = epoch == cfg.epochs or 0 < cfg.patience <= state["stale"]
-        if checkpoint is not None:
-            _save(checkpoint, phase, state, model, loss_fn, optimizer, scheduler, generator)
+        if checkpoints is not None:
+            checkpoints.save(phase, parts, state)
         on_epoch_end(record)
     model.load_state_dict(state["best_weights"])
     return state["history"]
@@ -315,35 +326,6 @@ def _improves(score: float | None, best: float | None, larger_is_better: bool) -
     return best is None or (score > best if larger_is_better else score < best)
 
 
-def _save(path, phase, state, model, loss_fn, optimizer, scheduler, generator) -> None:
-    blob = {
-        "phase": phase,
-        **state,
-        "model": model.state_dict(),
-        "loss": loss_fn.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    with atomic_write(path) as f:
-        torch.save(blob, f)
-
-
-def _restore(path, phase, model, loss_fn, optimizer, scheduler, generator) -> dict | None:
-    blob = torch.load(path, weights_only=True)
-    if blob["phase"] != phase:
-        return None
-    model.load_state_dict(blob["model"])
-    loss_fn.load_state_dict(blob["loss"])
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    generator.set_state(blob["generator"])
-    torch.set_rng_state(blob["torch_rng"])
-    log.info("resumed %s from %s after epoch %d", phase, path, blob["epoch"])
-    return {k: blob[k] for k in fresh_state()}
-
-
 def last_layer(model: nn.Module) -> nn.Module:
     """The output layer of ``model`` (its last linear or cosine classifier): the layer before
     the softmax."""
@@ -360,7 +342,9 @@ def fine_tune_last_layer(
     val: TensorSet | MemmapSet,
     cfg: TrainConfig,
     seed: int,
-    checkpoint: str | Path | None = None,
+    *,
+    task: str,
+    checkpoints: Checkpoints | None = None,
     on_epoch_end: Callable[[dict], None] = log_epoch,
 ) -> list[dict]:
     """Phase 2 of two-phase training: only the last layer learns, on ``train`` (the original
@@ -375,14 +359,19 @@ def fine_tune_last_layer(
     for p in head.parameters():
         p.requires_grad_(True)
     try:
-        return fit(model, loss_fn, train, val, cfg, seed, on_epoch_end, phase="finetune",
-                   checkpoint=checkpoint, trainable=head.parameters())  # fmt: skip
+        return fit(
+            model,
+            loss_fn,
+            train,
+            val,
+            cfg,
+            seed,
+            task=task,
+            phase="finetune",
+            checkpoints=checkpoints,
+            trainable=head.parameters(),
+            on_epoch_end=on_epoch_end,
+        )
     finally:
         for p in model.parameters():
             p.requires_grad_(True)
-
-
-def save_checkpoint(path: str, model: nn.Module, run_config: dict, meta: dict) -> None:
-    """Write ``model.pt`` atomically: weights plus the run config and dataset metadata."""
-    with atomic_write(path) as f:
-        torch.save({"state_dict": model.state_dict(), "run_config": run_config, "meta": meta}, f)

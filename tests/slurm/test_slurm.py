@@ -71,18 +71,37 @@ def runs(cluster, tmp_path_factory):
     remote = tmp_path_factory.mktemp("remote")
     # The profile's placeholders become this cluster's partition and account; the GPU rules
     # ask for no GPU on this GPU-less node (a gpu request would fail at submission).
-    overrides = [f"{rule}:{key}" for rule in GPU_RULES for key in ("slurm_partition=debug",
-                 "gpu=0", "cpus_per_gpu=0")]  # fmt: skip
+    overrides = [
+        f"{rule}:{key}"
+        for rule in GPU_RULES
+        for key in ("slurm_partition=debug", "gpu=0", "cpus_per_gpu=0")
+    ]
     command = [
-        "timeout", "-s", "INT", "900",  # snakemake ignores SIGTERM while it waits on jobs
-        *SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"),
-        "--workflow-profile", str(REPO / "profiles" / "slurm"),
-        "--configfile", str(STUDY), "--directory", str(remote), "--jobs", "2",
-        "--default-resources", "slurm_partition=debug", "slurm_account=root", "runtime=10",
+        "timeout",
+        "-s",
+        "INT",
+        "900",  # snakemake ignores SIGTERM while it waits on jobs
+        *SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "workflow" / "Snakefile"),
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        "--configfile",
+        str(STUDY),
+        "--directory",
+        str(remote),
+        "--jobs",
+        "2",
+        "--default-resources",
+        "slurm_partition=debug",
+        "slurm_account=root",
+        "runtime=10",
         "mem_mb=1000",
-        "--set-resources", *overrides,
-        "--slurm-init-seconds-before-status-checks", "1",
-    ]  # fmt: skip
+        "--set-resources",
+        *overrides,
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     return state, env, local, remote
@@ -91,8 +110,11 @@ def runs(cluster, tmp_path_factory):
 def sacct_jobs(env):
     out = subprocess.run(
         ["sacct", "-X", "--parsable2", "--noheader", "--format=JobIdRaw,State"],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     return dict(line.split("|", 1) for line in out.splitlines())
 
 

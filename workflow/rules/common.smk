@@ -142,8 +142,7 @@ def final_outputs(kind):
                     cell.format("tables") + f"_{method}_synthesis.md",
                     cell.format("figures") + f"_{method}_samples.png",
                 ]
-    folder = {"data": "/data/", "runs": "/runs/", "tables": "/tables/", "figures": "/figures/"}
-    return [path for path in outputs if folder[kind] in path]
+    return [path for path in outputs if path.startswith(f"results/{study.name}/{kind}/")]
 
 
 # ---- 4. Warm starts (medimbalance.jobs.warm) -----------------------------------------------

@@ -30,11 +30,16 @@ log.info("calibration of %d runs:\n%s", len(records), calibration_markdown(summa
 shown = ("none", "temperature", "class_temperature")
 bins = {
     method: {
-        scaler: pool_reliability([r["metrics"]["calibration"][scaler]["reliability"]
-                                  for r in records if r["method"] == method])
+        scaler: pool_reliability(
+            [
+                r["metrics"]["calibration"][scaler]["reliability"]
+                for r in records
+                if r["method"] == method
+            ]
+        )
         for scaler in shown
     }
     for method in methods
-}  # fmt: skip
+}
 title = f"{wc.dataset} / {wc.profile}: test reliability, {len(seeds)} seeds pooled"
 plot_reliability(bins, title, snakemake.output.figure)

@@ -26,12 +26,22 @@ test_images = load_array(inp.test_images, mmap=True)
 test_targets = load_array(inp.test_targets)
 
 report = evaluate_under_shift(
-    model, test_images, test_targets, val_logits, val_targets, run.task, meta["classes"],
-    params.kinds, params.severities, seed=int(wc.seed), device=device,
-)  # fmt: skip
+    model,
+    test_images,
+    test_targets,
+    val_logits,
+    val_targets,
+    task=run.task,
+    classes=meta["classes"],
+    kinds=params.kinds,
+    severities=params.severities,
+    seed=int(wc.seed),
+    device=device,
+)
 for result in report["results"]:
-    log.info("%s severity %d: true %s %.4f; estimates %s", result["kind"], result["severity"],
-             report["metric"], result["true"], result["estimates"])  # fmt: skip
+    kind, severity, metric = result["kind"], result["severity"], report["metric"]
+    true, estimates = result["true"], result["estimates"]
+    log.info("%s severity %d: true %s %.4f; estimates %s", kind, severity, metric, true, estimates)
 write_json(out.shift, report)
 
 # Logits of the training images the model learnt from (the profile's) against the test split's

@@ -29,13 +29,17 @@ train_targets = None
 if task == "regression":  # errors per target bin need the training targets' distribution
     rows = load_array(snakemake.input.profile_indices)
     train_targets = load_array(snakemake.input.train_targets, mmap=True)[rows]
-metrics = task_metrics(task, arrays["test_targets"], arrays["test_logits"], classes,
-                       train_targets=train_targets)  # fmt: skip
+metrics = task_metrics(
+    task, arrays["test_targets"], arrays["test_logits"], classes, train_targets=train_targets
+)
 if task in CLASS_TASKS:
     metrics["calibration"] = calibrate(
-        arrays["val_logits"], arrays["val_targets"], arrays["test_logits"],
-        arrays["test_targets"], n_bins=snakemake.params.bins,
-    )  # fmt: skip
+        val_logits=arrays["val_logits"],
+        val_targets=arrays["val_targets"],
+        test_logits=arrays["test_logits"],
+        test_targets=arrays["test_targets"],
+        n_bins=snakemake.params.bins,
+    )
     ece = {k: round(v["ece"], 4) for k, v in metrics["calibration"].items()}
     log.info("test ECE before and after scaling: %s", ece)
 log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[task]))

@@ -1,20 +1,19 @@
 """Train one run (dataset × profile × method × seed); save the model, history and predictions.
 
-Checkpoints after every epoch (named by a hash of the run config) let a killed job resume.
-"""
+A checkpoint after every epoch lets a killed job resume; it is valid only for this run's
+identity (its config and the content of the data it trains on)."""
 
 import _libpath  # noqa: F401
 
-import hashlib
-import json
 from pathlib import Path
 
+from medimbalance.checkpoints import Checkpoints, save_model
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, read_json, save_npz, write_json
-from medimbalance.experiment import RunArrays, load_synthetic, run_training
+from medimbalance.experiment import RunArrays, TrainingJob, load_synthetic, run_training
+from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.jobs.runtime import configure, environment_info, select_device
-from medimbalance.training import save_checkpoint
 
 log = log_to_file(snakemake.log[0])
 inp, out = snakemake.input, snakemake.output
@@ -24,12 +23,9 @@ device = select_device()
 write_json(out.env, environment_info(device))
 write_json(out.run_config, run.to_dict())
 
-folder = Path(out.model).parent
-tag = hashlib.sha256(json.dumps(run.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-for stale in folder.glob(".checkpoint_*.pt"):  # left by a run with another config
-    if tag not in stale.name:
-        stale.unlink()
-
+# What the checkpoints are valid for: the run and what it learns from (not the test split).
+learns_from = {k: v for k, v in inp.items() if not k.startswith("test_")}
+checkpoints = Checkpoints(Path(out.model).parent, run_identity(run.to_dict(), learns_from))
 arrays = RunArrays(
     train_images=load_array(inp.train_images, mmap=True),
     train_targets=load_array(inp.train_targets, mmap=True),
@@ -42,18 +38,17 @@ arrays = RunArrays(
     **(load_synthetic(inp.synthetic) if "synthetic" in inp.keys() else {}),
 )
 meta = read_json(inp.meta)
-model, history, outputs = run_training(run, arrays, meta, device, folder / f".checkpoint_{tag}")
+trained = run_training(TrainingJob(run, arrays, meta, device, checkpoints))
 
-save_checkpoint(out.model, model, run.to_dict(), meta)
-write_json(out.history, {"epochs": history})
+save_model(out.model, trained.model, run.to_dict(), meta)
+write_json(out.history, {"epochs": trained.history})
 # Segmentation logits are maps per class and voxel: stored as float16 to halve their size.
 dtype = "float16" if run.task == "segmentation" else "float32"
 save_npz(
     out.predictions,
-    val_logits=outputs["val"].astype(dtype),
+    val_logits=trained.outputs["val"].astype(dtype),
     val_targets=arrays.val_targets,
-    test_logits=outputs["test"].astype(dtype),
+    test_logits=trained.outputs["test"].astype(dtype),
     test_targets=arrays.test_targets,
 )
-for done in folder.glob(f".checkpoint_{tag}_*.pt"):
-    done.unlink()
+checkpoints.clear()

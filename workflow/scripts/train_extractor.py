@@ -3,12 +3,13 @@ training images) and embed every image of the training split with its penultimat
 
 import _libpath  # noqa: F401
 
+from medimbalance.checkpoints import save_model
 from medimbalance.config import TrainConfig
 from medimbalance.data.io import load_array, read_json, save_array, write_json
 from medimbalance.features import embed, train_classifier
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.jobs.runtime import configure, select_device
-from medimbalance.training import load_set, save_checkpoint
+from medimbalance.training import load_set
 
 log = log_to_file(snakemake.log[0])
 inp, out, params = snakemake.input, snakemake.output, snakemake.params
@@ -19,14 +20,21 @@ rows = load_array(inp.indices)
 images = load_array(inp.train_images, mmap=True)
 targets = load_array(inp.train_targets, mmap=True)
 
-training = TrainConfig(**params.training)
 model, history = train_classifier(
-    params.model, images[rows], targets[rows], load_array(inp.val_images, mmap=True),
-    load_array(inp.val_targets), len(meta["classes"]), training, params.seed, device,
-)  # fmt: skip
-embeddings = embed(model, load_set(images, targets, device))
+    params.model,
+    images[rows],
+    targets[rows],
+    load_array(inp.val_images, mmap=True),
+    load_array(inp.val_targets),
+    num_classes=len(meta["classes"]),
+    cfg=TrainConfig(**params.training),
+    seed=params.seed,
+    task=meta["task"],
+    device=device,
+)
+embeddings = embed(model, load_set(images, targets, device, task=meta["task"]))
 log.info("embedded %d training images into %d features", *embeddings.shape)
 
 save_array(out.embeddings, embeddings)
 write_json(out.history, {"epochs": history})
-save_checkpoint(out.model, model, {"model": params.model, "training": params.training}, meta)
+save_model(out.model, model, {"model": params.model, "training": params.training}, meta)

@@ -1,18 +1,22 @@
 """Train the conditional DCGAN of one dataset × profile × method on the profile's real training
 images; measure its images (FID, train-on-synthetic/test-on-real) and draw a sample grid.
 
-A checkpoint after every epoch lets a killed job resume."""
+A checkpoint after every epoch lets a killed job resume (valid only for the same settings and
+training images)."""
 
 import _libpath  # noqa: F401
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from medimbalance.checkpoints import Checkpoints
 from medimbalance.config import TrainConfig
 from medimbalance.data.io import atomic_write, load_array, read_json, write_json
 from medimbalance.features import load_extractor
 from medimbalance.gan import GanConfig, synthesis_quality, train_gan
+from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import plot_sample_grid, synthesis_markdown
 from medimbalance.jobs.runtime import configure, select_device
@@ -31,16 +35,34 @@ rows = load_array(inp.indices)
 images = load_array(inp.train_images, mmap=True)[rows]
 labels = load_array(inp.train_targets, mmap=True)[rows]
 
-checkpoint = Path(out.generator).parent / ".checkpoint_gan.pt"
-gan, history = train_gan(images, labels, len(classes), cfg, device, checkpoint, log_epoch)
+# The checkpoint is valid for these settings and the images the GAN learns from.
+learns_from = {k: inp[k] for k in ("indices", "train_images", "train_targets")}
+checkpoints = Checkpoints(Path(out.generator).parent, run_identity(asdict(cfg), learns_from))
+gan, history = train_gan(
+    images,
+    labels,
+    len(classes),
+    cfg,
+    device=device,
+    checkpoints=checkpoints,
+    on_epoch_end=log_epoch,
+)
 gan.save(out.generator)
 write_json(out.history, {"epochs": history})
 
 quality = synthesis_quality(
-    gan, load_extractor(inp.extractor, device), load_array(inp.test_images, mmap=True),
-    load_array(inp.test_targets), classes, TrainConfig(**snakemake.params.training), cfg.seed,
-    tstr_per_class, snakemake.params.model, device,
-)  # fmt: skip
+    gan,
+    load_extractor(inp.extractor, device),
+    load_array(inp.test_images, mmap=True),
+    load_array(inp.test_targets),
+    classes=classes,
+    cfg=TrainConfig(**snakemake.params.training),
+    seed=cfg.seed,
+    tstr_per_class=tstr_per_class,
+    task=meta["task"],
+    model_name=snakemake.params.model,
+    device=device,
+)
 log.info("quality: %s", quality)
 title = f"{wc.method} on {wc.dataset} / {wc.profile}"
 with atomic_write(out.quality, "w") as f:
@@ -48,4 +70,4 @@ with atomic_write(out.quality, "w") as f:
 grid = gan.sample(np.repeat(np.arange(len(classes)), 8), cfg.seed)
 value_range = (gan.intensity.lo, gan.intensity.hi)
 plot_sample_grid(grid, classes, value_range, f"{title}: generated images per class", out.samples)
-checkpoint.unlink(missing_ok=True)
+checkpoints.clear()

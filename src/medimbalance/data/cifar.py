@@ -18,8 +18,17 @@ from .io import save_array
 from .raw import SPLIT_CODES, write_raw
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 MEMBERS = {
     "cifar10": {
         "train": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],

@@ -60,9 +60,11 @@ def assign_splits(
         parts = {s: np.flatnonzero(official == code) for s, code in SPLIT_CODES.items()}
         if len(parts["val"]) == 0:  # e.g. CIFAR: carve validation from training
             train, val = train_test_split(
-                parts["train"], test_size=val_fraction, random_state=seed,
+                parts["train"],
+                test_size=val_fraction,
+                random_state=seed,
                 stratify=key[parts["train"]] if _can_stratify(key[parts["train"]]) else None,
-            )  # fmt: skip
+            )
             parts["train"], parts["val"] = train, val
         return {s: np.sort(parts[s]).astype(np.int64) for s in SPLITS}
     if (groups >= 0).any():

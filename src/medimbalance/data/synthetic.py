@@ -98,11 +98,21 @@ def _background(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, size: 
 
 # Approximate NIH ChestX-ray14 prevalences: a few common findings, several under 2 %.
 CHEST_PREVALENCE = {
-    "infiltration": 0.177, "effusion": 0.119, "atelectasis": 0.103, "nodule": 0.056,
-    "mass": 0.052, "pneumothorax": 0.047, "consolidation": 0.042, "pleural_thickening": 0.030,
-    "cardiomegaly": 0.025, "emphysema": 0.022, "edema": 0.021, "fibrosis": 0.015,
-    "pneumonia": 0.013, "hernia": 0.002,
-}  # fmt: skip
+    "infiltration": 0.177,
+    "effusion": 0.119,
+    "atelectasis": 0.103,
+    "nodule": 0.056,
+    "mass": 0.052,
+    "pneumothorax": 0.047,
+    "consolidation": 0.042,
+    "pleural_thickening": 0.030,
+    "cardiomegaly": 0.025,
+    "emphysema": 0.022,
+    "edema": 0.021,
+    "fibrosis": 0.015,
+    "pneumonia": 0.013,
+    "hernia": 0.002,
+}
 
 
 @dataclass(frozen=True)

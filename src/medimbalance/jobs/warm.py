@@ -41,9 +41,13 @@ SWITCH_VARIABLE = "MEDIMBALANCE_WARM_START"  # "0" turns warm starts off
 CHILD_VARIABLE = "MEDIMBALANCE_WARM_CHILD"  # set inside a served child
 # Thread settings read once when the numerical libraries load: served jobs must match the server.
 THREAD_VARIABLES = (
-    "OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-)  # fmt: skip
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 SERVER_THREADS = "1"
 SRC = str(Path(__file__).resolve().parents[2])  # the library's source folder (watched)
 
