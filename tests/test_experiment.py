@@ -15,7 +15,8 @@ from medimbalance.data.synthetic import (
     make_graded_lesions,
     make_tumours,
 )
-from medimbalance.experiment import RunArrays, TrainingJob, run_training
+from medimbalance.experiment import run_training
+from medimbalance.schedules import RunArrays, TrainingJob
 
 CPU = torch.device("cpu")
 

@@ -25,9 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import Checkpoints
+from .checkpoints import Checkpoints, load_model_file, save_model
 from .config import TrainConfig
-from .data.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -196,31 +195,29 @@ class TrainedGan:
     intensity: Intensity
 
     def save(self, path: str | Path) -> None:
-        blob = {
-            "state_dict": self.generator.state_dict(),
-            "config": asdict(self.cfg),
+        """Write the generator (``generator.pt``) with its settings and image format."""
+        meta = {
             "num_classes": self.num_classes,
             "channels": self.channels,
             "shape": list(self.shape),
             "intensity": asdict(self.intensity),
         }
-        with atomic_write(path) as f:
-            torch.save(blob, f)
+        save_model(path, self.generator, asdict(self.cfg), meta)
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedGan:
-        blob = torch.load(path, map_location=device, weights_only=True)
-        cfg = GanConfig(**blob["config"])
-        shape = tuple(blob["shape"])
-        generator = Generator(blob["num_classes"], blob["channels"], shape, cfg).to(device)
+        blob = load_model_file(path, device)
+        cfg, meta = GanConfig(**blob["run_config"]), blob["meta"]
+        shape = tuple(meta["shape"])
+        generator = Generator(meta["num_classes"], meta["channels"], shape, cfg).to(device)
         generator.load_state_dict(blob["state_dict"])
         return cls(
             generator,
             cfg,
-            blob["num_classes"],
-            blob["channels"],
+            meta["num_classes"],
+            meta["channels"],
             shape,
-            Intensity(**blob["intensity"]),
+            Intensity(**meta["intensity"]),
         )
 
     @torch.no_grad()

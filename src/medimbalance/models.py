@@ -174,3 +174,8 @@ def build_model(
             parent, path.rpartition(".")[2], CosineClassifier(layer.in_features, layer.out_features)
         )
     return model
+
+
+def num_outputs(task: str, meta: dict) -> int:
+    """Network outputs: one per class or label, one for regression."""
+    return 1 if task == "regression" else len(meta["classes"])

@@ -10,7 +10,8 @@ from pathlib import Path
 from medimbalance.checkpoints import Checkpoints, save_model
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, read_json, save_npz, write_json
-from medimbalance.experiment import RunArrays, TrainingJob, load_synthetic, run_training
+from medimbalance.experiment import load_synthetic, run_training
+from medimbalance.schedules import RunArrays, TrainingJob
 from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.jobs.runtime import configure, environment_info, select_device
