@@ -72,7 +72,7 @@ def test_dice_estimates_track_the_true_dice():
     assert 0.3 < truth < 0.95
     # The logits are calibrated, so the average confidence is right; a threshold fitted on
     # all pixels (mostly background) overestimates the foreground's Dice, one per predicted
-    # class does not (the segmentation seed's finding).
+    # class does not (Li et al.'s 2022 finding).
     assert abs(estimates["AC"] - truth) < 0.03
     assert abs(estimates["CS-ATC"] - truth) < 0.03
     assert estimates["ATC"] - truth > 0.08

@@ -22,7 +22,7 @@ def test_segmentation_models_refuse_sides_they_cannot_halve():
         build_model("basic_unet", 1, 2, (40, 40))
 
 
-def test_regression_cnn_is_the_seeds_layer_stack():
+def test_regression_cnn_is_thakoersinghs_layer_stack():
     model = build_model("regression_cnn", 1, 1, (52, 52))
     kinds = [type(m).__name__ for m in model.modules() if not list(m.children())]
     assert kinds == ["Conv2d", "ReLU", "AvgPool2d", "Dropout"] * 2 + [

@@ -1,10 +1,11 @@
-"""On-the-fly augmentation (the re-weighting and segmentation seeds; the class-balanced sampler
-it goes with is :func:`medimbalance.balancing.sample_weights`).
+"""On-the-fly augmentation, and mixup (a batch transform); the class-balanced sampler the
+augmentation goes with is :func:`medimbalance.balancing.sample_weights`.
 
 The augmentation preset applies rotation, affine, horizontal flip and intensity/colour
-jitter, each independently with probability ``p`` (0.3 in the seed), per sample, with MONAI
-transforms; segmentation masks move with their images. ``foreground`` augments only samples
-whose mask holds foreground (the segmentation seed's class-specific augmentation).
+jitter, each independently with probability ``p`` (0.3 by default, as in re-weighted random
+sampling with augmentation), per sample, with MONAI transforms; segmentation masks move with
+their images. ``foreground`` augments only samples whose mask holds foreground (the
+class-specific augmentation of Li, Kamnitsas and Glocker 2021).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ColourJitter(RandomizableTransform):
 
 
 class Augmenter:
-    """The seed's preset, applied per sample of a batch: rotation (±15°), affine (±10 %
+    """The augmentation preset, applied per sample of a batch: rotation (±15°), affine (±10 %
     translation, ±10 % scale, ±0.1 shear), horizontal flip, intensity/colour jitter, each
     independently with probability ``prob``: whether each fires is one draw per transform and
     sample from the augmenter's generator; the MONAI transforms then draw their parameters.

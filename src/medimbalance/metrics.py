@@ -237,7 +237,7 @@ def segmentation_metrics(
 
 
 def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
-    """MSE, MAE, the regression seed's percentage loss ``mean |ŷ − y| / y × 100`` and the bias
+    """MSE, MAE, Thakoersingh's (2021) percentage loss ``mean |ŷ − y| / y × 100`` and the bias
     ``mean (ŷ − y) / y × 100`` (its signed form). ``targets`` and ``predictions`` ``(N,)``."""
     targets = np.asarray(targets, dtype=np.float64).reshape(-1)
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
@@ -258,7 +258,7 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
 
 def uniform_guess_percentage_error(targets: np.ndarray, low: float, high: float) -> float:
     """The percentage loss ``mean E|U − y| / y × 100`` of guessing ``U ~ U(low, high)``
-    (the regression seed's baseline), in closed form: ``E|U − y| = ((y − low)² + (high − y)²) /
+    (Thakoersingh's 2021 baseline), in closed form: ``E|U − y| = ((y − low)² + (high − y)²) /
     (2 (high − low))`` for ``y`` in the range."""
     y = np.asarray(targets, dtype=np.float64).reshape(-1)
     if not high > low or (y <= 0).any():

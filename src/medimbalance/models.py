@@ -1,4 +1,4 @@
-"""Networks by name, built from MONAI (and the regression seed's small CNN).
+"""Networks by name, built from MONAI (and Thakoersingh's 2021 small regression CNN).
 
 Every builder takes ``(in_channels, num_outputs, spatial_shape)``: classifiers and regressors
 return ``(B, num_outputs)``, segmentation networks ``(B, num_outputs, *spatial_shape)``.
@@ -51,10 +51,10 @@ def densenet_121(in_channels: int, num_classes: int, spatial_shape: Sequence[int
 
 
 class RegressionCNN(nn.Module):
-    """The regression seed's network: two 5×5 convolutions with ReLU, each followed by 2×2
-    average pooling and dropout, then two fully connected layers (ReLU between).
+    """Thakoersingh's (2021) regression network: two 5×5 convolutions with ReLU, each followed
+    by 2×2 average pooling and dropout, then two fully connected layers (ReLU between).
 
-    The seed gives the layer types only; the widths (16 and 32 filters, 128 hidden units) and
+    The report gives the layer types only; the widths (16 and 32 filters, 128 hidden units) and
     the dropout rate (0.25) are ours.
     """
 
@@ -93,7 +93,7 @@ class RegressionCNN(nn.Module):
 
 @MODELS.register("regression_cnn")
 def regression_cnn(in_channels: int, num_outputs: int, spatial_shape: Sequence[int]) -> nn.Module:
-    """The regression seed's CNN (:class:`RegressionCNN`)."""
+    """Thakoersingh's (2021) regression CNN (:class:`RegressionCNN`)."""
     return RegressionCNN(in_channels, num_outputs, spatial_shape)
 
 

@@ -258,9 +258,9 @@ def make_tumours(spec: TumoursSpec) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class StdRegressionSpec:
-    """The regression seed's data: 52×52 images with pixels ~ N(0, s²), target = the image's std.
+    """Thakoersingh's (2021) data: 52×52 images with pixels ~ N(0, s²), target = the image's std.
 
-    Each split draws ``s`` from the reference distribution (the seed's U(1, 10)); training sets
+    Each split draws ``s`` from the reference distribution (Thakoersingh's U(1, 10)); training sets
     with other target distributions are imposed by a ``target_distribution`` profile.
     """
 
@@ -297,7 +297,7 @@ def draw_targets(distribution: tuple, rng: np.random.Generator, n: int) -> np.nd
 
 def make_std_regression(spec: StdRegressionSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images ``(N, 1, 52, 52)`` float32, targets ``(N,)`` float32 = each image's population std
-    (ddof 0, the seed's formula), and split codes ``(N,)`` (0 train, 1 val, 2 test)."""
+    (ddof 0, Thakoersingh's formula), and split codes ``(N,)`` (0 train, 1 val, 2 test)."""
     rng = np.random.default_rng(spec.seed)
     counts = (spec.n_train, spec.n_val, spec.n_test)
     n, size = sum(counts), spec.image_size
