@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 
@@ -23,8 +24,8 @@ RESULTS_DOC, README = DOCS / "results.md", DOCS.parent / "README.md"
 EXCERPT = ("baseline", "rus", "logit_adjusted", "weighted_sampler_aug")
 
 
-def cell(row: pd.Series, metric: str, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
-    mean, std = row[f"{metric}_mean"] * scale, row[f"{metric}_std"] * scale
+def cell(row: pd.Series, metric: str, digits: int = 3, unit: str = "") -> str:
+    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     return f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
 
 
@@ -37,97 +38,69 @@ def read(tables: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(tables / f"{name}.csv", index_col=0)
 
 
-def classification(tables: Path) -> str:
-    balanced, longtail = (
-        read(tables, "graded_lesions_balanced"),
-        read(tables, "graded_lesions_longtail"),
-    )
-    rows = [
-        [
-            m,
-            cell(balanced.loc[m], "balanced_accuracy"),
-            cell(longtail.loc[m], "balanced_accuracy"),
-            cell(longtail.loc[m], "recall[grade_4]"),
-        ]
-        for m in longtail.index
-    ]
-    header = [
+LESIONS_BALANCED, LESIONS_LONGTAIL = "graded_lesions_balanced", "graded_lesions_longtail"
+U1_5, N5_5 = "std_regression_u1_5", "std_regression_normal_5_5"
+# Tables of metrics: the title of the method column, then per column its title, the study's
+# table it comes from, the metric and optionally its digits and unit.
+METRIC_TABLES = {
+    "classification": (
         "method",
-        "balanced accuracy, balanced profile (μ = 1)",
-        "balanced accuracy, long tail (μ = 0.05)",
-        "recall of grade 4 (rarest), long tail",
-    ]
-    return table(header, rows)
-
-
-def multilabel(tables: Path) -> str:
-    f = read(tables, "findings_natural")
-    rows = [
         [
-            m,
-            cell(r, "auroc"),
-            cell(r, "average_precision"),
-            cell(r, "auroc[fibrosis]"),
-            cell(r, "auroc[hernia]"),
-        ]
-        for m, r in f.iterrows()
-    ]
-    header = [
+            ("balanced accuracy, balanced profile (μ = 1)", LESIONS_BALANCED, "balanced_accuracy"),
+            ("balanced accuracy, long tail (μ = 0.05)", LESIONS_LONGTAIL, "balanced_accuracy"),
+            ("recall of grade 4 (rarest), long tail", LESIONS_LONGTAIL, "recall[grade_4]"),
+        ],
+    ),
+    "multilabel": (
         "multi-label (14 findings)",
-        "macro AUROC",
-        "macro average precision",
-        "AUROC of fibrosis (1.5 %)",
-        "AUROC of hernia (0.2 %)",
-    ]
-    return table(header, rows)
-
-
-def segmentation(tables: Path) -> str:
-    t = read(tables, "tumours_natural")
-    rows = [
         [
-            m,
-            cell(r, "dice"),
-            cell(r, "hd95", 2),
-            cell(r, "dice[edema]"),
-            cell(r, "dice[non_enhancing]"),
-            cell(r, "dice[enhancing]"),
-        ]
-        for m, r in t.iterrows()
-    ]
-    header = [
+            ("macro AUROC", "findings_natural", "auroc"),
+            ("macro average precision", "findings_natural", "average_precision"),
+            ("AUROC of fibrosis (1.5 %)", "findings_natural", "auroc[fibrosis]"),
+            ("AUROC of hernia (0.2 %)", "findings_natural", "auroc[hernia]"),
+        ],
+    ),
+    "segmentation": (
         "segmentation (tumour 1 % of pixels)",
-        "mean foreground Dice",
-        "HD95 (pixels)",
-        "Dice edema",
-        "Dice non-enhancing",
-        "Dice enhancing",
-    ]
-    return table(header, rows)
-
-
-def regression(tables: Path) -> str:
-    u, n = read(tables, "std_regression_u1_5"), read(tables, "std_regression_normal_5_5")
-    rows = [
         [
-            m,
-            cell(u.loc[m], "mse"),
-            cell(u.loc[m], "percentage_error", 1, unit=" %"),
-            cell(u.loc[m], "mae_few"),
-            cell(n.loc[m], "mse"),
-            cell(n.loc[m], "percentage_error", 1, unit=" %"),
-        ]
-        for m in u.index
-    ]
-    header = [
+            ("mean foreground Dice", "tumours_natural", "dice"),
+            ("HD95 (pixels)", "tumours_natural", "hd95", 2),
+            ("Dice edema", "tumours_natural", "dice[edema]"),
+            ("Dice non-enhancing", "tumours_natural", "dice[non_enhancing]"),
+            ("Dice enhancing", "tumours_natural", "dice[enhancing]"),
+        ],
+    ),
+    "regression": (
         "regression, tested on s ~ U(1, 10)",
-        "MSE, trained on U(1, 5)",
-        "percentage loss, U(1, 5)",
-        "MAE few-shot bins, U(1, 5)",
-        "MSE, trained on N(5.5, 1)",
-        "percentage loss, N(5.5, 1)",
+        [
+            ("MSE, trained on U(1, 5)", U1_5, "mse"),
+            ("percentage loss, U(1, 5)", U1_5, "percentage_error", 1, " %"),
+            ("MAE many-shot bins, U(1, 5)", U1_5, "mae_many"),
+            ("MAE few-shot bins, U(1, 5)", U1_5, "mae_few"),
+            (
+                "uniform random guess, percentage loss",
+                U1_5,
+                "uniform_guess_percentage_error",
+                1,
+                " %",
+            ),
+            ("MSE, trained on N(5.5, 1)", N5_5, "mse"),
+            ("percentage loss, N(5.5, 1)", N5_5, "percentage_error", 1, " %"),
+        ],
+    ),
+}
+
+
+def metric_table(tables: Path, first: str, columns: list[tuple], methods=None) -> str:
+    """A table of ``columns`` (see ``METRIC_TABLES``) for ``methods`` (default: all, in the
+    order of the first column's table)."""
+    frames = {name: read(tables, name) for _, name, *_ in columns}
+    methods = list(frames[columns[0][1]].index) if methods is None else methods
+    rows = [
+        [m, *(cell(frames[name].loc[m], metric, *rest) for _, name, metric, *rest in columns)]
+        for m in methods
     ]
-    return table(header, rows)
+    return table([first, *(column[0] for column in columns)], rows)
 
 
 def calibration(tables: Path) -> str:
@@ -173,15 +146,11 @@ def estimation(tables: Path) -> str:
 
 
 def excerpt(tables: Path) -> str:
-    balanced, longtail = (
-        read(tables, "graded_lesions_balanced"),
-        read(tables, "graded_lesions_longtail"),
-    )
-    rows = [
-        [m, cell(balanced.loc[m], "balanced_accuracy"), cell(longtail.loc[m], "balanced_accuracy")]
-        for m in EXCERPT
+    columns = [
+        ("balanced profile", LESIONS_BALANCED, "balanced_accuracy"),
+        ("long tail (imbalance factor 20)", LESIONS_LONGTAIL, "balanced_accuracy"),
     ]
-    return table(["method", "balanced profile", "long tail (imbalance factor 20)"], rows)
+    return metric_table(tables, "method", columns, EXCERPT)
 
 
 def job_count(log_folder: Path) -> int | None:
@@ -214,16 +183,16 @@ def provenance(results: Path, wall_seconds: float | None) -> str:
     if wall_seconds is not None:
         lines.append(
             f"- **Wall time**: {wall_seconds:.0f} s for the whole study and its report "
-            "(`make clean && time make demo`, 2 cores)."
+            f"(`make clean && time make demo`, {os.cpu_count()} CPU cores)."
         )
     return "\n".join(lines)
 
 
 BLOCKS = {
-    "classification": classification,
-    "multilabel": multilabel,
-    "segmentation": segmentation,
-    "regression": regression,
+    **{
+        name: lambda tables, spec=spec: metric_table(tables, *spec)
+        for name, spec in METRIC_TABLES.items()
+    },
     "calibration": calibration,
     "estimation": estimation,
 }
@@ -245,10 +214,10 @@ def fill(doc: Path, blocks: dict[str, str]) -> None:
     """Replace the body of each named generated block of ``doc``."""
     text = doc.read_text()
     for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- generated: {name} -->\n).*?(\n<!-- end -->)", re.S)
+        pattern = re.compile(rf"(<!-- generated: {name} -->\n)(?:.*?\n)??(<!-- end -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"{doc}: no block <!-- generated: {name} --> … <!-- end -->")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     doc.write_text(text)
     print(f"filled {len(blocks)} block(s) of {doc}")
 

@@ -93,20 +93,16 @@ SOURCES: dict[str, Source] = {
         converter="medimbalance.data.medmnist:convert_medmnist",
         keys=("flag", "size"),
     ),
-    "cifar10": Source(
-        family="cifar",
-        task="multiclass",
-        download="cifar/cifar10",
-        converter="medimbalance.data.cifar:convert_cifar",
-        fixed={"which": "cifar10"},
-    ),
-    "cifar100": Source(
-        family="cifar",
-        task="multiclass",
-        download="cifar/cifar100",
-        converter="medimbalance.data.cifar:convert_cifar",
-        fixed={"which": "cifar100"},
-    ),
+    **{
+        name: Source(
+            family="cifar",
+            task="multiclass",
+            download=f"cifar/{name}",
+            converter="medimbalance.data.cifar:convert_cifar",
+            fixed={"which": name},
+        )
+        for name in ("cifar10", "cifar100")
+    },
     "msd_brats": Source(
         family="msd",
         task="segmentation",
