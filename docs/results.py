@@ -4,8 +4,8 @@
 
 Every number in a block ``<!-- generated: NAME -->`` … ``<!-- end -->`` comes from the
 study's tables (``results/<study>/tables/*.csv``), its runs' ``env.json`` and
-``run_config.json`` and Snakemake's log of the run (``.snakemake/log/``); the text between
-blocks is written by hand and refers to them.
+``run_config.json``, and a dry run of its DAG; the text between blocks is written by hand and
+refers to them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import argparse
 import json
 import os
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-DOCS = Path(__file__).parent
-RESULTS_DOC, README = DOCS / "results.md", DOCS.parent / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DOC, README = ROOT / "docs" / "results.md", ROOT / "README.md"
 # The rows of the README's excerpt: the baseline, and a resampler, a loss and a sampler.
 EXCERPT = ("baseline", "rus", "logit_adjusted", "weighted_sampler_aug")
 
@@ -153,13 +156,27 @@ def excerpt(tables: Path) -> str:
     return metric_table(tables, "method", columns, EXCERPT)
 
 
-def job_count(log_folder: Path) -> int | None:
-    """Jobs of the newest Snakemake run logged in ``log_folder`` that ran any (without ``all``)."""
-    for log in sorted(log_folder.glob("*.snakemake.log"), reverse=True):
-        total = re.search(r"^total\s+(\d+)$", log.read_text(), flags=re.M)
-        if total:
-            return int(total.group(1)) - 1
-    return None
+def job_count(config: Path) -> int:
+    """Jobs of the study on a fresh machine (a dry run in an empty folder), without ``all``."""
+    with tempfile.TemporaryDirectory() as empty:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-n",
+                "--snakefile",
+                str(ROOT / "workflow/Snakefile"),
+                "--configfile",
+                str(config),
+                "--directory",
+                empty,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return int(re.search(r"^total\s+(\d+)$", done.stdout, flags=re.M).group(1)) - 1
 
 
 def provenance(results: Path, wall_seconds: float | None) -> str:
@@ -171,11 +188,11 @@ def provenance(results: Path, wall_seconds: float | None) -> str:
     seeds = sorted({c["seed"] for c in configs})
     env = envs[0]
     packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if k != "medimbalance")
-    jobs = job_count(DOCS.parent / ".snakemake" / "log")
+    jobs = job_count(ROOT / "config" / "config.yaml")
     lines = [
-        f"- **Study**: `{results.name}` (`config/config.yaml`), {len(envs)} training runs"
-        + (f" among {jobs} jobs" if jobs else "")
-        + f", seeds {', '.join(map(str, seeds))}; tables show mean ± std over seeds.",
+        f"- **Study**: `{results.name}` (`config/config.yaml`): {jobs} jobs on a fresh machine, "
+        f"{len(envs)} of them training runs; seeds {', '.join(map(str, seeds))}; tables show "
+        "mean ± std over seeds.",
         f"- **Commit**: {', '.join(commits)}.",
         f"- **Hardware**: {env['platform']}, device `{env['device']}`, "
         f"{env['torch_threads']} torch thread(s) per job; Python {env['python']}, {packages}.",
