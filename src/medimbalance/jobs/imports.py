@@ -13,6 +13,7 @@ Standard library only.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -31,9 +32,11 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported_names(path: Path, package: str = "") -> set[str]:
+@functools.cache
+def imported_names(path: Path, package: str = "") -> frozenset[str]:
     """Every name a file imports (relative imports resolved against ``package``): modules, and
-    ``module.attribute`` for each ``from module import attribute`` (it may be a submodule)."""
+    ``module.attribute`` for each ``from module import attribute`` (it may be a submodule).
+    Each file is read once per process (the scripts share most library modules)."""
     tree = ast.parse(Path(path).read_text())
     for node in ast.walk(tree):  # imports for type checkers only are not run
         if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
@@ -49,15 +52,16 @@ def imported_names(path: Path, package: str = "") -> set[str]:
                 base = ".".join(filter(None, [*parts, base]))
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
-def _dynamic_modules() -> set[str]:
+@functools.cache
+def _dynamic_modules() -> frozenset[str]:
     from ..data.sources import GENERATORS, SOURCES  # standard library and PyYAML
 
     paths = [s.converter for s in SOURCES.values() if s.converter]
     paths += [g.writer for g in GENERATORS.values()]
-    return {path.partition(":")[0] for path in paths}
+    return frozenset(path.partition(":")[0] for path in paths)
 
 
 def script_imports(script: str | Path) -> set[str]:
