@@ -4,6 +4,7 @@ results."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,13 +20,14 @@ from medimbalance.jobs.imports import preload_modules
 
 JOB = textwrap.dedent(
     f"""
-    import sys
-    sys.path.insert(0, {str(REPO / "workflow" / "scripts")!r})
+    import os, sys
+    sys.path.insert(0, os.environ.get("SCRIPTS", {str(REPO / "workflow" / "scripts")!r}))
     import _libpath
-    import json, os, time
+    import json, time
+    import medimbalance
     state = {{"pid": os.getpid(), "child": os.environ.get("{warm.CHILD_VARIABLE}"),
              "cwd": os.getcwd(), "argv": sys.argv, "x": os.environ.get("X"),
-             "torch_loaded": "torch" in sys.modules}}
+             "torch_loaded": "torch" in sys.modules, "library": medimbalance.__file__}}
     print(json.dumps(state), flush=True)
     print("to stderr", file=sys.stderr)
     if os.environ.get("SLEEP"):
@@ -104,11 +106,7 @@ def test_jobs_start_cold_when_the_server_cannot_serve_them(server, tmp_path, env
 def test_the_child_does_not_outlive_its_job(server, tmp_path, kill):
     pidfile = tmp_path / "child.pid"
     job = start_job(tmp_path, server[1], SLEEP="60", PIDFILE=str(pidfile))
-    for _ in range(600):
-        if pidfile.exists() and pidfile.read_text():
-            break
-        time.sleep(0.05)
-    child = int(pidfile.read_text())
+    child = wait_for_pid(pidfile)
     assert child != job.pid
     job.send_signal(kill)  # SIGKILL: the child notices the closed socket; SIGTERM: passed on
     job.wait(timeout=30)
@@ -118,6 +116,47 @@ def test_the_child_does_not_outlive_its_job(server, tmp_path, kill):
             break
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{child}")
+
+
+def wait_for_pid(pidfile):
+    for _ in range(600):
+        if pidfile.exists() and pidfile.read_text():
+            return int(pidfile.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the job never started")
+
+
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGSEGV])
+def test_a_job_whose_child_is_killed_ends_by_the_same_signal(server, tmp_path, kill):
+    pidfile = tmp_path / "child.pid"
+    job = start_job(tmp_path, server[1], SLEEP="60", PIDFILE=str(pidfile))
+    child = wait_for_pid(pidfile)
+    assert child != job.pid
+    os.kill(child, kill)  # e.g. the kernel's out-of-memory killer, or a crash in native code
+    _, err = job.communicate(timeout=30)
+    assert job.returncode == -kill  # what Snakemake reports for a cold job killed so
+    assert f"killed by {kill.name}" in err
+
+
+def test_a_job_of_another_checkout_runs_cold_with_its_own_library(server, tmp_path):
+    # A second clone sharing the venv, where the first clone is installed in editable mode
+    # (its src/ on the path before the second's): the second clone's jobs use its own library.
+    other = tmp_path / "other"
+    shutil.copytree(REPO / "src", other / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (other / "workflow" / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "workflow" / "scripts" / "_libpath.py", other / "workflow" / "scripts")
+    job, state, _ = run_job(
+        tmp_path,
+        server[1],
+        SCRIPTS=str(other / "workflow" / "scripts"),
+        PYTHONPATH=str(REPO / "src"),
+    )
+    assert job.returncode == 0
+    assert state["child"] is None and state["pid"] == job.pid  # the server refused it
+    assert state["library"] == str(other / "src" / "medimbalance" / "__init__.py")
+    # and this checkout's own jobs are still served, with this checkout's library
+    job, state, _ = run_job(tmp_path, server[1], PYTHONPATH=str(other / "src"))
+    assert state["child"] == "1" and state["library"].startswith(str(REPO / "src"))
 
 
 def test_a_changed_library_file_stops_the_server(tmp_path):

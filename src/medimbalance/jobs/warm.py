@@ -16,9 +16,12 @@ a warm local run with cold cluster jobs).
 
 Whenever anything does not fit, the job simply starts cold: no server yet (still importing),
 a machine with a CUDA GPU (the server then serves nothing: CUDA and fork do not mix), another
-interpreter (a conda environment), thread settings other than the server's, library files
+interpreter (a conda environment), a job of another checkout (the server serves only scripts
+whose library is the one it imported), thread settings other than the server's, library files
 changed since the server imported them (it then stops), ``MEDIMBALANCE_WARM_START=0``.
-If the job's process is killed, its child kills itself; signals sent to the job are passed on.
+If the job's process is killed, its child kills itself; signals sent to the job are passed on,
+and a child killed by a signal ends the job's process by the same signal, so Snakemake reports
+the job as killed (by SIGKILL, SIGSEGV, …) as it would for a cold start.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def hand_off() -> None:
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "python": sys.executable,
+        "library": SRC,
         "started": process_start_time(),
     }
     try:
@@ -99,8 +103,17 @@ def hand_off() -> None:
         status = reader.readline().split()
     sys.stdout.flush()
     sys.stderr.flush()
-    # The child reports its exit status; if the connection broke first, the child is gone.
-    os._exit(int(status[1]) if len(status) == 2 and status[0] == "EXIT" else 1)
+    if len(status) == 2 and status[0] == "EXIT":
+        os._exit(int(status[1]))
+    # The child died without reporting: its server (the parent) sends how, e.g. "SIGNAL 9".
+    if len(status) == 2 and status[0] == "SIGNAL":
+        number = int(status[1])
+        print(f"warm-started job killed by {signal.Signals(number).name}", file=sys.stderr)
+        sys.stderr.flush()
+        if number != signal.SIGKILL:  # the only one whose handler cannot be set
+            signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    os._exit(1)
 
 
 def _forward(pid: int, number: int) -> None:
@@ -139,15 +152,16 @@ def serve(path: str, parent: int | None = None, scripts: str | None = None) -> N
         for m in list(sys.modules.values())
         if getattr(m, "__file__", None) and m.__file__.startswith(SRC)
     }
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    children: dict[int, socket.socket] = {}  # served child -> its job's connection
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".new")
     os.replace(path + ".new", path)  # clients see the socket only once the imports are done
     listener.listen(64)
-    listener.settimeout(1.0)
+    listener.settimeout(0.2)
     sys.stdout.flush()
     sys.stderr.flush()
     while parent is None or os.getppid() == parent:
+        _reap(children)
         try:
             conn, _ = listener.accept()
         except TimeoutError:
@@ -165,6 +179,8 @@ def serve(path: str, parent: int | None = None, scripts: str | None = None) -> N
             conn.close()
             continue
         reason = _refusal(request, library)
+        if request.get("library") != SRC:
+            reason = "other-checkout"  # another clone's scripts: they start cold with their own
         if reason:
             conn.sendall(f"COLD {reason}\n".encode())
             conn.close()
@@ -176,13 +192,36 @@ def serve(path: str, parent: int | None = None, scripts: str | None = None) -> N
         pid = os.fork()
         if pid == 0:
             listener.close()
+            for other in children.values():  # other jobs' connections are not this child's
+                other.close()
             _run_child(conn, fds, request)  # never returns
-        conn.close()
+        children[pid] = conn
         for fd in fds:
             os.close(fd)
     listener.close()
     if os.path.exists(path):
         os.unlink(path)
+
+
+def _reap(children: dict[int, socket.socket]) -> None:
+    """Collect ended children; tell the job of one killed by a signal which signal (a child
+    that ends normally has already reported its exit status itself)."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        if os.WIFSIGNALED(status):
+            try:
+                conn.sendall(f"SIGNAL {os.WTERMSIG(status)}\n".encode())
+            except OSError:
+                pass
+        conn.close()
 
 
 def _refusal(request: dict, library: dict[str, int]) -> str | None:
