@@ -2,6 +2,7 @@
 every case through the schema and medimbalance.checks in-process, a few through Snakemake."""
 
 import re
+from dataclasses import fields
 
 import pytest
 import yaml
@@ -12,10 +13,11 @@ from snakemake.utils import validate
 
 from medimbalance.balancing import resampler_names
 from medimbalance.checks import config_errors
-from medimbalance.config import AUGMENTS, MIXUPS, MONITORS, SAMPLERS
+from medimbalance.config import AUGMENTS, MIXUPS, MONITORS, SAMPLERS, TrainConfig
 from medimbalance.losses import LOSSES
 from medimbalance.models import MODELS
 from medimbalance.schedules import SCHEDULES
+from medimbalance.tasks import LOSS_ARGS
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -34,10 +36,34 @@ def test_schema_enums_are_the_library_registries():
     assert method_enum("sampler") == list(SAMPLERS)
     assert method_enum("augment") == list(AUGMENTS)
     assert sorted(method_enum("schedule")) == SCHEDULES.names()
-    training = SCHEMA["properties"]["training"]["properties"]
+    training = SCHEMA["$defs"]["training_settings"]["properties"]
     assert training["monitor"]["enum"] == ["auto", *MONITORS]
-    overrides = SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["training"]
-    assert overrides["propertyNames"]["enum"] == list(training)
+    assert set(training) == {f.name for f in fields(TrainConfig)}
+    assert SCHEMA["$defs"]["training_settings"]["propertyNames"]["enum"] == list(training)
+
+
+def test_training_keys_have_one_definition_with_ranges_wherever_they_appear():
+    places = (
+        SCHEMA["properties"]["training"],
+        SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["training"],
+        SCHEMA["properties"]["feature_extractor"]["properties"]["training"],
+    )
+    assert all(p["$ref"] == "#/$defs/training_settings" for p in places)
+    defaults = SCHEMA["properties"]["training"]["properties"]
+    assert all(set(v) == {"default"} for v in defaults.values())  # only defaults, no types
+    for name, rule in SCHEMA["$defs"]["training_settings"]["properties"].items():
+        assert {"type", "enum", "anyOf"} & set(rule), name
+
+
+def test_every_loss_argument_has_a_type_and_a_range():
+    arguments = SCHEMA["properties"]["methods"]["additionalProperties"]["properties"]["loss_args"]
+    taken = {a for args in LOSS_ARGS.values() for a in args}
+    assert set(arguments["properties"]) == taken
+    for name, rule in arguments["properties"].items():
+        bounded = {"minimum", "exclusiveMinimum", "enum"} & set(rule) or rule.get(
+            "type"
+        ) == "boolean"
+        assert bounded, f"loss_args.{name} has no range"
 
 
 def test_default_config_is_valid():
@@ -190,7 +216,7 @@ CASES = {
     ),
     "bad feature-extractor training": (
         lambda c: c.update(feature_extractor={"training": {"epochs": 0}}),
-        [r"config key feature_extractor.training: training.epochs must be ≥ 1, got 0"],
+        [r"0 is less than the minimum of 1", r"\['feature_extractor'\]\['training'\]\['epochs'\]"],
     ),
     "unknown method to estimate under shifts": (
         lambda c: c.update(evaluation={"shift": {"methods": ["baseline", "basline"]}}),
@@ -229,6 +255,34 @@ CASES = {
             r"\(it takes: none\)"
         ],
     ),
+    "a dataset with no methods": (
+        lambda c: c["datasets"]["graded_lesions"].update(methods=[]),
+        [r"\[\] should be non-empty", r"'graded_lesions'\]\['methods'\]"],
+    ),
+    "no methods at all": (
+        lambda c: c.update(methods={}),
+        [r"\{\} should be non-empty", r"\['methods'\]"],
+    ),
+    "negative focal gamma": (
+        lambda c: c["methods"]["focal"].update(loss_args={"gamma": -1}),
+        [r"-1 is less than the minimum of 0", r"\['focal'\]\['loss_args'\]\['gamma'\]"],
+    ),
+    "fractional dataset epochs": (
+        lambda c: c["datasets"]["graded_lesions"].update(training={"epochs": 2.5}),
+        [r"2.5 is not of type 'integer'", r"\['training'\]\['epochs'\]"],
+    ),
+    "epochs as a string": (
+        lambda c: c["datasets"]["graded_lesions"].update(training={"epochs": "3"}),
+        [r"'3' is not of type 'integer'", r"\['training'\]\['epochs'\]"],
+    ),
+    "extractor learning rate out of range": (
+        lambda c: c.update(feature_extractor={"training": {"lr": -0.1}}),
+        [r"-0.1 is less than or equal to the minimum of 0", r"\['feature_extractor'\]"],
+    ),
+    "divergence factor below one": (
+        lambda c: c["training"].update(divergence_factor=0.5),
+        [r"\['training'\]\['divergence_factor'\]"],
+    ),
     "unknown generator key": (
         lambda c: c["datasets"]["graded_lesions"]["generator"].update(n_grades=3),
         [r"'n_grades' was unexpected"],
@@ -263,6 +317,7 @@ END_TO_END = (
     "unknown loss",
     "splits leave no training data",
     "loss argument the loss does not take",
+    "fractional dataset epochs",
 )
 
 

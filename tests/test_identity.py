@@ -25,3 +25,15 @@ def test_a_folder_digest_covers_its_files(tmp_path):
     first = file_digest(tmp_path / "d")
     (tmp_path / "d" / "a").write_bytes(b"2")
     assert file_digest(tmp_path / "d") != first
+
+
+def test_run_identity_follows_the_library_code(tmp_path, monkeypatch):
+    from medimbalance import identity
+
+    data = tmp_path / "x.npy"
+    data.write_bytes(b"first")
+    before = run_identity({"seed": 0}, {"images": data})
+    # the library's code is part of what a run is: other code, other identity
+    monkeypatch.setattr(identity, "library_digest", lambda: "0" * 64)
+    assert run_identity({"seed": 0}, {"images": data}) != before
+    assert len(identity.library_digest.__wrapped__()) == 64

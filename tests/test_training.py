@@ -23,6 +23,8 @@ from medimbalance.models import build_model
 from medimbalance.targets import TargetStats
 from medimbalance.training import (
     TensorSet,
+    TrainingDivergedError,
+    check_divergence,
     evaluate,
     fine_tune_last_layer,
     fit,
@@ -238,7 +240,7 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path, caplog):
     model = build_model("small_cnn", 1, 3, (12, 12))
     history = fit3(model, cfg, 3, checkpoints=Checkpoints(tmp_path, "b"), **QUIET)
     assert [r["epoch"] for r in history] == [1, 2]  # trained afresh, not resumed at epoch 2
-    assert "written by a run with other settings or data" in caplog.text
+    assert "written by a run with other settings, data or library code" in caplog.text
 
 
 CHILD = """
@@ -372,3 +374,24 @@ def test_two_phase_changes_only_the_last_layer():
         else:
             assert torch.equal(value, after[name]), name  # parameters and batch-norm buffers
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_a_diverging_but_finite_run_fails_naming_the_epoch_and_factor():
+    # Adam at lr 1e6: the loss explodes by orders of magnitude yet may stay finite
+    configure(0, 1)
+    cfg = TrainConfig(epochs=6, batch_size=16, lr=1e6)
+    with pytest.raises(TrainingDivergedError, match="training diverged") as raised:
+        fit3(build_model("small_cnn", 1, 3, (12, 12)), cfg, **QUIET)
+    assert "at phase train, epoch 1 is more than" in str(raised.value)
+
+
+def test_divergence_checks_by_hand():
+    ok, cfg = [torch.nn.Parameter(torch.ones(2))], TrainConfig(divergence_factor=1000)
+    check_divergence("epoch 2", 1999.0, 2.0, ok, cfg)
+    with pytest.raises(TrainingDivergedError, match=r"2001 at epoch 2 is more than .* 1000 times"):
+        check_divergence("epoch 2", 2001.0, 2.0, ok, cfg)
+    check_divergence("epoch 2", 2001.0, 2.0, ok, TrainConfig(divergence_factor=0))  # off
+    check_divergence("epoch 2", 2001.0, -2.0, ok, cfg)  # no scale from a negative loss
+    inf = [torch.nn.Parameter(torch.tensor([1.0, float("inf")]))]
+    with pytest.raises(TrainingDivergedError, match="parameters are NaN or infinite after"):
+        check_divergence("epoch 1", 1.0, 1.0, inf, cfg)

@@ -4,8 +4,10 @@ A job that trains (a network, a GAN, one autoencoder per class) writes its state
 epoch to ``.checkpoint_<phase>.pt`` in its output folder, and a rerun of the job continues from
 there. A state is valid only for the run it was written by: each file stores the run's identity
 (:func:`medimbalance.identity.run_identity`: its configuration values and the content of the
-inputs it trains on), and a state with another identity is ignored, so a run whose settings or
-data changed under the same name starts afresh instead of resuming someone else's training.
+inputs it trains on, and the library's code), and a state with another identity is discarded,
+so a run whose settings, data or code changed under the same name starts afresh instead of
+resuming someone else's training. So is a state that cannot be read (a file truncated by a full
+disk): each with a log line saying which file and why.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data.io import atomic_write
+from .data.io import atomic_write, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +66,35 @@ class Checkpoints:
 
     def restore(self, phase: str, parts: dict[str, Any]) -> dict | None:
         """Load the saved state of ``phase`` into ``parts`` and return the loop's state; ``None``
-        (nothing loaded) when there is none, or when it was written by another run."""
+        (nothing loaded) when there is none. A state written by another run, or one that cannot
+        be read or restored, is deleted (logged) and the phase starts afresh."""
         path = self.path(phase)
         if not path.exists():
             return None
-        blob = torch.load(path, weights_only=True)
-        if blob.get("identity") != self.identity or blob.get("phase") != phase:
-            log.info("ignoring %s: written by a run with other settings or data", path)
-            return None
-        for name, part in parts.items():
-            _restore_into(part, blob["parts"][name])
+        try:
+            blob = torch.load(path, weights_only=True)
+        except Exception as error:  # truncated or garbled: pickle, zip and torch errors alike
+            return self._discard(path, f"it cannot be read ({type(error).__name__}: {error})")
+        if not isinstance(blob, dict) or blob.get("phase") != phase:
+            return self._discard(path, "it is not a training state of this phase")
+        if blob.get("identity") != self.identity:
+            return self._discard(
+                path, "it was written by a run with other settings, data or library code"
+            )
+        try:
+            for name, part in parts.items():
+                _restore_into(part, blob["parts"][name])
+        except (KeyError, RuntimeError, ValueError) as error:
+            return self._discard(path, f"its state does not fit this run ({error})")
         torch.set_rng_state(blob["torch_rng"])
         log.info("resumed %s from %s after epoch %s", phase, path, blob["state"].get("epoch"))
         return blob["state"]
+
+    @staticmethod
+    def _discard(path: Path, why: str) -> None:
+        log.warning("discarding %s and starting this phase afresh: %s", path, why)
+        path.unlink(missing_ok=True)
+        return None
 
     def clear(self) -> None:
         """Remove every training state of the folder (once the run's outputs are written)."""
@@ -92,5 +110,14 @@ def save_model(path: str | Path, model: nn.Module, run_config: dict, meta: dict)
 
 
 def load_model_file(path: str | Path, device: torch.device | str = "cpu") -> dict:
-    """The contents of a file written by :func:`save_model` (weights on ``device``)."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """The contents of a file written by :func:`save_model` (weights on ``device``);
+    :class:`~medimbalance.data.io.UnreadableFileError` names a file that cannot be read."""
+    try:
+        blob = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        raise unreadable(path, f"{type(error).__name__}: {error}") from error
+    if not isinstance(blob, dict) or "state_dict" not in blob:
+        raise unreadable(path, "it is not a model file written by this workflow")
+    return blob

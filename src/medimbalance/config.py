@@ -28,6 +28,9 @@ class TrainConfig:
     warmup_epochs: int = 0  # linear warm-up from lr/warmup_epochs to lr over these epochs
     monitor: str = "auto"  # validation metric choosing the best epoch ("auto": the task's default)
     patience: int = 0  # stop after this many epochs without improvement (0: never)
+    # fail the run when an epoch's mean training loss exceeds this multiple of the first
+    # epoch's (a diverged optimisation whose loss is still finite); 0: never
+    divergence_factor: float = 1000.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(self.milestones))
@@ -50,6 +53,10 @@ class TrainConfig:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"training.weight_decay must be ≥ 0, got {self.weight_decay}")
+        if self.divergence_factor != 0 and self.divergence_factor <= 1:
+            raise ValueError(
+                f"training.divergence_factor must be 0 (off) or > 1, got {self.divergence_factor}"
+            )
 
 
 @dataclass(frozen=True)

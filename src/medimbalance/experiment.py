@@ -13,14 +13,15 @@ from torch import nn
 from .calibration import posthoc_logit_adjustment
 from .checkpoints import load_model_file
 from .config import RunConfig
+from .data.io import load_npz
 from .models import build_model, num_outputs
 from .schedules import SCHEDULES, TrainedRun, TrainingJob
 
 
 def load_synthetic(path: str | Path) -> dict[str, np.ndarray]:
     """The new images of a run's resampling (``synthetic.npz``), as ``RunArrays`` fields."""
-    with np.load(path) as archive:
-        return {"synthetic_images": archive["images"], "synthetic_targets": archive["targets"]}
+    arrays = load_npz(path, ("images", "targets"))
+    return {"synthetic_images": arrays["images"], "synthetic_targets": arrays["targets"]}
 
 
 def run_training(job: TrainingJob) -> TrainedRun:

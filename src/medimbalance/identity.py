@@ -7,6 +7,7 @@ before any job runs, and every resumable training state is valid only for the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -33,8 +34,22 @@ def file_digest(path: str | os.PathLike) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+@functools.cache
+def library_digest() -> str:
+    """SHA-256 of the library's code (every ``.py`` file of the ``medimbalance`` package)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    sources = {
+        os.path.relpath(os.path.join(top, name), package): file_digest(os.path.join(top, name))
+        for top, _, names in sorted(os.walk(package))
+        for name in sorted(names)
+        if name.endswith(".py")
+    }
+    return config_key(sources, None)
+
+
 def run_identity(config, inputs: Mapping[str, str | os.PathLike]) -> str:
-    """What a run is: its configuration values and the content of the named input files it
-    learns from. Two runs with the same identity compute the same thing."""
+    """What a run is: its configuration values, the content of the named input files it learns
+    from, and the library code that trains it. Two runs with the same identity compute the same
+    thing."""
     files = {name: file_digest(path) for name, path in sorted(inputs.items())}
-    return config_key({"config": config, "inputs": files}, None)
+    return config_key({"config": config, "inputs": files, "code": library_digest()}, None)

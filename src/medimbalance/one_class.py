@@ -18,6 +18,7 @@ from .optim import build_optimizer, build_scheduler
 from .training import (
     MemmapSet,
     TensorSet,
+    check_divergence,
     forward,
     load_set,
     log_epoch,
@@ -56,10 +57,11 @@ def fit_autoencoder(
     scheduler = build_scheduler(cfg, optimizer)
     generator = torch.Generator().manual_seed(seed)
     parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, generator=generator)
-    state = {"epoch": 0, "history": []}
+    state = {"epoch": 0, "history": [], "initial_loss": None}
     if checkpoints is not None:
         state = checkpoints.restore(name, parts) or state
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        batch_losses = []
         loss = train_one_epoch(
             model,
             nn.MSELoss(),
@@ -69,6 +71,12 @@ def fit_autoencoder(
             generator=generator,
             epoch=epoch,
             reconstruct=True,
+            batch_losses=batch_losses,
+        )
+        if state["initial_loss"] is None:
+            state["initial_loss"] = batch_losses[0]
+        check_divergence(
+            f"phase {name}, epoch {epoch}", loss, state["initial_loss"], model.parameters(), cfg
         )
         scheduler.step()
         state["history"].append({"phase": name, "epoch": epoch, "train_loss": loss})

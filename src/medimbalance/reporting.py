@@ -24,6 +24,13 @@ PER_CLASS_COLUMN = {
 }
 
 
+def save_figure(fig, path: str, dpi: int) -> None:
+    """Write a figure as PNG atomically (a failed job leaves no half-drawn file) and close it."""
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=dpi)
+    plt.close(fig)
+
+
 def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
     """One row per run: ``method``, ``seed``, the task's scalar metrics and its per-class
     columns (``recall[<class>]``, ``auroc[<label>]`` or ``dice[<region>]``).
@@ -95,8 +102,7 @@ def plot_class_distribution(counts: pd.DataFrame, title: str, path: str) -> None
     ax.set_title(title)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_confusion_matrices(
@@ -128,8 +134,7 @@ def plot_confusion_matrices(
     axes[0][0].set_ylabel("true")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def class_logits(logits: np.ndarray, targets: np.ndarray, limit: int = 200_000, seed: int = 0):
@@ -167,8 +172,7 @@ def plot_logit_histograms(
         ax.legend(fontsize=6, frameon=False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 CALIBRATION_COLUMNS = ("ece", "classwise_ece", "mce", "brier", "nll", "accuracy")
@@ -236,8 +240,7 @@ def plot_reliability(bins: dict[str, dict[str, dict]], title: str, path: str) ->
     axes[0][-1].legend(fontsize=6, frameon=False, loc="lower right")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def pool_reliability(reliabilities: Sequence[dict]) -> dict[str, np.ndarray]:
@@ -350,9 +353,7 @@ def plot_sample_grid(
         axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def synthesis_markdown(

@@ -141,8 +141,10 @@ def train_one_epoch(
     sampler_weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
     mix: Mixup | None = None,
+    batch_losses: list[float] | None = None,
 ) -> float:
-    """One pass in a seeded random order; returns the mean training loss.
+    """One pass in a seeded random order; returns the mean training loss (and appends each
+    batch's loss to ``batch_losses`` when given).
 
     ``frozen_features`` keeps every module in evaluation mode (fixed batch-norm statistics, no
     dropout) while the trainable parameters learn: two-phase fine-tuning. ``reconstruct``
@@ -173,6 +175,8 @@ def train_one_epoch(
         optimizer.step()
         total += loss.item() * idx.numel()
         seen += idx.numel()
+        if batch_losses is not None:
+            batch_losses.append(loss.item())
     return total / seen
 
 
@@ -247,6 +251,8 @@ def fit(
     """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping) on data of
     ``task``; returns the history and leaves the best epoch's weights in ``model``.
 
+    A run whose parameters become NaN or infinite, or whose loss grows past
+    ``cfg.divergence_factor`` × its initial loss, fails (:func:`check_divergence`).
     ``trainable`` restricts learning to those parameters (the rest stay frozen, in evaluation
     mode); otherwise the model and the loss's own learnable parameters (Balanced MSE's noise
     scale) learn. With ``checkpoints``, the state after every epoch is saved as ``phase``, and
@@ -275,6 +281,7 @@ def fit(
             loss_fn.set_epoch(epoch)
         if augment is not None:
             augment.reseed(seed, epoch)
+        batch_losses = []
         train_loss = train_one_epoch(
             model,
             loss_fn,
@@ -287,6 +294,7 @@ def fit(
             sampler_weights=sampler_weights,
             augment=augment,
             mix=mix,
+            batch_losses=batch_losses,
         )
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
@@ -299,12 +307,43 @@ def fit(
             state["stale"] += 1
         state["epoch"] = epoch
         state["history"].append(record)
+        if state["initial_loss"] is None:  # the first batch's, before any step
+            state["initial_loss"] = batch_losses[0]
+        check_divergence(
+            f"phase {phase}, epoch {epoch}", train_loss, state["initial_loss"], params, cfg
+        )
         state["done"] = epoch == cfg.epochs or 0 < cfg.patience <= state["stale"]
         if checkpoints is not None:
             checkpoints.save(phase, parts, state)
         on_epoch_end(record)
     model.load_state_dict(state["best_weights"])
     return state["history"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training diverged: a parameter became NaN or infinite, or the loss exploded."""
+
+
+def check_divergence(
+    where: str, loss: float, initial: float, params: Iterable[nn.Parameter], cfg: TrainConfig
+) -> None:
+    """Raise :class:`TrainingDivergedError` naming ``where`` when a parameter is NaN or infinite,
+    or when an epoch's mean training ``loss`` exceeds ``cfg.divergence_factor`` × the
+    ``initial`` loss (the first batch's, before any optimisation step; when it is positive, and
+    unless the factor is 0)."""
+    for param in params:
+        if not torch.isfinite(param).all():
+            raise TrainingDivergedError(
+                f"training diverged: parameters are NaN or infinite after {where}; lower "
+                f"training.lr (now {cfg.lr:g})"
+            )
+    factor = cfg.divergence_factor
+    if factor and initial > 0 and loss > factor * initial:
+        raise TrainingDivergedError(
+            f"training diverged: mean training loss {loss:.4g} at {where} is more than "
+            f"training.divergence_factor = {factor:g} times the initial loss {initial:.4g}; "
+            f"lower training.lr (now {cfg.lr:g}), or set divergence_factor: 0 to allow it"
+        )
 
 
 def fresh_state() -> dict:
@@ -316,6 +355,7 @@ def fresh_state() -> dict:
         "best_weights": None,
         "stale": 0,
         "done": False,
+        "initial_loss": None,  # the first batch's loss, the scale of divergence checks
     }
 
 

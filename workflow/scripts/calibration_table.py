@@ -5,7 +5,7 @@ import _libpath  # noqa: F401
 
 from itertools import product
 
-from medimbalance.data.io import read_json
+from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import (
     calibration_frame,
@@ -22,8 +22,9 @@ records = [
     for (method, seed), path in zip(product(methods, seeds), snakemake.input.metrics, strict=True)
 ]
 summary = calibration_summary(calibration_frame(records), methods)
-summary.to_csv(snakemake.output.csv)
-with open(snakemake.output.markdown, "w") as f:
+with atomic_write(snakemake.output.csv, "w") as f:
+    summary.to_csv(f)
+with atomic_write(snakemake.output.markdown, "w") as f:
     f.write(calibration_markdown(summary))
 log.info("calibration of %d runs:\n%s", len(records), calibration_markdown(summary))
 

@@ -3,9 +3,8 @@ split, and the histograms of its per-class logits on training vs test data."""
 
 import _libpath  # noqa: F401
 
-import numpy as np
 
-from medimbalance.data.io import load_array, read_json, write_json
+from medimbalance.data.io import load_array, load_npz, read_json, write_json
 from medimbalance.experiment import load_trained_model
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import class_logits, plot_logit_histograms
@@ -19,9 +18,9 @@ configure(int(wc.seed), snakemake.threads)
 device = select_device()
 meta = read_json(inp.meta)
 model, run = load_trained_model(inp.model, meta, device)
-with np.load(inp.predictions) as predictions:
-    val_logits, val_targets = predictions["val_logits"], predictions["val_targets"]
-    test_logits = predictions["test_logits"]  # unshifted, saved by training
+predictions = load_npz(inp.predictions, ("val_logits", "val_targets", "test_logits"))
+val_logits, val_targets = predictions["val_logits"], predictions["val_targets"]
+test_logits = predictions["test_logits"]  # unshifted, saved by training
 test_images = load_array(inp.test_images, mmap=True)
 test_targets = load_array(inp.test_targets)
 

@@ -4,19 +4,18 @@ validation split."""
 
 import _libpath  # noqa: F401
 
-import numpy as np
 
 from medimbalance.calibration import calibrate
-from medimbalance.data.io import load_array, read_json, write_json
+from medimbalance.data.io import load_array, load_npz, read_json, write_json
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.metrics import TASK_SCALARS, task_metrics
 from medimbalance.tasks import CLASS_TASKS
 
 log = log_to_file(snakemake.log[0])
+PREDICTION_ARRAYS = ("val_logits", "val_targets", "test_logits", "test_targets")
 meta = read_json(snakemake.input.meta)
 task, classes = meta["task"], meta["classes"]
-with np.load(snakemake.input.predictions) as predictions:
-    arrays = {name: predictions[name] for name in predictions.files}
+arrays = load_npz(snakemake.input.predictions, PREDICTION_ARRAYS)
 for split in ("val", "test"):  # outputs and targets of a split must describe the same images
     logits, targets = arrays[f"{split}_logits"], arrays[f"{split}_targets"]
     if len(logits) != len(targets):

@@ -4,7 +4,7 @@ class reaches ``ratio`` times the majority count; the real images are all kept."
 import _libpath  # noqa: F401
 
 from medimbalance.balancing import generation_labels
-from medimbalance.data.io import load_array, read_json, save_array, save_npz
+from medimbalance.data.io import atomic_write, load_array, read_json, save_array, save_npz
 from medimbalance.data.profiles import resampling_summary
 from medimbalance.gan import TrainedGan
 from medimbalance.jobs.logs import log_to_file
@@ -25,4 +25,5 @@ log.info("cdcgan: %d generated images\n%s", len(new_labels), summary)
 
 save_npz(snakemake.output.synthetic, images=new_images, targets=new_labels)
 save_array(snakemake.output.indices, indices)
-summary.to_csv(snakemake.output.counts, sep="\t", index=False)
+with atomic_write(snakemake.output.counts, "w") as f:
+    summary.to_csv(f, sep="\t", index=False)

@@ -2,7 +2,7 @@
 
 import _libpath  # noqa: F401
 
-from medimbalance.data.io import load_array, read_json, save_array
+from medimbalance.data.io import atomic_write, load_array, read_json, save_array
 from medimbalance.data.profiles import impose_profile, target_summary
 from medimbalance.jobs.logs import log_to_file
 
@@ -15,4 +15,5 @@ kept = impose_profile(profile, targets, meta["task"], meta["classes"])
 summary = target_summary(targets, kept, meta["task"], meta["classes"])
 log.info("profile %s keeps %d of %d training images\n%s", profile, len(kept), len(targets), summary)
 save_array(snakemake.output.indices, kept)
-summary.to_csv(snakemake.output.counts, sep="\t", index=False)
+with atomic_write(snakemake.output.counts, "w") as f:
+    summary.to_csv(f, sep="\t", index=False)

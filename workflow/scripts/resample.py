@@ -12,7 +12,7 @@ from medimbalance.balancing import (
     resample,
     synthesize,
 )
-from medimbalance.data.io import load_array, read_json, save_array, save_npz
+from medimbalance.data.io import atomic_write, load_array, read_json, save_array, save_npz
 from medimbalance.data.profiles import resampling_summary
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.tasks import CLASS_TASKS
@@ -58,4 +58,5 @@ save_npz(
     targets=np.empty(0, np.int64) if new_labels is None else new_labels,
 )
 save_array(snakemake.output.indices, kept)
-summary.to_csv(snakemake.output.counts, sep="\t", index=False)
+with atomic_write(snakemake.output.counts, "w") as f:
+    summary.to_csv(f, sep="\t", index=False)

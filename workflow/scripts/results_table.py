@@ -4,7 +4,7 @@ import _libpath  # noqa: F401
 
 from itertools import product
 
-from medimbalance.data.io import read_json
+from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import markdown_table, metrics_frame, summarise
 
@@ -17,7 +17,8 @@ records = [
 ]
 summary = summarise(metrics_frame(records), methods)
 
-summary.to_csv(snakemake.output.csv, float_format="%.6f")
-with open(snakemake.output.markdown, "w") as f:
+with atomic_write(snakemake.output.csv, "w") as f:
+    summary.to_csv(f, float_format="%.6f")
+with atomic_write(snakemake.output.markdown, "w") as f:
     f.write(markdown_table(summary) + "\n")
 log.info("table of %d methods × %d seeds written", len(methods), len(seeds))

@@ -5,7 +5,7 @@ import _libpath  # noqa: F401
 
 from itertools import product
 
-from medimbalance.data.io import read_json
+from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import shift_frame, shift_markdown
 
@@ -17,8 +17,9 @@ records = [
 ]
 frame = shift_frame(records)
 metric = records[0]["shift"]["metric"]
-frame.to_csv(snakemake.output.csv, index=False)
+with atomic_write(snakemake.output.csv, "w") as f:
+    frame.to_csv(f, index=False)
 text = shift_markdown(frame, metric, methods)
-with open(snakemake.output.markdown, "w") as f:
+with atomic_write(snakemake.output.markdown, "w") as f:
     f.write(text)
 log.info("\n%s", text)

@@ -1,7 +1,10 @@
 """Array and JSON IO: preprocessed splits are memory-mappable ``.npy`` files plus ``meta.json``.
 
 Every writer is atomic: it writes a temporary file in the target folder and renames it into
-place only when complete, so a failed or killed job never leaves a file that looks finished.
+place only when complete, so a failed or killed job never leaves a file that looks finished; the
+file then has the permissions the user's umask gives a new file (collaborators in a shared
+project folder can read the results). Every reader names the file it could not read and says
+what to do (:class:`UnreadableFileError`), instead of NumPy's or JSON's bare message.
 """
 
 from __future__ import annotations
@@ -10,11 +13,38 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+
+class UnreadableFileError(ValueError):
+    """A file of the workflow that is missing pieces, garbled or of another format."""
+
+
+def unreadable(path: str | os.PathLike, error: BaseException | str) -> UnreadableFileError:
+    """The error for a file that cannot be read: names it, why, and what to do."""
+    return UnreadableFileError(
+        f"cannot read {path}: {error}. It is truncated, garbled or was not written by this "
+        "workflow; delete it and rerun snakemake, which writes it again"
+    )
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -27,6 +57,7 @@ def replaced_when_done(path: str | os.PathLike, suffix: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -60,8 +91,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON value in ``path``; :class:`UnreadableFileError` names a file that is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise unreadable(path, f"not valid JSON ({error})") from error
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -77,8 +112,44 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def load_array(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
-    """Load a ``.npy`` array, memory-mapped read-only when ``mmap`` (bounded memory)."""
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    """Load a ``.npy`` array, memory-mapped read-only when ``mmap`` (bounded memory);
+    :class:`UnreadableFileError` names a truncated or garbled file."""
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise unreadable(path, _numpy_reason(error)) from error
+    if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
+        array.close()
+        raise unreadable(path, "it is an .npz archive, expected a single .npy array")
+    return array
+
+
+def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read in full; :class:`UnreadableFileError` names a
+    truncated or garbled file, or one without an array named in ``required``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, expected an .npz archive")
+            arrays = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise unreadable(path, _numpy_reason(error)) from error
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise unreadable(path, f"no array {missing[0]!r} (it holds {sorted(arrays)})")
+    return arrays
+
+
+def _numpy_reason(error: BaseException) -> str:
+    # NumPy reads a file that is neither .npy nor .npz as a pickle and suggests allow_pickle=,
+    # which would be wrong advice here: the workflow never writes pickles.
+    if "allow_pickle" in str(error) or "pickle" in str(error):
+        return "not a NumPy .npy or .npz file"
+    return f"{type(error).__name__}: {error}"
 
 
 def _to_builtin(obj: Any) -> Any:
