@@ -259,10 +259,6 @@ CASES = {
         lambda c: c["datasets"]["graded_lesions"].update(methods=[]),
         [r"\[\] should be non-empty", r"'graded_lesions'\]\['methods'\]"],
     ),
-    "no methods at all": (
-        lambda c: c.update(methods={}),
-        [r"\{\} should be non-empty", r"\['methods'\]"],
-    ),
     "negative focal gamma": (
         lambda c: c["methods"]["focal"].update(loss_args={"gamma": -1}),
         [r"-1 is less than the minimum of 0", r"\['focal'\]\['loss_args'\]\['gamma'\]"],

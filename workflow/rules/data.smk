@@ -5,7 +5,6 @@ rule download:
         "logs/download/{download}.log",
     wildcard_constraints:
         download=alternatives(DOWNLOADS),
-    retries: 3
     localrule: True
     conda:
         "../envs/analysis.yaml"

@@ -1,4 +1,5 @@
-"""Download one checksummed file into resources/ (retried by the rule's ``retries``)."""
+"""Download one checksummed file into resources/ (transient failures are retried by ``fetch``;
+a wrong MD5 is not)."""
 
 import _libpath  # noqa: F401
 

@@ -14,37 +14,56 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 
-def check_members(tar: tarfile.TarFile, dest: Path, name: str) -> list[tarfile.TarInfo]:
-    """Members of ``tar``; ``ValueError`` naming the first that would land outside ``dest``."""
+def check_members(
+    tar: tarfile.TarFile, dest: Path, name: str, one_folder: bool = False
+) -> list[tarfile.TarInfo]:
+    """Members of ``tar``; ``ValueError`` naming the first that would land outside ``dest``.
+
+    With ``one_folder``, every member must lie in one top-level folder (as the decathlon's
+    ``Task01_BrainTumour/``), and links must stay inside that folder, which is what is kept.
+    """
     members = tar.getmembers()
+    tops = {Path(m.name).parts[0] for m in members if Path(m.name).parts}
+    if one_folder and (len(tops) != 1 or not any(m.isdir() or "/" in m.name for m in members)):
+        found = ", ".join(sorted(tops)[:5]) or "nothing"
+        raise ValueError(
+            f"{name}: expected every member inside one top-level folder (e.g. "
+            f"Task01_BrainTumour/), found {found}; is this the right archive?"
+        )
+    inside = (dest / next(iter(tops))).resolve() if one_folder else dest
     for member in members:
         target = (dest / member.name).resolve()
-        if not target.is_relative_to(dest):
+        if not target.is_relative_to(inside):
             raise ValueError(
-                f"{name}: member {member.name!r} would be written outside {dest}; "
+                f"{name}: member {member.name!r} would be written outside {inside}; "
                 "refusing to extract"
             )
         if member.issym() or member.islnk():
-            link = (target.parent / member.linkname).resolve()
-            if not link.is_relative_to(dest):
-                raise ValueError(f"{name}: link {member.name!r} points outside {dest}; refusing")
+            base = target.parent if member.issym() else dest  # hard links name archive paths
+            link = (base / member.linkname).resolve()
+            if not link.is_relative_to(inside):
+                raise ValueError(f"{name}: link {member.name!r} points outside {inside}; refusing")
         if member.isdev():
             raise ValueError(f"{name}: member {member.name!r} is a device file; refusing")
     return members
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+def safe_extract(
+    archive: str | os.PathLike, dest: str | os.PathLike, one_folder: bool = False
+) -> Path:
     """Extract a tar archive into ``dest``: into a temporary folder first, renamed when complete.
 
     No member may escape ``dest`` (``../``, absolute paths, links out, devices), checked before
-    anything is written; Python's ``data`` filter applies as a second line of defence.
+    anything is written; Python's ``data`` filter applies as a second line of defence. With
+    ``one_folder`` the archive must hold one top-level folder that no link leaves
+    (:func:`check_members`).
     """
     dest = Path(dest).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         with tarfile.open(archive) as tar:
-            members = check_members(tar, staging, str(archive))
+            members = check_members(tar, staging, str(archive), one_folder)
             tar.extractall(staging, members=members, filter="data")
         if dest.exists():
             shutil.rmtree(dest)
@@ -53,6 +72,24 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return dest
+
+
+def extract_one_folder(archive: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Extract an archive that holds one top-level folder (a decathlon task) to ``folder``.
+
+    It is staged beside ``folder`` in ``<folder>.extract/`` (checked before anything is
+    written: one top-level folder, no member or link leaving it), then moved into place; the
+    staging folder is removed whether or not this succeeds.
+    """
+    folder = Path(folder)
+    staging = folder.parent / (folder.name + ".extract")
+    try:
+        safe_extract(archive, staging, one_folder=True)
+        (inner,) = [p for p in staging.iterdir() if p.is_dir()]
+        inner.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def npz_keys(path: str | os.PathLike) -> list[str]:

@@ -4,6 +4,13 @@ Manifest columns: ``path`` (required, relative to the manifest's folder or absol
 in exactly one of ``label`` (class name or index), ``labels`` (class names joined by ``|``),
 ``target`` (a number) or ``mask`` (path of a label image); optional ``split`` (train/val/test)
 and ``patient_id``. Images: PNG, JPEG, TIFF and DICOM through SimpleITK; NIfTI through nibabel.
+
+Conversion refuses, naming the file (and the manifest row where one applies), what would give a
+wrong dataset without an error: a manifest that is not UTF-8 or has no rows, a split column that
+leaves no test images or only some rows assigned, fewer than three patients to split by, images
+with NaN or infinite values, images whose sizes differ when no ``shape`` is set, and values that
+the common pixel type cannot hold exactly. Images are stored as uint8 when every image is
+8-bit, else as float32 (16-bit PNGs after 8-bit ones keep their values).
 """
 
 from __future__ import annotations
@@ -30,7 +37,26 @@ def read_manifest(path: str | Path, task: str) -> pd.DataFrame:
     """Read and check a manifest; paths become absolute. Errors name the file, row and column."""
     path = Path(path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        raw = path.read_bytes()
+        try:  # where in the file (pandas reports the position in its own chunk)
+            raw.decode("utf-8")
+            start = 0
+        except UnicodeDecodeError as error:
+            start = error.start
+        line = raw[:start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {start}, line {line}); "
+            "save the manifest as UTF-8 (e.g. 'iconv -f latin1 -t utf-8')"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"{path}: the manifest is empty; expected a header and one row per image"
+        ) from None
+    if table.empty:
+        raise ValueError(f"{path}: the manifest has a header but no rows; expected one per image")
     column = {"binary": "label", "multiclass": "label"}.get(task) or next(
         (c for c, t in TARGET_COLUMNS.items() if t == task), None
     )
@@ -54,8 +80,42 @@ def read_manifest(path: str | Path, task: str) -> pd.DataFrame:
                 f"{path}: split must be train, val, test or empty, got {bad.iloc[0]!r} "
                 f"(row {bad.index[0] + 2})"
             )
+    if "split" in table.columns:
+        check_split_column(table["split"], path)
+    if "patient_id" in table.columns:
+        check_patients(table, path)
     table["target_value"] = table[column]
     return table
+
+
+def check_split_column(split: pd.Series, where: Path) -> None:
+    """A split column assigns every row or none, and leaves test images."""
+    assigned = split != ""
+    if assigned.any() and not assigned.all():
+        row = int(np.flatnonzero(~assigned.to_numpy())[0]) + 2
+        raise ValueError(
+            f"{where}: row {row} has no split, but other rows do; give every row train, val or "
+            "test, or leave the whole column empty for a seeded split"
+        )
+    if assigned.all() and not (split == "test").any():
+        counts = ", ".join(f"{k}: {v}" for k, v in split.value_counts().items())
+        raise ValueError(
+            f"{where}: the split column assigns no row to test ({counts}); a model would be "
+            "scored on 0 test images. Mark some rows test, or leave the column empty"
+        )
+
+
+def check_patients(table: pd.DataFrame, where: Path) -> None:
+    """A seeded split by patient needs at least one patient per split."""
+    if "split" in table.columns and (table["split"] != "").all():
+        return  # the official split decides; patients are only checked to stay apart
+    patients = table["patient_id"].unique()
+    if len(patients) < 3:
+        raise ValueError(
+            f"{where}: the patient_id column names {len(patients)} patient(s) "
+            f"({', '.join(map(repr, patients[:3]))}) for {len(table)} rows; a split by patient "
+            "needs at least 3 (train, val, test). Give each patient's id, or drop the column"
+        )
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -97,6 +157,66 @@ def resize(array: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
         return array
     factors = [1, *(t / s for t, s in zip(shape, array.shape[1:], strict=True))]
     return zoom(array, factors, order=order, grid_mode=True, mode="nearest")
+
+
+class _WiderPixels(Exception):
+    """An image does not fit the 8-bit pixels chosen from the images before it."""
+
+
+def _write_images(table, task, first, shape, resampled, dtype, folder) -> np.ndarray | None:
+    """Write ``images.npy`` (``dtype`` pixels) and return the masks of a segmentation manifest;
+    raises ``_WiderPixels`` when an image is not 8-bit and ``dtype`` is uint8."""
+    first_path = table["path"].iloc[0]
+    masks = np.zeros((len(table), *shape), np.uint8) if task == "segmentation" else None
+    with atomic_memmap(folder / "images.npy", dtype, (len(table), first.shape[0], *shape)) as out:
+        for i, path in enumerate(table["path"]):
+            image = first if i == 0 else read_image(path)
+            where = f"{path} (manifest row {i + 2})"
+            if image.shape[0] != first.shape[0] or image.ndim != first.ndim:
+                raise ValueError(
+                    f"{where} has shape {image.shape}, but {first_path} has "
+                    f"{first.shape}: every image needs the same channels and dimensions"
+                )
+            if not resampled and image.shape[1:] != first.shape[1:]:
+                raise ValueError(
+                    f"{where} has size {image.shape[1:]}, but {first_path} has "
+                    f"{first.shape[1:]}: set the dataset's shape key (e.g. shape: "
+                    f"{list(first.shape[1:])}) to resample every image to one size"
+                )
+            if dtype == np.uint8 and image.dtype != np.uint8:
+                raise _WiderPixels
+            _check_pixels(image, where, first_path, first.dtype)
+            if masks is not None:
+                mask = read_image(table["mask"].iloc[i])
+                if mask.shape[1:] != image.shape[1:]:
+                    raise ValueError(
+                        f"mask {table['mask'].iloc[i]} has shape {mask.shape[1:]}, but image "
+                        f"{path} has {image.shape[1:]}"
+                    )
+                masks[i] = resize(mask[:1], shape, order=0)[0].astype(np.uint8)
+            if dtype == np.uint8 and not resampled:
+                out[i] = image
+            else:
+                out[i] = resize(image.astype(np.float32), shape, order=1).astype(dtype)
+    return masks
+
+
+def _check_pixels(image: np.ndarray, where: str, first_path: str, first_dtype) -> None:
+    """Pixels must be finite and held exactly by float32 (the common type of mixed images)."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        bad = np.argwhere(~np.isfinite(image))[0]
+        raise ValueError(
+            f"{where} holds NaN or infinite values (first at index {tuple(int(b) for b in bad)});"
+            " expected finite pixel values"
+        )
+    if image.dtype not in (np.uint8, np.float32) and not np.array_equal(
+        image.astype(np.float32).astype(np.float64), image.astype(np.float64)
+    ):
+        raise ValueError(
+            f"{where} has {image.dtype} pixels that float32 cannot hold exactly ({first_path} "
+            f"is {np.dtype(first_dtype)}); convert the images to at most 16-bit integers or "
+            "float32"
+        )
 
 
 def parse_targets(table: pd.DataFrame, task: str, classes: Sequence[str], where: str) -> np.ndarray:
@@ -141,27 +261,13 @@ def convert_folder(
     # Labels are checked before any image is read or written: a bad row fails fast.
     targets = None if task == "segmentation" else parse_targets(table, task, classes, str(manifest))
     first = read_image(table["path"].iloc[0])
+    resampled = bool(shape)
     shape = tuple(shape) if shape else tuple(first.shape[1:])
-    dtype = np.uint8 if first.dtype == np.uint8 else np.float32
     folder = Path(folder)
-    masks = np.zeros((len(table), *shape), np.uint8) if task == "segmentation" else None
-    with atomic_memmap(folder / "images.npy", dtype, (len(table), first.shape[0], *shape)) as out:
-        for i, path in enumerate(table["path"]):
-            image = first if i == 0 else read_image(path)
-            if image.shape[0] != first.shape[0] or image.ndim != first.ndim:
-                raise ValueError(
-                    f"{path} has shape {image.shape}, but {table['path'].iloc[0]} has "
-                    f"{first.shape}: every image needs the same channels and dimensions"
-                )
-            if masks is not None:
-                mask = read_image(table["mask"].iloc[i])
-                if mask.shape[1:] != image.shape[1:]:
-                    raise ValueError(
-                        f"mask {table['mask'].iloc[i]} has shape {mask.shape[1:]}, but image "
-                        f"{path} has {image.shape[1:]}"
-                    )
-                masks[i] = resize(mask[:1], shape, order=0)[0].astype(np.uint8)
-            out[i] = resize(image.astype(np.float32), shape, order=1).astype(dtype)
+    try:
+        masks = _write_images(table, task, first, shape, resampled, np.uint8, folder)
+    except _WiderPixels:  # an image after 8-bit ones holds more: start again in float32
+        masks = _write_images(table, task, first, shape, resampled, np.float32, folder)
     if masks is not None:
         found = int(masks.max())
         if found >= len(classes):

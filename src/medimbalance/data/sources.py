@@ -12,14 +12,16 @@ name and required keys in the config schema (``tests/test_sources.py`` checks th
 
 from __future__ import annotations
 
+import csv
 import functools
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from ..identity import config_key
+from ..identity import config_key, file_digest
 from ..tasks import CLASS_TASKS, TASKS
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
@@ -230,9 +232,38 @@ def raw_plan(dataset: dict, task: str) -> RawPlan:
             spec["md5"] = download.md5
     elif source.input_key is not None:
         source_path = dataset[source.input_key]
+        # A replaced image (or mask) gives another key, hence a new conversion and new results.
+        spec["files"] = listed_files_key(source_path, dataset.get("file_identity") == "content")
     # The input is part of the key: two manifests with the same options are two datasets.
     folder = f"resources/{source.family}/{config_key({**spec, 'input': source_path})}"
     return RawPlan(folder, **plan, convert=(source_path, spec))
+
+
+def listed_files_key(manifest: str | os.PathLike, content: bool = False) -> str:
+    """A key of the image and mask files a manifest lists: each one's size and modification
+    time, or with ``content`` the SHA-256 of its bytes (slower: every file is read at every
+    workflow start). A missing or unreadable manifest gives a key too; its conversion job then
+    reports what is wrong with it."""
+    manifest = Path(manifest)
+    try:
+        with open(manifest, newline="", encoding="utf-8") as f:
+            delimiter = "\t" if manifest.suffix.lower() in (".tsv", ".tab") else ","
+            rows = list(csv.DictReader(f, delimiter=delimiter))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return config_key({"unreadable": str(error)})
+    files = {}
+    for row in rows:
+        for column in ("path", "mask"):
+            if row.get(column):
+                path = manifest.parent / row[column]
+                try:
+                    stat = path.stat()
+                    files[row[column]] = (
+                        file_digest(path) if content else [stat.st_size, stat.st_mtime_ns]
+                    )
+                except OSError:
+                    files[row[column]] = None
+    return config_key(files)
 
 
 def load_function(path: str):
