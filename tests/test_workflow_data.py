@@ -212,3 +212,15 @@ def test_folder_source_splits_patients_apart(suite):
     patients = {s: {i // 4 for i in splits[s]} for s in ("train", "val", "test")}
     assert not patients["train"] & patients["val"] and not patients["train"] & patients["test"]
     assert not patients["val"] & patients["test"]
+
+
+def test_a_replaced_image_is_converted_again(suite):
+    # (last in this module: it changes the suite's folder source)
+    root, _ = suite
+    image = root / "pngs" / "3.png"
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((12, 12), 255, np.uint8)), str(image))
+    plan = run_snakemake(
+        "-n", "--configfile", str(root / "config.yaml"), "--directory", str(root), "data"
+    )
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "convert_source" in plan.stdout and "prepare_dataset" in plan.stdout

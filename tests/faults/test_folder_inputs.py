@@ -1,6 +1,8 @@
 """Fault injection, folder sources: images and manifests that once gave a wrong dataset without
 an error are converted exactly or refused, naming the file, the row and what was expected."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ import SimpleITK as sitk
 
 from medimbalance.data.folder import convert_folder
 from medimbalance.data.io import load_array
+from medimbalance.data.sources import raw_plan
 
 CLASSES = ["normal", "tumour"]
 
@@ -125,3 +128,28 @@ def test_a_split_column_with_some_rows_empty_names_the_first(tmp_path):
     rows = rows_of(tmp_path, [flat(i) for i in range(4)], split=["train", "test", "", "val"])
     with pytest.raises(ValueError, match=r"row 4 has no split, but other rows do"):
         convert(tmp_path, rows)
+
+
+def plan_folder(manifest_path, **options):
+    dataset = {"source": "folder", "manifest": str(manifest_path), "task": "binary"}
+    return raw_plan({**dataset, "classes": CLASSES, **options}, "binary").folder
+
+
+def test_a_replaced_image_renames_the_converted_source(tmp_path):
+    path = write_manifest(tmp_path, rows_of(tmp_path, [flat(1), flat(2)]))
+    before = plan_folder(path)
+    assert plan_folder(path) == before  # nothing changed: the same raw dataset
+    png(tmp_path / "im1.png", flat(3, size=(9, 10)))  # replaced by another image
+    assert plan_folder(path) != before
+
+
+def test_content_identity_sees_a_copy_with_its_old_size_and_time(tmp_path):
+    path = write_manifest(tmp_path, rows_of(tmp_path, [flat(1), flat(2)], suffix=".tif"))
+    image = tmp_path / "im1.tif"  # uncompressed: other pixels, the same number of bytes
+    stat = image.stat()
+    by_stat, by_content = plan_folder(path), plan_folder(path, file_identity="content")
+    png(image, flat(7))  # same size in bytes, other pixels
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as `cp -p` leaves it
+    assert image.stat().st_size == stat.st_size
+    assert plan_folder(path) == by_stat  # size and time cannot tell
+    assert plan_folder(path, file_identity="content") != by_content

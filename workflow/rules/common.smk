@@ -102,7 +102,9 @@ def get_run_shifts(wildcards):
 
 def final_outputs(kind):
     """The workflow's targets of one kind: ``data`` (prepared splits and every profile's
-    training set), ``runs`` (every run's metrics), ``tables`` or ``figures``: class
+    training set), ``runs`` (every run's model, predictions and metrics: targets themselves, so
+    a run whose files went missing after a failed rerun is trained again even though the tables
+    from before are still there), ``tables`` or ``figures``: class
     distributions of every dataset x profile, tables of every dataset x profile with methods,
     confusion matrices and calibration of classification ones, estimation-under-shift tables
     and logit histograms where evaluation.shift asks, and the quality table and sample grid of
@@ -118,9 +120,10 @@ def final_outputs(kind):
                 cell.format("figures") + "_class_distribution.png",
             ]
             outputs += expand(
-                f"results/{study.name}/runs/{name}/{profile}/{{method}}/seed{{seed}}/metrics.json",
+                f"results/{study.name}/runs/{name}/{profile}/{{method}}/seed{{seed}}/{{file}}",
                 method=methods,
                 seed=study.seeds,
+                file=("model.pt", "predictions.npz", "metrics.json"),
             )
             if methods:
                 outputs += [cell.format("tables") + ".md", cell.format("tables") + ".csv"]

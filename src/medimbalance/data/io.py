@@ -119,7 +119,7 @@ def load_array(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     except (ValueError, OSError, EOFError) as error:
         if isinstance(error, FileNotFoundError):
             raise
-        raise unreadable(path, _numpy_reason(error)) from error
+        raise unreadable(path, _numpy_reason(error)) from None  # numpy's advice would mislead
     if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
         array.close()
         raise unreadable(path, "it is an .npz archive, expected a single .npy array")
@@ -137,7 +137,7 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         if isinstance(error, FileNotFoundError):
             raise
-        raise unreadable(path, _numpy_reason(error)) from error
+        raise unreadable(path, _numpy_reason(error)) from None  # numpy's advice would mislead
     missing = [name for name in required if name not in arrays]
     if missing:
         raise unreadable(path, f"no array {missing[0]!r} (it holds {sorted(arrays)})")
