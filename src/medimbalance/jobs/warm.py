@@ -179,8 +179,6 @@ def serve(path: str, parent: int | None = None, scripts: str | None = None) -> N
             conn.close()
             continue
         reason = _refusal(request, library)
-        if request.get("library") != SRC:
-            reason = "other-checkout"  # another clone's scripts: they start cold with their own
         if reason:
             conn.sendall(f"COLD {reason}\n".encode())
             conn.close()
@@ -227,6 +225,8 @@ def _reap(children: dict[int, socket.socket]) -> None:
 def _refusal(request: dict, library: dict[str, int]) -> str | None:
     if request.get("python") != sys.executable:
         return "other-interpreter"
+    if request.get("library") != SRC:
+        return "other-checkout"  # another clone's scripts: they start cold with their own
     env = request.get("env", {})
     if any(env.get(name, SERVER_THREADS) != SERVER_THREADS for name in THREAD_VARIABLES):
         return "threads"
