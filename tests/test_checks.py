@@ -58,3 +58,35 @@ def test_study_accessors():
     assert study.shift_profiles("graded_lesions") == ["longtail"]
     run = study.run_config("findings", "natural", "bce", "1")
     assert run["task"] == "multilabel" and run["seed"] == 1 and run["spec"]["loss"] == "bce"
+
+
+def test_a_method_recipe_overrides_the_dataset_and_the_study():
+    def edit(c):
+        c["methods"]["ldam_drw"] = {
+            "resample": "none",
+            "loss": "ldam",
+            "model": "small_cnn",
+            "training": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.8, "warmup_epochs": 5},
+        }
+        c["datasets"]["graded_lesions"]["training"] = {"epochs": 7, "lr": 0.01}
+
+    study = Study(validated(edit))
+    assert config_errors(study.config) == []
+    recipe = study.training("graded_lesions", "ldam_drw")
+    assert (recipe["optimizer"], recipe["lr"], recipe["momentum"]) == ("sgd", 0.1, 0.8)
+    assert recipe["epochs"] == 7  # the dataset's, which the recipe leaves alone
+    assert recipe["batch_size"] == DEFAULT["training"]["batch_size"]  # the study's
+    assert study.training("graded_lesions", "baseline")["lr"] == 0.01  # no recipe
+    run = study.run_config("graded_lesions", "longtail", "ldam_drw", 0)
+    assert run["training"] == recipe and "training" not in run["spec"]
+
+
+def test_a_method_recipe_that_does_not_fit_a_dataset_names_both():
+    def edit(c):
+        c["methods"]["mse"]["training"] = {"monitor": "balanced_accuracy"}
+
+    errors = config_errors(validated(edit))
+    assert any(
+        e.startswith("config key methods.mse.training (on dataset 'std_regression'): monitor")
+        for e in errors
+    ), errors

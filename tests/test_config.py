@@ -46,6 +46,7 @@ def test_training_keys_have_one_definition_with_ranges_wherever_they_appear():
     places = (
         SCHEMA["properties"]["training"],
         SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["training"],
+        SCHEMA["properties"]["methods"]["additionalProperties"]["properties"]["training"],
         SCHEMA["properties"]["feature_extractor"]["properties"]["training"],
     )
     assert all(p["$ref"] == "#/$defs/training_settings" for p in places)
@@ -274,6 +275,10 @@ CASES = {
     "extractor learning rate out of range": (
         lambda c: c.update(feature_extractor={"training": {"lr": -0.1}}),
         [r"-0.1 is less than or equal to the minimum of 0", r"\['feature_extractor'\]"],
+    ),
+    "method recipe momentum out of range": (
+        lambda c: c["methods"]["baseline"].update(training={"optimizer": "sgd", "momentum": 1.5}),
+        [r"1.5 is greater than or equal to the maximum of 1", r"\['baseline'\]\['training'\]"],
     ),
     "divergence factor below one": (
         lambda c: c["training"].update(divergence_factor=0.5),

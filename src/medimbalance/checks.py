@@ -74,6 +74,13 @@ def _method_errors(study: Study, name: str, task: str) -> list[str]:
         resolve_monitor(TrainConfig(**study.training(name)).monitor, task)
     except (TypeError, ValueError) as error:
         errors.append(f"{where}.training: {error}")
+    for method in study.dataset_methods(name):
+        if "training" not in study.methods.get(method, {}):
+            continue
+        try:
+            resolve_monitor(TrainConfig(**study.training(name, method)).monitor, task)
+        except (TypeError, ValueError) as error:
+            errors.append(f"config key methods.{method}.training (on dataset {name!r}): {error}")
     try:
         TrainConfig(**study.extractor_training(name))
     except (TypeError, ValueError) as error:

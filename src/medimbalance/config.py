@@ -21,7 +21,8 @@ class TrainConfig:
     batch_size: int = 64  # images per optimisation step
     lr: float = 1e-3  # initial learning rate
     weight_decay: float = 0.0  # L2 penalty
-    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    momentum: float = 0.9  # SGD momentum (Adam ignores it)
+    optimizer: str = "adam"  # "adam" or "sgd" (with ``momentum``)
     lr_schedule: str = "constant"  # "constant", "step" (× gamma at each milestone) or "cosine"
     milestones: tuple[int, ...] = ()  # epochs after which "step" multiplies the rate by gamma
     gamma: float = 0.1  # step decay factor
@@ -53,6 +54,8 @@ class TrainConfig:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"training.weight_decay must be ≥ 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"training.momentum must be in [0, 1), got {self.momentum}")
         if self.divergence_factor != 0 and self.divergence_factor <= 1:
             raise ValueError(
                 f"training.divergence_factor must be 0 (off) or > 1, got {self.divergence_factor}"

@@ -26,9 +26,12 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """Adam, or SGD with momentum 0.9 (the CIFAR-LT recipe), with ``cfg.lr`` and weight decay."""
+    """Adam, or SGD with ``cfg.momentum`` (0.9 by default, the CIFAR-LT recipe), with ``cfg.lr``
+    and weight decay."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 

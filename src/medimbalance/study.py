@@ -56,9 +56,11 @@ class Study:
         """The methods trained on a dataset (all by default), in config order."""
         return self.datasets[name].get("methods", list(self.methods))
 
-    def training(self, name: str) -> dict:
-        """The training settings of a dataset: the shared ones, updated by its own."""
-        return {**self.config["training"], **self.datasets[name].get("training", {})}
+    def training(self, name: str, method: str | None = None) -> dict:
+        """The training settings of a dataset (the shared ones, updated by its own) and, with
+        ``method``, of that method's runs on it (updated by the method's recipe)."""
+        recipe = self.methods[method].get("training", {}) if method else {}
+        return {**self.config["training"], **self.datasets[name].get("training", {}), **recipe}
 
     def extractor_training(self, name: str) -> dict:
         """The training settings of the feature extractor of a dataset."""
@@ -88,6 +90,6 @@ class Study:
             "profile": profile,
             "method": method,
             "seed": int(seed),
-            "spec": self.methods[method],
-            "training": self.training(dataset),
+            "spec": {k: v for k, v in self.methods[method].items() if k != "training"},
+            "training": self.training(dataset, method),
         }
