@@ -280,6 +280,40 @@ CASES = {
         lambda c: c["methods"]["baseline"].update(training={"optimizer": "sgd", "momentum": 1.5}),
         [r"1.5 is greater than or equal to the maximum of 1", r"\['baseline'\]\['training'\]"],
     ),
+    "test set of another task": (
+        lambda c: c["datasets"]["graded_lesions"].update(test_on=["tumours"]),
+        [
+            r"config key datasets.graded_lesions.test_on: dataset 'tumours' is segmentation, "
+            r"but 'graded_lesions' is multiclass"
+        ],
+    ),
+    "test set of another image size": (
+        lambda c: (
+            c["datasets"].update(
+                big_lesions={
+                    **c["datasets"]["graded_lesions"],
+                    "generator": {"image_size": 32},
+                    "methods": ["baseline"],
+                }
+            ),
+            c["datasets"]["graded_lesions"].update(test_on=["big_lesions"]),
+        ),
+        [
+            r"test_on: dataset 'big_lesions' has spatial shape \[32, 32\], but 'graded_lesions' "
+            r"has \[28, 28\] \(after preprocessing\); set datasets.graded_lesions.preprocess.shape"
+        ],
+    ),
+    "unknown test set": (
+        lambda c: c["datasets"]["graded_lesions"].update(test_on=["lesions"]),
+        [r"test_on: unknown dataset 'lesions'; defined: findings, graded_lesions"],
+    ),
+    "one-class method with test sets": (
+        lambda c: (
+            c["datasets"].update(more={**c["datasets"]["graded_lesions"], "methods": ["baseline"]}),
+            c["datasets"]["graded_lesions"].update(test_on=["more"]),
+        ),
+        [r"test_on: method\(s\) \['one_class_ae'\] train one autoencoder per class"],
+    ),
     "divergence factor below one": (
         lambda c: c["training"].update(divergence_factor=0.5),
         [r"\['training'\]\['divergence_factor'\]"],
@@ -319,6 +353,7 @@ END_TO_END = (
     "splits leave no training data",
     "loss argument the loss does not take",
     "fractional dataset epochs",
+    "test set of another task",
 )
 
 

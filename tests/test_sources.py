@@ -17,6 +17,7 @@ from medimbalance.data.sources import (
     GENERATORS,
     SOURCES,
     catalogue,
+    declared_geometry,
     download_for,
     load_function,
     raw_plan,
@@ -216,3 +217,40 @@ def test_cifar_refuses_code_in_pickles_and_foreign_archives(tmp_path):
         add_pickle(tar, "something/else", {})
     with pytest.raises(ValueError, match="lacks cifar-10-batches-py/data_batch_1"):
         convert_cifar(tmp_path / "other.tar.gz", "cifar10", tmp_path / "raw")
+
+
+@pytest.mark.parametrize(
+    "source, generator",
+    [
+        ("synthetic_graded_lesions", {"n_per_class": 5, "image_size": 12}),
+        ("synthetic_findings", {"n": 20, "image_size": 16}),
+        ("synthetic_findings", {"n": 20, "image_size": 16, "prevalence": [0.3, 0.2, 0.1]}),
+        ("synthetic_std_regression", {"n_train": 4, "n_val": 2, "n_test": 2, "image_size": 9}),
+    ],
+)
+def test_the_declared_geometry_is_what_the_generator_writes(tmp_path, source, generator):
+    write = load_function(GENERATORS[SOURCES[source].generator].writer)
+    write(generator, tmp_path)
+    meta = read_json(tmp_path / "meta.json")
+    declared = declared_geometry({"source": source, "generator": generator})
+    assert declared["spatial_shape"] == meta["spatial_shape"]
+    assert declared["channels"] == meta["channels"]
+    expected_classes = 1 if meta["task"] == "regression" else len(meta["classes"])
+    assert declared["classes"] == expected_classes
+    resampled = declared_geometry({"source": source, "generator": generator}, {"shape": [20, 20]})
+    assert resampled["spatial_shape"] == [20, 20]
+
+
+def test_declared_geometry_of_downloads_and_folders():
+    assert declared_geometry({"source": "cifar100"}) == {
+        "spatial_shape": [32, 32],
+        "channels": 3,
+        "classes": 100,
+    }
+    derma = declared_geometry({"source": "medmnist", "flag": "dermamnist", "size": 64})
+    assert derma == {"spatial_shape": [64, 64], "channels": 3, "classes": 7}
+    assert declared_geometry({"source": "folder", "classes": ["a", "b"]}) == {"classes": 2}
+    # the tumours' labels are the folder converter's fixed classes
+    tumours = declared_geometry({"source": "synthetic_tumours", "generator": {"channels": 3}})
+    assert tumours["classes"] == len(SOURCES["synthetic_tumours"].fixed["classes"])
+    assert tumours["channels"] == 3

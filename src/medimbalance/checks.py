@@ -7,7 +7,7 @@ defaults filled in. Each error names its config key and what was expected.
 from __future__ import annotations
 
 from .config import TrainConfig
-from .data.sources import PROFILE_TASKS, task_of
+from .data.sources import PROFILE_TASKS, declared_geometry, task_of
 from .study import Study
 from .tasks import SYNTHESIZING, argument_errors, method_errors, resolve_monitor
 
@@ -33,7 +33,58 @@ def config_errors(config: dict) -> list[str]:
     for name, method in study.methods.items():
         errors += [f"config key methods.{name}: {e}" for e in argument_errors(method)]
         errors += _schedule_errors(name, method)
-    return errors + _shift_errors(study)
+    return errors + _shift_errors(study) + _test_on_errors(study)
+
+
+def _test_on_errors(study: Study) -> list[str]:
+    """An external test set must be another dataset of the same task whose images and classes
+    fit the training dataset's models (as far as the config tells)."""
+    errors = []
+    for name in study.datasets:
+        where = f"config key datasets.{name}.test_on"
+        for other in study.test_sets(name):
+            if other == name:
+                errors.append(f"{where}: {name!r} is always scored on its own test split")
+                continue
+            if other not in study.datasets:
+                errors.append(
+                    f"{where}: unknown dataset {other!r}; defined: {', '.join(study.datasets)}"
+                )
+                continue
+            try:
+                tasks = task_of(study.datasets[name]), task_of(study.datasets[other])
+            except ValueError:
+                continue  # reported with the dataset itself
+            if tasks[0] != tasks[1]:
+                errors.append(
+                    f"{where}: dataset {other!r} is {tasks[1]}, but {name!r} is {tasks[0]}; "
+                    "a model can only be scored on a test set of its own task"
+                )
+                continue
+            mine = declared_geometry(study.datasets[name])
+            # the test set is prepared as the training dataset's images are
+            theirs = declared_geometry(
+                study.datasets[other], study.datasets[name].get("preprocess", {})
+            )
+            for key in ("classes", "channels", "spatial_shape"):
+                if key in mine and key in theirs and mine[key] != theirs[key]:
+                    what = "number of classes" if key == "classes" else key.replace("_", " ")
+                    hint = (
+                        f"; set datasets.{name}.preprocess.shape to resample both"
+                        if key == "spatial_shape"
+                        else ""
+                    )
+                    errors.append(
+                        f"{where}: dataset {other!r} has {what} {theirs[key]}, but {name!r} "
+                        f"has {mine[key]} (after preprocessing){hint}"
+                    )
+        one_class = [m for m in study.dataset_methods(name) if m not in study.cross_methods(name)]
+        if study.test_sets(name) and one_class:
+            errors.append(
+                f"{where}: method(s) {one_class} train one autoencoder per class, which are not "
+                "scored on other test sets; list them for a dataset without test_on"
+            )
+    return errors
 
 
 def _profile_errors(study: Study, name: str, task: str) -> list[str]:

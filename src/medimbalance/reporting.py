@@ -67,6 +67,35 @@ def summarise(frame: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
     return table.loc[list(methods), ordered].rename_axis("method")
 
 
+# The metrics a cross-evaluation table shows for each test set, per task.
+HEADLINE_METRICS = {
+    "multiclass": ("balanced_accuracy", "macro_f1"),
+    "binary": ("balanced_accuracy", "macro_f1"),
+    "multilabel": ("auroc", "average_precision"),
+    "segmentation": ("dice", "hd95"),
+    "regression": ("mse", "percentage_error"),
+}
+
+
+def cross_summary(
+    frames: dict[str, pd.DataFrame], methods: Sequence[str], metrics: Sequence[str]
+) -> pd.DataFrame:
+    """:func:`summarise` of ``metrics`` on each test set (``frames``: test set → the
+    :func:`metrics_frame` of its runs), side by side: columns ``<metric> @ <test set>_mean``
+    and ``_std`` in the order of ``frames`` then ``metrics``, one row per method."""
+    parts = []
+    for test_set, frame in frames.items():
+        summary = summarise(frame[["method", "seed", *metrics]], methods)
+        n_seeds = summary.pop("n_seeds")
+        parts.append(summary.rename(columns=lambda c, t=test_set: _at(c, t)))
+    return pd.concat([n_seeds, *parts], axis=1)
+
+
+def _at(column: str, test_set: str) -> str:
+    metric, _, statistic = column.rpartition("_")
+    return f"{metric} @ {test_set}_{statistic}"
+
+
 def markdown_table(summary: pd.DataFrame, digits: int = 3) -> str:
     """Render ``summarise`` output as Markdown with ``mean ± std`` cells (mean alone if 1 seed)."""
     metrics = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]

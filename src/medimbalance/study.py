@@ -56,6 +56,19 @@ class Study:
         """The methods trained on a dataset (all by default), in config order."""
         return self.datasets[name].get("methods", list(self.methods))
 
+    def test_sets(self, name: str) -> list[str]:
+        """The other datasets whose test splits the runs of dataset ``name`` are also scored on
+        (``datasets.<name>.test_on``), in config order."""
+        return list(self.datasets[name].get("test_on", []))
+
+    def cross_methods(self, name: str) -> list[str]:
+        """The methods of dataset ``name`` scored on its other test sets: those that give one
+        network's outputs (not the one-class autoencoder ensembles)."""
+        if not self.test_sets(name):
+            return []
+        methods = self.dataset_methods(name)
+        return [m for m in methods if self.methods[m].get("schedule") != "one_class"]
+
     def training(self, name: str, method: str | None = None) -> dict:
         """The training settings of a dataset (the shared ones, updated by its own) and, with
         ``method``, of that method's runs on it (updated by the method's recipe)."""

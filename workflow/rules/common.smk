@@ -95,6 +95,21 @@ def get_run_metrics(wildcards):
     return runs_of(wildcards, study.dataset_methods(wildcards.dataset), "metrics.json")
 
 
+def get_external_raw(wildcards):
+    """The raw-dataset files of the other dataset ``wildcards.other`` (an external test set)."""
+    return raw_outputs(study.raw[wildcards.other].folder)
+
+
+def get_cross_metrics(wildcards):
+    """metrics.json of every cross-evaluated method and seed of one dataset x profile, on its
+    own test split and then on each of its other test sets (``test_on``), in that order."""
+    methods = study.cross_methods(wildcards.dataset)
+    paths = runs_of(wildcards, methods, "metrics.json")
+    for other in study.test_sets(wildcards.dataset):
+        paths += runs_of(wildcards, methods, f"test_on/{other}/metrics.json")
+    return paths
+
+
 def get_run_shifts(wildcards):
     """shift.json of every shifted method and seed of one dataset x profile."""
     return runs_of(wildcards, study.shift_methods(wildcards.dataset), "shift.json")
@@ -127,6 +142,15 @@ def final_outputs(kind):
             )
             if methods:
                 outputs += [cell.format("tables") + ".md", cell.format("tables") + ".csv"]
+            for other in study.test_sets(name):
+                outputs += expand(
+                    f"results/{study.name}/runs/{name}/{profile}/{{method}}/seed{{seed}}/"
+                    f"test_on/{other}/metrics.json",
+                    method=study.cross_methods(name),
+                    seed=study.seeds,
+                )
+            if study.test_sets(name) and study.cross_methods(name):
+                outputs.append(cell.format("tables") + "_test_on.md")
             if name in study.classification and methods:
                 outputs += [
                     cell.format("figures") + "_confusion.png",

@@ -54,3 +54,59 @@ rule estimate_shift:
         severities=study.shift["severities"],
     script:
         "../scripts/estimate_shift.py"
+
+
+# ---- Cross-evaluation: the runs of a dataset scored on other datasets' test splits --------
+rule prepare_external:
+    input:
+        unpack(get_external_raw),
+        splits="results/{study}/data/{other}/splits.json",
+        own_meta="results/{study}/data/{dataset}/meta.json",
+    output:
+        test_images="results/{study}/data/{dataset}/test_on/{other}/test_images.npy",
+        test_targets="results/{study}/data/{dataset}/test_on/{other}/test_targets.npy",
+        meta="results/{study}/data/{dataset}/test_on/{other}/meta.json",
+    log:
+        "logs/{study}/prepare_external/{dataset}_on_{other}.log",
+    wildcard_constraints:
+        other=alternatives(study.datasets),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/prepare_external.py"
+
+
+rule predict_external:
+    input:
+        model=f"{RUN}/model.pt",
+        predictions=f"{RUN}/predictions.npz",
+        meta="results/{study}/data/{dataset}/meta.json",
+        test_images="results/{study}/data/{dataset}/test_on/{other}/test_images.npy",
+        test_targets="results/{study}/data/{dataset}/test_on/{other}/test_targets.npy",
+    output:
+        predictions=f"{RUN}/test_on/{{other}}/predictions.npz",
+    log:
+        "logs/{study}/predict_external/{dataset}_{profile}_{method}_seed{seed}_on_{other}.log",
+    wildcard_constraints:
+        other=alternatives(study.datasets),
+    conda:
+        TORCH_ENV
+    threads: 1
+    resources:
+        gpu=1,
+    script:
+        "../scripts/predict_external.py"
+
+
+use rule evaluate as evaluate_external with:
+    input:
+        predictions=f"{RUN}/test_on/{{other}}/predictions.npz",
+        meta="results/{study}/data/{dataset}/meta.json",
+        train_targets="results/{study}/data/{dataset}/train_targets.npy",
+        profile_indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
+    output:
+        metrics=f"{RUN}/test_on/{{other}}/metrics.json",
+    log:
+        "logs/{study}/evaluate_external/{dataset}_{profile}_{method}_seed{seed}_on_{other}.log",
+    wildcard_constraints:
+        other=alternatives(study.datasets),

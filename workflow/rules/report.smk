@@ -119,3 +119,27 @@ rule shift_table:
         seeds=study.seeds,
     script:
         "../scripts/shift_table.py"
+
+
+rule cross_table:
+    input:
+        metrics=get_cross_metrics,
+    output:
+        markdown=report(
+            "results/{study}/tables/{dataset}_{profile}_test_on.md",
+            caption="../report/cross_table.rst",
+            category="Tables",
+            labels={"dataset": "{dataset}", "profile": "{profile}", "format": "test sets"},
+        ),
+        csv="results/{study}/tables/{dataset}_{profile}_test_on.csv",
+    log:
+        "logs/{study}/cross_table/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        test_sets=lambda wildcards: [wildcards.dataset, *study.test_sets(wildcards.dataset)],
+        methods=lambda wildcards: study.cross_methods(wildcards.dataset),
+        seeds=study.seeds,
+    script:
+        "../scripts/cross_table.py"

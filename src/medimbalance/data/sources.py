@@ -266,6 +266,54 @@ def listed_files_key(manifest: str | os.PathLike, content: bool = False) -> str:
     return config_key(files)
 
 
+def declared_geometry(dataset: dict, preprocess: dict | None = None) -> dict:
+    """What the config alone says of a dataset's images after ``preprocess`` (its own by
+    default; an external test set gets its training dataset's): ``spatial_shape`` and
+    ``channels`` where the config (or the catalogue) determines them, and ``classes`` when the
+    config names them (folder sources) or their number is fixed. Keys that only the data can
+    tell are absent: the job that prepares an external test set compares the real metadata."""
+    source, generator = dataset["source"], dataset.get("generator", {})
+    shape = {
+        "synthetic_graded_lesions": [generator.get("image_size", 28)] * 2,
+        "synthetic_findings": [generator.get("image_size", 32)] * 2,
+        "synthetic_std_regression": [generator.get("image_size", 52)] * 2,
+        "synthetic_tumours": generator.get("shape", [64, 64]),
+        "cifar10": [32, 32],
+        "cifar100": [32, 32],
+        "medmnist": [dataset.get("size", 28)] * 2,
+        "msd_brats": dataset.get("shape"),
+        "folder": dataset.get("shape"),
+    }.get(source)
+    preprocess = dataset.get("preprocess", {}) if preprocess is None else preprocess
+    shape = preprocess.get("shape") or shape
+    channels = {
+        "synthetic_graded_lesions": 1,
+        "synthetic_findings": 1,
+        "synthetic_std_regression": 1,
+        "synthetic_tumours": generator.get("channels", 2),
+        "cifar10": 3,
+        "cifar100": 3,
+        "msd_brats": 4,
+    }.get(source)
+    classes = {
+        "synthetic_graded_lesions": 5,
+        "synthetic_std_regression": 1,
+        "synthetic_tumours": 4,
+        "cifar10": 10,
+        "cifar100": 100,
+        "msd_brats": 4,
+        "folder": len(dataset.get("classes") or []) or None,
+    }.get(source)
+    if source == "synthetic_findings":
+        classes = len(generator.get("prevalence") or []) or 14
+    if source == "medmnist" and dataset.get("flag"):
+        entry = catalogue().get("medmnist", {}).get(dataset["flag"], {})
+        classes = len(entry.get("classes", [])) or None
+        channels = entry.get("channels", channels)
+    found = {"spatial_shape": shape and list(shape), "channels": channels, "classes": classes}
+    return {key: value for key, value in found.items() if value is not None}
+
+
 def load_function(path: str):
     """The function named by a dotted ``module:function`` path."""
     module, _, name = path.partition(":")

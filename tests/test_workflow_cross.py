@@ -1,0 +1,84 @@
+"""Cross-evaluation through real Snakemake (tests/configs/cross.yaml): runs scored on other
+datasets' test splits, prepared with the training dataset's statistics, without retraining."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.workflow
+CROSS = REPO / "tests" / "configs" / "cross.yaml"
+
+
+@pytest.fixture(scope="module")
+def cross_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cross")
+    done = run_snakemake("--cores", "2", "--configfile", str(CROSS), "--directory", str(workdir))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir / "results" / "cross"
+
+
+def npz(path):
+    with np.load(path) as archive:
+        return {k: archive[k] for k in archive.files}
+
+
+def test_both_ways_every_run_is_scored_on_the_other_test_split(cross_run):
+    for own, other in (("u5", "u10"), ("u10", "u5")):
+        table = pd.read_csv(cross_run / f"tables/{own}_natural_test_on.csv", index_col=0)
+        assert list(table.index) == ["mse"] and (table["n_seeds"] == 2).all()
+        own_table = pd.read_csv(cross_run / f"tables/{own}_natural.csv", index_col=0)
+        # the own-test-set columns are the dataset's own table
+        assert table.loc["mse", f"mse @ {own}_mean"] == pytest.approx(
+            own_table.loc["mse", "mse_mean"]
+        )
+        for seed in (0, 1):
+            run = cross_run / f"runs/{own}/natural/mse/seed{seed}"
+            external = npz(run / f"test_on/{other}/predictions.npz")
+            # the other dataset's test images, in order, with the run's own validation outputs
+            expected = np.load(cross_run / f"data/{other}/test_targets.npy")
+            assert np.array_equal(external["test_targets"], expected)
+            assert np.array_equal(
+                external["val_logits"], npz(run / "predictions.npz")["val_logits"]
+            )
+            metrics = json.loads((run / f"test_on/{other}/metrics.json").read_text())
+            error = external["test_logits"][:, 0] - expected
+            assert metrics["mse"] == pytest.approx(float(np.mean(error**2)), rel=1e-5)
+    # the model trained on U(1, 5) is scored on U(1, 10) targets it never saw
+    assert np.load(cross_run / "data/u10/test_targets.npy").max() > 5
+
+
+def test_external_images_get_the_training_datasets_statistics(cross_run):
+    own_meta = json.loads((cross_run / "data/lesions/meta.json").read_text())
+    mean = np.array(own_meta["preprocess"]["channel_mean"])
+    std = np.array(own_meta["preprocess"]["channel_std"])
+    generator = json.loads((cross_run / "data/other_lesions/meta.json").read_text())["generator"]
+    raw = next(  # the other dataset's raw folder
+        p.parent
+        for p in (cross_run.parents[1] / "resources").rglob("meta.json")
+        if json.loads(p.read_text()).get("generator") == generator
+    )
+    test = json.loads((cross_run / "data/other_lesions/splits.json").read_text())["test"]
+    images = np.load(raw / "images.npy")[test].astype(np.float64)
+    expected = (images - mean[None, :, None, None]) / std[None, :, None, None]
+    got = np.load(cross_run / "data/lesions/test_on/other_lesions/test_images.npy")
+    assert np.allclose(got, expected, atol=1e-5)
+    # not the other dataset's own statistics
+    own_prepared = np.load(cross_run / "data/other_lesions/test_images.npy")
+    assert not np.allclose(got, own_prepared)
+
+
+def test_post_hoc_adjustment_applies_to_external_outputs(cross_run):
+    runs = cross_run / "runs/lesions/natural"
+    for seed in (0, 1):
+        plain = npz(runs / f"baseline/seed{seed}/test_on/other_lesions/predictions.npz")
+        adjusted = npz(runs / f"adjusted/seed{seed}/test_on/other_lesions/predictions.npz")
+        blob = torch.load(runs / f"adjusted/seed{seed}/model.pt", weights_only=True)
+        counts = np.asarray(blob["meta"]["training_counts"], np.float64)
+        prior = counts / counts.sum()
+        # the same training (one seed, one recipe): only z − τ log π differs, τ = 1
+        shift = adjusted["test_logits"] - plain["test_logits"]
+        assert np.allclose(shift, -np.log(prior)[None, :], atol=1e-4)
