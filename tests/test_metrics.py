@@ -200,6 +200,24 @@ def test_uniform_guess_in_closed_form_matches_the_simulation():
     assert uniform_guess_percentage_error(np.array([2.0]), 1, 3) == pytest.approx(25.0)
 
 
+def test_uniform_guess_mse_by_hand_and_over_a_configured_range():
+    from medimbalance.metrics import regression_breakdown, uniform_guess_mse
+
+    # E(U − y)² = Var U + (E U − y)²: 81/12 at the centre of [1, 10], 81/12 + 4.5² at an end
+    assert uniform_guess_mse(np.array([5.5]), 1, 10) == pytest.approx(81 / 12)
+    assert uniform_guess_mse(np.array([1.0]), 1, 10) == pytest.approx(81 / 12 + 4.5**2)
+    # targets ~ U(1, 10): 2 · 81/12 = 13.5 (Thakoersingh's baseline: 13.495 ± 0.08)
+    targets = np.random.default_rng(0).uniform(1, 10, 200_000)
+    assert uniform_guess_mse(targets, 1, 10) == pytest.approx(13.5, rel=0.01)
+    narrow = np.random.default_rng(1).uniform(1, 5, 1000)
+    own = regression_breakdown(narrow, narrow, narrow)
+    assert own["uniform_guess_range"] == pytest.approx([narrow.min(), narrow.max()])
+    paper = regression_breakdown(narrow, narrow, narrow, guess_range=(1, 10))
+    assert paper["uniform_guess_range"] == [1.0, 10.0]
+    assert paper["uniform_guess_mse"] == pytest.approx(uniform_guess_mse(narrow, 1, 10))
+    assert paper["uniform_guess_mse"] > own["uniform_guess_mse"]
+
+
 def test_regression_errors_per_shot_bin():
     from medimbalance.metrics import regression_breakdown
 

@@ -82,3 +82,30 @@ def test_post_hoc_adjustment_applies_to_external_outputs(cross_run):
         # the same training (one seed, one recipe): only z − τ log π differs, τ = 1
         shift = adjusted["test_logits"] - plain["test_logits"]
         assert np.allclose(shift, -np.log(prior)[None, :], atol=1e-4)
+
+
+def test_a_declared_table_holds_the_runs_metrics_beside_the_published_value(cross_run):
+    cells = pd.read_csv(cross_run / "tables/paper/transfer.csv").set_index(["row", "column"])
+
+    def seeds(dataset, name, key="mse"):
+        folder = cross_run / f"runs/{dataset}/natural/mse"
+        return [json.loads((folder / f"seed{s}/{name}").read_text())[key] for s in (0, 1)]
+
+    own = seeds("u10", "metrics.json")
+    assert cells.loc[("U(1, 10)", "MSE on U(1, 10)"), "mean"] == pytest.approx(np.mean(own))
+    assert cells.loc[("U(1, 10)", "MSE on U(1, 10)"), "std"] == pytest.approx(np.std(own, ddof=1))
+    assert cells.loc[("U(1, 10)", "MSE on U(1, 10)"), "published_mean"] == 0.375
+    other = seeds("u5", "test_on/u10/metrics.json")
+    assert cells.loc[("U(1, 5)", "MSE on U(1, 10)"), "mean"] == pytest.approx(np.mean(other))
+    pooled = seeds("u5", "test_on/u10/metrics.json") + seeds("u5", "metrics.json")
+    assert cells.loc[("U(1, 5)", "MSE pooled"), "n_seeds"] == 4
+    assert cells.loc[("U(1, 5)", "MSE pooled"), "mean"] == pytest.approx(np.mean(pooled))
+    # the random guess in [1, 10) on U(1, 10)'s test targets: E(U − y)² in closed form
+    targets = np.load(cross_run / "data/u10/test_targets.npy").astype(np.float64)
+    guess = np.mean(81 / 12 + (5.5 - targets) ** 2)
+    assert cells.loc[("U(1, 5)", "guess on U(1, 10)"), "mean"] == pytest.approx(guess, rel=1e-6)
+    assert not np.isnan(cells.loc[("U(1, 5)", "MSE on U(1, 10)"), "p_value"])
+    markdown = (cross_run / "tables/paper/transfer.md").read_text()
+    assert "| trained on | MSE on U(1, 10) (ours) | MSE on U(1, 10) (published) |" in markdown
+    assert "Published: a value made up for this test" in markdown and "paired t-test" in markdown
+    assert (cross_run / "tables/paper/transfer.tex").read_text().startswith(r"\begin{table}")

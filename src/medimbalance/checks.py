@@ -33,7 +33,68 @@ def config_errors(config: dict) -> list[str]:
     for name, method in study.methods.items():
         errors += [f"config key methods.{name}: {e}" for e in argument_errors(method)]
         errors += _schedule_errors(name, method)
-    return errors + _shift_errors(study) + _test_on_errors(study)
+    return errors + _shift_errors(study) + _test_on_errors(study) + _table_errors(study)
+
+
+def _table_errors(study: Study) -> list[str]:
+    """Every cell of a declared table names runs the study makes and a metric; published
+    values and the reference row name rows and columns of the table."""
+    errors = []
+    for name, spec in study.tables.items():
+        where = f"config key tables.{name}"
+        rows = [r["label"] for r in spec["rows"]]
+        columns = [c["label"] for c in spec["columns"]]
+        for kind, labels in (("row", rows), ("column", columns)):
+            repeated = sorted({label for label in labels if labels.count(label) > 1})
+            if repeated:
+                errors.append(f"{where}: {kind} label(s) {repeated} used more than once")
+        for cell in study.table_cells(name):
+            at = f"{where}, row {cell['row']!r}, column {cell['column']!r}"
+            missing = [k for k in ("dataset", "method", "metric") if not cell.get(k)]
+            if missing:
+                errors.append(
+                    f"{at}: no {', '.join(missing)} (set it in select, the row or the column)"
+                )
+                continue
+            dataset, method = cell["dataset"], cell["method"]
+            if dataset not in study.datasets:
+                errors.append(f"{at}: unknown dataset {dataset!r}")
+                continue
+            if "profile" not in cell:
+                errors.append(
+                    f"{at}: dataset {dataset!r} has several profiles; name one "
+                    f"({', '.join(study.dataset_profiles(dataset))})"
+                )
+            elif cell["profile"] not in study.dataset_profiles(dataset):
+                errors.append(
+                    f"{at}: dataset {dataset!r} is not studied under profile {cell['profile']!r}"
+                )
+            if method not in study.dataset_methods(dataset):
+                errors.append(f"{at}: method {method!r} is not trained on dataset {dataset!r}")
+            else:
+                test_sets = cell["test_set"]
+                for test_set in test_sets if isinstance(test_sets, list) else [test_sets]:
+                    if test_set != dataset and (
+                        test_set not in study.test_sets(dataset)
+                        or method not in study.cross_methods(dataset)
+                    ):
+                        errors.append(
+                            f"{at}: dataset {dataset!r}'s runs of {method!r} are not scored on "
+                            f"{test_set!r}; add it to datasets.{dataset}.test_on"
+                        )
+        published = spec.get("published", {}).get("values", {})
+        for row, values in published.items():
+            unknown = [c for c in values if c not in columns]
+            if row not in rows or unknown:
+                errors.append(
+                    f"{where}.published.values: {row!r} / {unknown or list(values)} are not "
+                    f"rows / columns of the table (rows {rows}, columns {columns})"
+                )
+        if spec.get("reference") and spec["reference"] not in rows:
+            errors.append(f"{where}.reference: {spec['reference']!r} is not a row ({rows})")
+        if spec.get("test", "none") != "none" and not spec.get("reference"):
+            errors.append(f"{where}.test: a paired test needs a reference row")
+    return errors
 
 
 def _test_on_errors(study: Study) -> list[str]:

@@ -270,13 +270,27 @@ def uniform_guess_percentage_error(targets: np.ndarray, low: float, high: float)
     return float(np.mean(expected / y) * 100)
 
 
+def uniform_guess_mse(targets: np.ndarray, low: float, high: float) -> float:
+    """The expected MSE of guessing ``U ~ U(low, high)``, in closed form:
+    ``E(U − y)² = (high − low)²/12 + ((low + high)/2 − y)²``, averaged over the targets."""
+    y = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if not high > low:
+        raise ValueError("the guess needs high > low")
+    return float(np.mean((high - low) ** 2 / 12 + ((low + high) / 2 - y) ** 2))
+
+
 def regression_breakdown(
-    targets: np.ndarray, predictions: np.ndarray, train_targets: np.ndarray, n_bins: int = 10
+    targets: np.ndarray,
+    predictions: np.ndarray,
+    train_targets: np.ndarray,
+    n_bins: int = 10,
+    guess_range: Sequence[float] | None = None,
 ) -> dict:
     """Errors per target bin (``n_bins`` equal bins over the test targets' range), each bin
     labelled many-, medium- or few-shot by its number of training targets; the MAE and MSE
     over the many/medium/few-shot bins (``None`` where no bin is of that kind); and the
-    uniform random guess over the test targets' range."""
+    percentage loss and MSE of a uniform random guess over ``guess_range`` (default the test
+    targets' range)."""
     targets = np.asarray(targets, dtype=np.float64).reshape(-1)
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
     train = np.asarray(train_targets, dtype=np.float64).reshape(-1)
@@ -296,8 +310,11 @@ def regression_breakdown(
             "shot": shot.tolist(),
             "mae": [_nanmean(np.abs(error[test_bin == b])) for b in range(n_bins)],
         },
-        "uniform_guess_percentage_error": uniform_guess_percentage_error(targets, low, high),
     }
+    guess = (low, high) if guess_range is None else tuple(float(v) for v in guess_range)
+    out["uniform_guess_range"] = list(guess)
+    out["uniform_guess_percentage_error"] = uniform_guess_percentage_error(targets, *guess)
+    out["uniform_guess_mse"] = uniform_guess_mse(targets, *guess)
     for kind in ("many", "medium", "few"):
         chosen = shot[test_bin] == kind
         out[f"mae_{kind}"] = float(np.abs(error[chosen]).mean()) if chosen.any() else None
@@ -312,11 +329,12 @@ def task_metrics(
     class_names: Sequence[str],
     hausdorff: bool = True,
     train_targets: np.ndarray | None = None,
+    guess_range: Sequence[float] | None = None,
 ) -> dict:
     """The metrics of ``task`` from raw network outputs: class logits ``(N, C)``, label logits
     ``(N, L)``, segmentation logits ``(N, C, *spatial)`` (or predicted label maps), or
     regression predictions ``(N, 1)`` (with ``train_targets``, also the errors per target
-    bin). The result records its ``task``."""
+    bin and the uniform guess over ``guess_range``). The result records its ``task``."""
     if task == "multilabel":
         metrics = multilabel_metrics(targets, sigmoid(outputs), class_names)
     elif task == "segmentation":
@@ -325,7 +343,9 @@ def task_metrics(
     elif task == "regression":
         metrics = regression_metrics(targets, outputs)
         if train_targets is not None:
-            metrics.update(regression_breakdown(targets, outputs, train_targets))
+            metrics.update(
+                regression_breakdown(targets, outputs, train_targets, guess_range=guess_range)
+            )
     else:
         metrics = classification_metrics(targets, softmax(outputs), class_names)
     return {"task": task, **metrics}

@@ -14,6 +14,10 @@ from .data.sources import RawPlan, raw_plan, task_of
 from .tasks import CLASS_TASKS, GENERATIVE
 
 
+def _listed(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 class Study:
     """Accessors of one validated study config."""
 
@@ -27,6 +31,7 @@ class Study:
         self.extractor: dict = config["feature_extractor"]  # model, seed, training
         self.evaluation: dict = config["evaluation"]  # calibration_bins, shift
         self.shift: dict = self.evaluation["shift"]  # methods, [profiles,] kinds, severities
+        self.tables: dict = config.get("tables", {})  # declared paper-shaped tables
 
     @functools.cached_property
     def tasks(self) -> dict[str, str]:
@@ -68,6 +73,39 @@ class Study:
             return []
         methods = self.dataset_methods(name)
         return [m for m in methods if self.methods[m].get("schedule") != "one_class"]
+
+    def table_cells(self, name: str) -> list[dict]:
+        """The cells of declared table ``name``, row by row: each its ``row`` and ``column``
+        labels and what it shows (``dataset``, ``profile``, ``method``, ``test_set``,
+        ``metric``), from the table's ``select``, then the row's, then the column's keys. A
+        dataset studied under one profile needs none; the test set defaults to the dataset's
+        own; a ``metric_prefix`` (e.g. ``uniform_guess_``) is put before the metric."""
+        spec = self.tables[name]
+        cells = []
+        for row in spec["rows"]:
+            for column in spec["columns"]:
+                chosen = {**spec.get("select", {}), **row, **column}
+                chosen.pop("label")
+                prefix = chosen.pop("metric_prefix", "")
+                dataset = chosen.get("dataset")
+                profiles = self.dataset_profiles(dataset) if dataset in self.datasets else []
+                if "profile" not in chosen and len(profiles) == 1:
+                    chosen["profile"] = profiles[0]
+                chosen.setdefault("test_set", dataset)
+                if "metric" in chosen:
+                    chosen["metric"] = prefix + chosen["metric"]
+                cells.append({"row": row["label"], "column": column["label"], **chosen})
+        return cells
+
+    def cell_metrics(self, cell: dict) -> list[str]:
+        """``metrics.json`` of every seed of a table cell's runs (on its test set)."""
+        run = "results/{}/runs/{dataset}/{profile}/{method}/seed{}".format
+        paths = []
+        for test_set in _listed(cell["test_set"]):  # several: their values pooled
+            own = test_set == cell["dataset"]
+            name = "metrics.json" if own else f"test_on/{test_set}/metrics.json"
+            paths += [f"{run(self.name, seed, **cell)}/{name}" for seed in self.seeds]
+        return paths
 
     def training(self, name: str, method: str | None = None) -> dict:
         """The training settings of a dataset (the shared ones, updated by its own) and, with

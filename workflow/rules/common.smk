@@ -169,6 +169,8 @@ def final_outputs(kind):
                     cell.format("tables") + f"_{method}_synthesis.md",
                     cell.format("figures") + f"_{method}_samples.png",
                 ]
+    for table in study.tables:
+        outputs += [f"results/{study.name}/tables/paper/{table}.{ext}" for ext in ("md", "tex")]
     return [path for path in outputs if path.startswith(f"results/{study.name}/{kind}/")]
 
 

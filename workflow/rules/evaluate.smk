@@ -12,6 +12,7 @@ rule evaluate:
         "../envs/analysis.yaml"
     params:
         bins=study.evaluation["calibration_bins"],
+        guess_range=study.evaluation.get("uniform_guess"),
     script:
         "../scripts/evaluate.py"
 

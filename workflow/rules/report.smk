@@ -143,3 +143,34 @@ rule cross_table:
         seeds=study.seeds,
     script:
         "../scripts/cross_table.py"
+
+
+rule declared_table:
+    input:
+        metrics=lambda wildcards: [
+            path
+            for cell in study.table_cells(wildcards.table)
+            for path in study.cell_metrics(cell)
+        ],
+    output:
+        markdown=report(
+            "results/{study}/tables/paper/{table}.md",
+            caption="../report/declared_table.rst",
+            category="Paper tables",
+            labels={"table": "{table}"},
+        ),
+        csv="results/{study}/tables/paper/{table}.csv",
+        tex="results/{study}/tables/paper/{table}.tex",
+    log:
+        "logs/{study}/declared_table/{table}.log",
+    wildcard_constraints:
+        table=alternatives(study.tables),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        spec=lambda wildcards: study.tables[wildcards.table],
+        cells=lambda wildcards: study.table_cells(wildcards.table),
+        seeds=study.seeds,
+    script:
+        "../scripts/declared_table.py"

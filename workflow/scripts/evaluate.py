@@ -29,7 +29,12 @@ if task == "regression":  # errors per target bin need the training targets' dis
     rows = load_array(snakemake.input.profile_indices)
     train_targets = load_array(snakemake.input.train_targets, mmap=True)[rows]
 metrics = task_metrics(
-    task, arrays["test_targets"], arrays["test_logits"], classes, train_targets=train_targets
+    task,
+    arrays["test_targets"],
+    arrays["test_logits"],
+    classes,
+    train_targets=train_targets,
+    guess_range=snakemake.params.guess_range,
 )
 if task in CLASS_TASKS:
     metrics["calibration"] = calibrate(

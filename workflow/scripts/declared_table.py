@@ -1,0 +1,36 @@
+"""A declared paper-shaped table: each cell one metric of one method's runs over the seeds (and
+over several test sets where a cell pools them), beside the published value (Markdown,
+long-form CSV, LaTeX)."""
+
+import _libpath  # noqa: F401
+
+from medimbalance.data.io import atomic_write, read_json
+from medimbalance.jobs.logs import log_to_file
+from medimbalance.tables import assemble, render_latex, render_markdown
+
+log = log_to_file(snakemake.log[0])
+spec, cells, seeds = snakemake.params.spec, snakemake.params.cells, snakemake.params.seeds
+paths = iter(snakemake.input.metrics)  # cell by cell: each test set's seeds (Study.cell_metrics)
+values = []
+for cell in cells:
+    row = []
+    test_sets = cell["test_set"] if isinstance(cell["test_set"], list) else [cell["test_set"]]
+    for _ in range(len(seeds) * len(test_sets)):
+        path = next(paths)
+        metrics = read_json(path)
+        if metrics.get(cell["metric"]) is None:
+            raise ValueError(
+                f"{path} has no value for metric {cell['metric']!r} (table cell row "
+                f"{cell['row']!r}, column {cell['column']!r}); its metrics are "
+                f"{sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))}"
+            )
+        row.append(metrics[cell["metric"]])
+    values.append(row)
+frame = assemble(spec, cells, values)
+with atomic_write(snakemake.output.csv, "w") as f:
+    frame.to_csv(f, index=False, float_format="%.10g")
+with atomic_write(snakemake.output.markdown, "w") as f:
+    f.write(render_markdown(frame, spec, seeds))
+with atomic_write(snakemake.output.tex, "w") as f:
+    f.write(render_latex(frame, spec, seeds))
+log.info("table of %d cells written", len(cells))
