@@ -1,6 +1,12 @@
 """Fill the generated blocks of docs/results.md and README.md from a finished study's outputs.
 
     .venv/bin/python docs/results.py results/demo [--wall-seconds S]
+    .venv/bin/python docs/results.py results/<study> --config config/studies/<study>.yaml
+        [--wall-seconds S] [--validation]
+
+The demo fills the blocks of the demo's tables; another study fills ``<study>/<table>`` with
+each of its declared tables, ``<study>/provenance``, and with ``--validation`` the best
+validation score of every run (``<study>/validation``, for a study that chooses a recipe).
 
 Every number in a block ``<!-- generated: NAME -->`` … ``<!-- end -->`` comes from the
 study's tables (``results/<study>/tables/*.csv``), its runs' ``env.json`` and
@@ -20,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DOC, README = ROOT / "docs" / "results.md", ROOT / "README.md"
@@ -179,7 +186,12 @@ def job_count(config: Path) -> int:
     return int(re.search(r"^total\s+(\d+)$", done.stdout, flags=re.M).group(1)) - 1
 
 
-def provenance(results: Path, wall_seconds: float | None) -> str:
+def provenance(
+    results: Path,
+    wall_seconds: float | None,
+    config: Path = ROOT / "config" / "config.yaml",
+    command: str = "make clean && time make demo",
+) -> str:
     envs = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/*/*/seed*/env.json"))]
     configs = [json.loads(p.read_text()) for p in results.glob("runs/*/*/*/seed*/run_config.json")]
     commits = sorted(
@@ -188,9 +200,10 @@ def provenance(results: Path, wall_seconds: float | None) -> str:
     seeds = sorted({c["seed"] for c in configs})
     env = envs[0]
     packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if k != "medimbalance")
-    jobs = job_count(ROOT / "config" / "config.yaml")
+    jobs = job_count(config)
     lines = [
-        f"- **Study**: `{results.name}` (`config/config.yaml`): {jobs} jobs on a fresh machine, "
+        f"- **Study**: `{results.name}` (`{config.resolve().relative_to(ROOT)}`): {jobs} jobs on "
+        "a fresh machine, "
         f"{len(envs)} of them training runs; seeds {', '.join(map(str, seeds))}; tables show "
         "mean ± std over seeds.",
         f"- **Commit**: {', '.join(commits)}.",
@@ -199,8 +212,8 @@ def provenance(results: Path, wall_seconds: float | None) -> str:
     ]
     if wall_seconds is not None:
         lines.append(
-            f"- **Wall time**: {wall_seconds:.0f} s for the whole study and its report "
-            f"(`make clean && time make demo`, {os.cpu_count()} CPU cores)."
+            f"- **Wall time**: {wall_seconds:.0f} s for the whole study "
+            f"(`{command}`, {os.cpu_count()} CPU cores)."
         )
     return "\n".join(lines)
 
@@ -215,11 +228,58 @@ BLOCKS = {
 }
 
 
+def validation(results: Path) -> str:
+    """The best epoch's validation value of every run's monitored metric (history.json)."""
+    rows = []
+    for path in sorted(results.glob("runs/*/*/*/seed*/history.json")):
+        run = json.loads((path.parent / "run_config.json").read_text())
+        monitor = run["training"]["monitor"]
+        values = [r[f"val_{monitor}"] for r in json.loads(path.read_text())["epochs"]]
+        best = min(values) if monitor in ("mse", "mae", "loss") else max(values)
+        rows.append(
+            [
+                run["method"],
+                run["dataset"],
+                str(run["seed"]),
+                f"{run['training']['lr']:g}",
+                f"{best:.4f}",
+                str(values.index(best) + 1),
+            ]
+        )
+    header = ["method", "dataset", "seed", "learning rate", "best validation value", "epoch"]
+    return table(header, rows)
+
+
+def paper(args) -> None:
+    """The declared tables, provenance and (optionally) validation of a study."""
+    config = yaml.safe_load(args.config.read_text())
+    study = config["study"]
+    tables = args.results / "tables" / "paper"
+    blocks = {
+        f"{study}/{name}": (tables / f"{name}.md").read_text().strip()
+        for name in config.get("tables", {})
+    }
+    command = (
+        f"snakemake --cores {os.cpu_count()} --configfile {args.config.resolve().relative_to(ROOT)}"
+    )
+    blocks[f"{study}/provenance"] = provenance(
+        args.results, args.wall_seconds, args.config, command
+    )
+    if args.validation:
+        blocks[f"{study}/validation"] = validation(args.results)
+    fill(RESULTS_DOC, blocks)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="the study's folder, e.g. results/demo")
     parser.add_argument("--wall-seconds", type=float, help="measured wall time of the study")
+    parser.add_argument("--config", type=Path, help="the study's config (default: the demo)")
+    parser.add_argument("--validation", action="store_true", help="fill <study>/validation")
     args = parser.parse_args()
+    if args.config is not None:
+        paper(args)
+        return
     tables = args.results / "tables"
     filled = {name: block(tables) for name, block in BLOCKS.items()}
     filled["provenance"] = provenance(args.results, args.wall_seconds)
@@ -231,7 +291,9 @@ def fill(doc: Path, blocks: dict[str, str]) -> None:
     """Replace the body of each named generated block of ``doc``."""
     text = doc.read_text()
     for name, body in blocks.items():
-        pattern = re.compile(rf"(<!-- generated: {name} -->\n)(?:.*?\n)??(<!-- end -->)", re.S)
+        pattern = re.compile(
+            rf"(<!-- generated: {re.escape(name)} -->\n)(?:.*?\n)??(<!-- end -->)", re.S
+        )
         if not pattern.search(text):
             raise SystemExit(f"{doc}: no block <!-- generated: {name} --> … <!-- end -->")
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -109,3 +110,25 @@ def test_a_declared_table_holds_the_runs_metrics_beside_the_published_value(cros
     assert "| trained on | MSE on U(1, 10) (ours) | MSE on U(1, 10) (published) |" in markdown
     assert "Published: a value made up for this test" in markdown and "paired t-test" in markdown
     assert (cross_run / "tables/paper/transfer.tex").read_text().startswith(r"\begin{table}")
+
+
+def test_the_quick_regression_study_runs_end_to_end_at_a_small_size(tmp_path):
+    config = yaml.safe_load((REPO / "config/studies/regression_std_quick.yaml").read_text())
+    for dataset in config["datasets"].values():
+        dataset["generator"].update(n_train=150, n_val=40, n_test=40, image_size=24)
+    config.update(seeds=[0, 1], training={**config["training"], "epochs": 1})
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    done = run_snakemake(
+        "--cores", "2", "--configfile", str(tmp_path / "study.yaml"), "--directory", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    tables = tmp_path / "results/regression_std_quick/tables/paper"
+    for name in ("table1", "table2", "table3", "table4", "table5", "tuned"):
+        frame = pd.read_csv(tables / f"{name}.csv")
+        assert frame["mean"].notna().all(), name
+        assert (frame["n_seeds"] == (6 if name == "table5" else 2)).all(), name  # 5: 3 test sets
+    table4 = pd.read_csv(tables / "table4.csv").set_index(["row", "column"])
+    assert table4.loc[("U(1, 5)", "percentage"), "published_mean"] == 10.189
+    baseline = table4.loc[("Baseline", "MSE")]
+    assert baseline["std"] == 0 and 10 < baseline["mean"] < 17  # the guess in [1, 10]: ≈ 13.5
+    assert "Thakoersingh 2021, Table 2" in (tables / "table2.md").read_text()
