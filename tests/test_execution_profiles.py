@@ -10,7 +10,10 @@ from conftest import REPO, run_snakemake
 PROFILES = REPO / "profiles"
 STUDY = REPO / "tests" / "configs" / "slurm.yaml"
 RULES = "".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
-RULE_BLOCKS = dict(re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", RULES, re.M | re.S))
+RULE_BLOCKS = dict(re.findall(r"^rule (\w+):\n(.*?)(?=^rule |^use rule |\Z)", RULES, re.M | re.S))
+# rules made from others (`use rule evaluate as evaluate_external with:`), by their new name
+DERIVED = dict(re.findall(r"^use rule (\w+) as (\w+) with:", RULES, re.M))
+DERIVED = {new: old for old, new in DERIVED.items()}
 GPU_RULES = sorted(name for name, body in RULE_BLOCKS.items() if re.search(r"\bgpu=1,", body))
 CLUSTER = {"slurm": ("slurm_partition", "<gpu-partition>"), "lsf": ("lsf_queue", "<gpu-queue>")}
 
@@ -20,7 +23,13 @@ def profile(name):
 
 
 def test_gpu_rules_are_the_training_rules():
-    assert GPU_RULES == ["estimate_shift", "train", "train_extractor", "train_gan"]
+    assert GPU_RULES == [
+        "estimate_shift",
+        "predict_external",
+        "train",
+        "train_extractor",
+        "train_gan",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(CLUSTER))
@@ -33,7 +42,8 @@ def test_cluster_profiles_send_every_gpu_rule_to_the_gpu_queue(name):
         resources = settings["set-resources"][rule]
         assert resources[key] == gpu_queue and resources["runtime"] > 0
     for rule, group in (g.split("=") for g in settings["groups"]):
-        assert rule in RULE_BLOCKS and rule not in GPU_RULES
+        assert rule in RULE_BLOCKS or rule in DERIVED
+        assert rule not in GPU_RULES and DERIVED.get(rule) not in GPU_RULES
         assert any(c.startswith(f"{group}=") for c in settings["group-components"])
     assert settings["config"] == {"torch_env": "cuda"}
 
