@@ -102,12 +102,26 @@ def test_jobs_start_cold_when_the_server_cannot_serve_them(server, tmp_path, env
     assert state["child"] is None and not state["torch_loaded"] and state["pid"] == job.pid
 
 
-@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
-def test_the_child_does_not_outlive_its_job(server, tmp_path, kill):
+def wait_for_pid(pidfile):
+    for _ in range(600):
+        if pidfile.exists() and pidfile.read_text():
+            return int(pidfile.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the job never started")
+
+
+def served_sleeper(tmp_path, socket_path):
+    """A served job that sleeps: its process and its child's pid."""
     pidfile = tmp_path / "child.pid"
-    job = start_job(tmp_path, server[1], SLEEP="60", PIDFILE=str(pidfile))
+    job = start_job(tmp_path, socket_path, SLEEP="60", PIDFILE=str(pidfile))
     child = wait_for_pid(pidfile)
     assert child != job.pid
+    return job, child
+
+
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
+def test_the_child_does_not_outlive_its_job(server, tmp_path, kill):
+    job, child = served_sleeper(tmp_path, server[1])
     job.send_signal(kill)  # SIGKILL: the child notices the closed socket; SIGTERM: passed on
     job.wait(timeout=30)
     assert job.returncode != 0
@@ -118,20 +132,9 @@ def test_the_child_does_not_outlive_its_job(server, tmp_path, kill):
     assert not os.path.exists(f"/proc/{child}")
 
 
-def wait_for_pid(pidfile):
-    for _ in range(600):
-        if pidfile.exists() and pidfile.read_text():
-            return int(pidfile.read_text())
-        time.sleep(0.05)
-    raise AssertionError("the job never started")
-
-
 @pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGSEGV])
 def test_a_job_whose_child_is_killed_ends_by_the_same_signal(server, tmp_path, kill):
-    pidfile = tmp_path / "child.pid"
-    job = start_job(tmp_path, server[1], SLEEP="60", PIDFILE=str(pidfile))
-    child = wait_for_pid(pidfile)
-    assert child != job.pid
+    job, child = served_sleeper(tmp_path, server[1])
     os.kill(child, kill)  # e.g. the kernel's out-of-memory killer, or a crash in native code
     _, err = job.communicate(timeout=30)
     assert job.returncode == -kill  # what Snakemake reports for a cold job killed so

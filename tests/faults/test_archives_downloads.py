@@ -3,29 +3,16 @@ link out of its folder is refused and leaves no staging folder; a download whose
 match is not fetched again."""
 
 import hashlib
-import io
-import tarfile
 
 import pytest
+from test_archives import make_tar
 
 from medimbalance.data.archives import extract_one_folder
 from medimbalance.data.download import PermanentDownloadError, fetch
 
 
 def tar(path, members):
-    """members: (name, bytes) for files, (name, '->target') for symlinks, (name, None) dirs."""
-    with tarfile.open(path, "w") as archive:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                archive.addfile(info)
-            elif isinstance(data, str):
-                info.type, info.linkname = tarfile.SYMTYPE, data[2:]
-                archive.addfile(info)
-            else:
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
+    make_tar(path, members)
     return path
 
 

@@ -56,8 +56,8 @@ def write_study(folder, edit=None):
     return folder / "study.yaml"
 
 
-def snakemake(folder, *targets, check=True):
-    done = run_snakemake(
+def study_args(folder, *targets):
+    return [
         "--cores",
         "2",
         "--configfile",
@@ -65,7 +65,11 @@ def snakemake(folder, *targets, check=True):
         "--directory",
         str(folder),
         *targets,
-    )
+    ]
+
+
+def snakemake(folder, *targets, check=True):
+    done = run_snakemake(*study_args(folder, *targets))
     if check:
         assert done.returncode == 0, done.stderr[-4000:]
     return done
@@ -74,18 +78,8 @@ def snakemake(folder, *targets, check=True):
 def kill_when_checkpointed(folder, target, checkpoint_folder, timeout=300):
     """Run Snakemake for ``target`` and SIGKILL it (and its jobs) as soon as the first training
     state appears in ``checkpoint_folder``: a job killed mid-training, as by a cluster limit."""
-    command = [
-        *SNAKEMAKE,
-        "--snakefile",
-        str(REPO / "workflow" / "Snakefile"),
-        "--cores",
-        "2",
-        "--configfile",
-        str(folder / "study.yaml"),
-        "--directory",
-        str(folder),
-        target,
-    ]
+    command = [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile")]
+    command += study_args(folder, target)
     process = subprocess.Popen(
         command,
         cwd=REPO,
