@@ -314,6 +314,12 @@ CASES = {
         ),
         [r"test_on: method\(s\) \['one_class_ae'\] train one autoencoder per class"],
     ),
+    "natural shift to a test set no dataset uses": (
+        lambda c: c.update(
+            evaluation={"shift": {"methods": ["baseline"], "test_sets": ["tumours"]}}
+        ),
+        [r"config key evaluation.shift.test_sets: \['tumours'\] is no test_on set of a dataset"],
+    ),
     "divergence factor below one": (
         lambda c: c["training"].update(divergence_factor=0.5),
         [r"\['training'\]\['divergence_factor'\]"],

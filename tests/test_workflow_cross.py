@@ -132,3 +132,22 @@ def test_the_quick_regression_study_runs_end_to_end_at_a_small_size(tmp_path):
     baseline = table4.loc[("Baseline", "MSE")]
     assert baseline["std"] == 0 and 10 < baseline["mean"] < 17  # the guess in [1, 10]: ≈ 13.5
     assert "Thakoersingh 2021, Table 2" in (tables / "table2.md").read_text()
+
+
+def test_performance_is_estimated_under_the_natural_shift_to_the_other_test_set(cross_run):
+    from medimbalance.metrics import task_metrics
+
+    for seed in (0, 1):
+        run = cross_run / f"runs/lesions/natural/baseline/seed{seed}"
+        estimate = json.loads((run / "test_on/other_lesions/estimate.json").read_text())
+        external = npz(run / "test_on/other_lesions/predictions.npz")
+        classes = [f"grade_{g}" for g in range(5)]
+        true = task_metrics(
+            "multiclass", external["test_targets"], external["test_logits"], classes
+        )["accuracy"]
+        assert estimate["kind"] == "natural: other_lesions"
+        assert estimate["true"] == pytest.approx(true)
+        assert {"AC", "DoC", "ATC", "TS"} <= set(estimate["estimates"])
+    frame = pd.read_csv(cross_run / "tables/lesions_natural_shift.csv")
+    assert set(frame["kind"]) == {"none", "noise", "natural: other_lesions"}
+    assert "natural: other_lesions" in (cross_run / "tables/lesions_natural_shift.md").read_text()

@@ -239,6 +239,13 @@ def _shift_errors(study: Study) -> list[str]:
                 "which estimation under shift does not apply to the shifted images' logits; "
                 "list other methods"
             )
+    natural = {t for name in study.datasets for t in study.natural_shifts(name)}
+    unused = [t for t in shift.get("test_sets", []) if t not in natural]
+    if unused:
+        errors.append(
+            f"{where}.test_sets: {unused} is no test_on set of a dataset that runs one of "
+            "evaluation.shift.methods; list it in that dataset's test_on"
+        )
     unknown_profiles = [p for p in shift.get("profiles", []) if p not in study.profiles]
     if unknown_profiles:
         errors.append(

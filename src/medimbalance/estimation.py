@@ -144,3 +144,33 @@ def _soft_dice(right: np.ndarray, probabilities: np.ndarray) -> float | None:
         if np.isfinite(dice).any():
             per_class.append(float(np.nanmean(dice)))
     return float(np.mean(per_class)) if per_class else None
+
+
+def fit_estimator(val_logits: np.ndarray, val_targets: np.ndarray, task: str) -> Estimator:
+    """The estimators of a run fitted on its validation outputs (segmentation: one sample per
+    voxel)."""
+    val_logits = np.asarray(val_logits, dtype=np.float64)
+    if task == "segmentation":
+        flat = np.moveaxis(val_logits, 1, -1).reshape(-1, val_logits.shape[1])
+        return Estimator(flat, np.asarray(val_targets).reshape(-1))
+    return Estimator(val_logits, val_targets)
+
+
+def estimate_performance(
+    estimator: Estimator,
+    logits: np.ndarray,
+    targets: np.ndarray,
+    *,
+    task: str,
+    classes: list[str],
+) -> dict:
+    """The true performance of ``logits`` on ``targets`` (accuracy; mean foreground Dice for
+    segmentation) and every estimator's label-free estimate of it."""
+    from .metrics import task_metrics
+
+    metric = "dice" if task == "segmentation" else "accuracy"
+    logits = np.asarray(logits, dtype=np.float64)
+    true = task_metrics(task, targets, logits, classes, hausdorff=False)[metric]
+    if task == "segmentation":
+        return {"true": true, "estimates": estimator.dice_estimates(logits)}
+    return {"true": true, "estimates": estimator.accuracy_estimates(logits)}

@@ -80,8 +80,7 @@ def evaluate_under_shift(
     """True and estimated performance of ``model`` on the test split, unshifted (severity 0)
     and under every shift kind × severity: accuracy for classification, mean foreground Dice
     for segmentation. The estimators are fitted on the saved validation logits."""
-    from .estimation import Estimator
-    from .metrics import task_metrics
+    from .estimation import estimate_performance, fit_estimator
     from .tasks import CLASS_TASKS
     from .training import forward, to_tensor
 
@@ -89,16 +88,8 @@ def evaluate_under_shift(
         raise ValueError(
             f"performance estimation covers classification and segmentation, not {task}"
         )
-    segmentation = task == "segmentation"
-    val_logits = np.asarray(val_logits, dtype=np.float64)
-    if segmentation:  # one sample per voxel
-        estimator = Estimator(
-            np.moveaxis(val_logits, 1, -1).reshape(-1, val_logits.shape[1]),
-            np.asarray(val_targets).reshape(-1),
-        )
-    else:
-        estimator = Estimator(val_logits, val_targets)
-    metric = "dice" if segmentation else "accuracy"
+    estimator = fit_estimator(val_logits, val_targets, task)
+    metric = "dice" if task == "segmentation" else "accuracy"
     model.eval()
     results = []
     for kind, severity in [(None, 0), *((k, s) for k in kinds for s in severities)]:
@@ -108,14 +99,8 @@ def evaluate_under_shift(
             if kind is not None:
                 x = shift_images(x, kind, severity, seed + start)
             logits.append(forward(model, x).cpu().numpy())
-        logits = np.concatenate(logits).astype(np.float64)
-        true = task_metrics(task, test_targets, logits, classes, hausdorff=False)[metric]
-        estimates = (
-            estimator.dice_estimates(logits)
-            if segmentation
-            else (estimator.accuracy_estimates(logits))
+        found = estimate_performance(
+            estimator, np.concatenate(logits), test_targets, task=task, classes=classes
         )
-        results.append(
-            {"kind": kind or "none", "severity": severity, "true": true, "estimates": estimates}
-        )
+        results.append({"kind": kind or "none", "severity": severity, **found})
     return {"metric": metric, "results": results}

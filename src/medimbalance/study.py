@@ -128,6 +128,13 @@ class Study:
             return []
         return [m for m in self.dataset_methods(name) if m in self.shift["methods"]]
 
+    def natural_shifts(self, name: str) -> list[str]:
+        """The other test sets of dataset ``name`` on which its shift methods' performance is
+        also estimated without labels (``evaluation.shift.test_sets``): natural shifts."""
+        if not self.shift_methods(name):
+            return []
+        return [t for t in self.test_sets(name) if t in self.shift.get("test_sets", [])]
+
     def shift_profiles(self, name: str) -> list[str]:
         """The profiles of dataset ``name`` under which its shift methods are estimated."""
         return [p for p in self.dataset_profiles(name) if p in self.shift.get("profiles", [p])]

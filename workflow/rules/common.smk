@@ -111,8 +111,13 @@ def get_cross_metrics(wildcards):
 
 
 def get_run_shifts(wildcards):
-    """shift.json of every shifted method and seed of one dataset x profile."""
-    return runs_of(wildcards, study.shift_methods(wildcards.dataset), "shift.json")
+    """shift.json of every shifted method and seed of one dataset x profile, and (``natural``)
+    their estimates on each natural-shift test set, test set by test set."""
+    methods = study.shift_methods(wildcards.dataset)
+    natural = []
+    for other in study.natural_shifts(wildcards.dataset):
+        natural += runs_of(wildcards, methods, f"test_on/{other}/estimate.json")
+    return {"shift": runs_of(wildcards, methods, "shift.json"), "natural": natural}
 
 
 def final_outputs(kind):

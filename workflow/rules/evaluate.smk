@@ -99,6 +99,22 @@ rule predict_external:
         "../scripts/predict_external.py"
 
 
+rule estimate_natural:
+    input:
+        predictions=f"{RUN}/test_on/{{other}}/predictions.npz",
+        meta="results/{study}/data/{dataset}/meta.json",
+    output:
+        estimate=f"{RUN}/test_on/{{other}}/estimate.json",
+    log:
+        "logs/{study}/estimate_natural/{dataset}_{profile}_{method}_seed{seed}_on_{other}.log",
+    wildcard_constraints:
+        other=alternatives(study.datasets),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/estimate_natural.py"
+
+
 use rule evaluate as evaluate_external with:
     input:
         predictions=f"{RUN}/test_on/{{other}}/predictions.npz",

@@ -100,7 +100,7 @@ rule calibration_table:
 
 rule shift_table:
     input:
-        shift=get_run_shifts,
+        unpack(get_run_shifts),
     output:
         markdown=report(
             "results/{study}/tables/{dataset}_{profile}_shift.md",
@@ -117,6 +117,7 @@ rule shift_table:
     params:
         methods=lambda wildcards: study.shift_methods(wildcards.dataset),
         seeds=study.seeds,
+        natural=lambda wildcards: study.natural_shifts(wildcards.dataset),
     script:
         "../scripts/shift_table.py"
 

@@ -1,5 +1,6 @@
-"""Label-free performance estimation under synthetic shifts for one dataset × profile: mean
-absolute errors of every estimator per shift kind, shaped like Li et al.'s Table 1."""
+"""Label-free performance estimation under synthetic shifts (and natural ones: other datasets'
+test splits) for one dataset × profile: mean absolute errors of every estimator per shift kind,
+shaped like Li et al.'s Table 1."""
 
 import _libpath  # noqa: F401
 
@@ -15,6 +16,10 @@ records = [
     {"method": method, "seed": seed, "shift": read_json(path)}
     for (method, seed), path in zip(product(methods, seeds), snakemake.input.shift, strict=True)
 ]
+# Natural shifts: each run's estimate on another dataset's test split joins its results.
+natural = product(snakemake.params.natural, range(len(records)))
+for (_, index), path in zip(natural, snakemake.input.natural, strict=True):
+    records[index]["shift"]["results"].append(read_json(path))
 frame = shift_frame(records)
 metric = records[0]["shift"]["metric"]
 with atomic_write(snakemake.output.csv, "w") as f:
