@@ -212,7 +212,8 @@ def provenance(
     ]
     if wall_seconds is not None:
         lines.append(
-            f"- **Wall time**: {wall_seconds:.0f} s for the whole study "
+            f"- **Wall time**: {wall_seconds:.0f} s for the whole study"
+            f"{' and its report' if 'make demo' in command else ''} "
             f"(`{command}`, {os.cpu_count()} CPU cores)."
         )
     return "\n".join(lines)
