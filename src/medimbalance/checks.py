@@ -72,8 +72,7 @@ def _table_errors(study: Study) -> list[str]:
             if method not in study.dataset_methods(dataset):
                 errors.append(f"{at}: method {method!r} is not trained on dataset {dataset!r}")
             else:
-                test_sets = cell["test_set"]
-                for test_set in test_sets if isinstance(test_sets, list) else [test_sets]:
+                for test_set in cell["test_sets"]:
                     if test_set != dataset and (
                         test_set not in study.test_sets(dataset)
                         or method not in study.cross_methods(dataset)

@@ -14,10 +14,6 @@ from .data.sources import RawPlan, raw_plan, task_of
 from .tasks import CLASS_TASKS, GENERATIVE
 
 
-def _listed(value) -> list:
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 class Study:
     """Accessors of one validated study config."""
 
@@ -76,10 +72,11 @@ class Study:
 
     def table_cells(self, name: str) -> list[dict]:
         """The cells of declared table ``name``, row by row: each its ``row`` and ``column``
-        labels and what it shows (``dataset``, ``profile``, ``method``, ``test_set``,
-        ``metric``), from the table's ``select``, then the row's, then the column's keys. A
-        dataset studied under one profile needs none; the test set defaults to the dataset's
-        own; a ``metric_prefix`` (e.g. ``uniform_guess_``) is put before the metric."""
+        labels and what it shows (``dataset``, ``profile``, ``method``, ``metric`` and
+        ``test_sets``, a list whose values are pooled), from the table's ``select``, then the
+        row's, then the column's keys. A dataset studied under one profile needs none; the
+        test set defaults to the dataset's own; a ``metric_prefix`` (e.g. ``uniform_guess_``)
+        is put before the metric."""
         spec = self.tables[name]
         cells = []
         for row in spec["rows"]:
@@ -91,7 +88,8 @@ class Study:
                 profiles = self.dataset_profiles(dataset) if dataset in self.datasets else []
                 if "profile" not in chosen and len(profiles) == 1:
                     chosen["profile"] = profiles[0]
-                chosen.setdefault("test_set", dataset)
+                test_set = chosen.pop("test_set", dataset)
+                chosen["test_sets"] = test_set if isinstance(test_set, list) else [test_set]
                 if "metric" in chosen:
                     chosen["metric"] = prefix + chosen["metric"]
                 cells.append({"row": row["label"], "column": column["label"], **chosen})
@@ -101,7 +99,7 @@ class Study:
         """``metrics.json`` of every seed of a table cell's runs (on its test set)."""
         run = "results/{}/runs/{dataset}/{profile}/{method}/seed{}".format
         paths = []
-        for test_set in _listed(cell["test_set"]):  # several: their values pooled
+        for test_set in cell["test_sets"]:  # several: their values pooled
             own = test_set == cell["dataset"]
             name = "metrics.json" if own else f"test_on/{test_set}/metrics.json"
             paths += [f"{run(self.name, seed, **cell)}/{name}" for seed in self.seeds]

@@ -14,8 +14,7 @@ paths = iter(snakemake.input.metrics)  # cell by cell: each test set's seeds (St
 values = []
 for cell in cells:
     row = []
-    test_sets = cell["test_set"] if isinstance(cell["test_set"], list) else [cell["test_set"]]
-    for _ in range(len(seeds) * len(test_sets)):
+    for _ in range(len(seeds) * len(cell["test_sets"])):
         path = next(paths)
         metrics = read_json(path)
         if metrics.get(cell["metric"]) is None:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from .io import atomic_memmap
 from .raw import SPLIT_CODES, write_raw
+from .sources import manifest_delimiter
 
 TARGET_COLUMNS = {
     "label": "multiclass",
@@ -36,7 +37,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nii", ".nii.gz", "
 def read_manifest(path: str | Path, task: str) -> pd.DataFrame:
     """Read and check a manifest; paths become absolute. Errors name the file, row and column."""
     path = Path(path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    sep = manifest_delimiter(path)
     try:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError:

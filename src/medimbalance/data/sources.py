@@ -239,6 +239,11 @@ def raw_plan(dataset: dict, task: str) -> RawPlan:
     return RawPlan(folder, **plan, convert=(source_path, spec))
 
 
+def manifest_delimiter(path: str | os.PathLike) -> str:
+    """The column separator of a folder manifest: tab for ``.tsv``/``.tab``, else comma."""
+    return "\t" if Path(path).suffix.lower() in (".tsv", ".tab") else ","
+
+
 def listed_files_key(manifest: str | os.PathLike, content: bool = False) -> str:
     """A key of the image and mask files a manifest lists: each one's size and modification
     time, or with ``content`` the SHA-256 of its bytes (slower: every file is read at every
@@ -247,8 +252,7 @@ def listed_files_key(manifest: str | os.PathLike, content: bool = False) -> str:
     manifest = Path(manifest)
     try:
         with open(manifest, newline="", encoding="utf-8") as f:
-            delimiter = "\t" if manifest.suffix.lower() in (".tsv", ".tab") else ","
-            rows = list(csv.DictReader(f, delimiter=delimiter))
+            rows = list(csv.DictReader(f, delimiter=manifest_delimiter(manifest)))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         return config_key({"unreadable": str(error)})
     files = {}
