@@ -6,6 +6,8 @@ from medimbalance.data.profiles import (
     exponential_counts,
     fraction_subset,
     impose_profile,
+    proportional_counts,
+    shape_validation,
     step_counts,
     subsample_to_counts,
     target_distribution_subset,
@@ -115,3 +117,36 @@ def test_impose_profile_checks_task_and_summarises():
     kept = impose_profile({"kind": "fraction", "fraction": 0.5}, masks, "segmentation", "xyz")
     seg = target_summary(masks, kept, "segmentation", ["bg", "a", "b"])
     assert seg["available"].tolist() == [4, 1, 1] and seg["kept"].iloc[0] == 2
+
+
+def test_validation_keeps_the_largest_subset_in_the_training_proportions():
+    # training 40, 20, 10 -> proportions 4/7, 2/7, 1/7; 30 validation images per class allow
+    # scale min(30 / (4/7), 30 / (2/7), 30 / (1/7)) = 52.5 -> floor(30, 15, 7.5) = 30, 15, 7
+    assert proportional_counts([4 / 7, 2 / 7, 1 / 7], [30, 30, 30], "abc") == [30, 15, 7]
+    # the rarest class keeps at least one image
+    assert proportional_counts([0.98, 0.01, 0.01], [10, 10, 10], "abc") == [10, 1, 1]
+    with pytest.raises(ValueError, match="no images of class 'b'"):
+        proportional_counts([0.5, 0.5, 0.0], [10, 0, 10], "abc")
+
+
+def test_shape_validation_follows_each_profile_kind():
+    train = np.repeat([0, 1, 2], [40, 20, 10])
+    val = np.repeat([0, 1, 2], 30)
+    kept = np.arange(len(train))
+    profile = {"kind": "exponential", "mu": 0.25}
+    rows = shape_validation(profile, train, kept, val, "multiclass", "abc")
+    assert np.bincount(val[rows]).tolist() == [30, 15, 7]
+    assert np.array_equal(rows, np.unique(rows))  # sorted, no repeats
+    # natural and fraction profiles train on the split's own distribution: all kept
+    for natural in ({"kind": "natural"}, {"kind": "fraction", "fraction": 0.5}):
+        assert np.array_equal(
+            shape_validation(natural, train, kept, val, "multiclass", "abc"), np.arange(90)
+        )
+    # regression: the validation targets are rejection-sampled to the profile's distribution
+    pool = np.random.default_rng(0).uniform(1, 10, 9000)
+    profile = {"kind": "target_distribution", "distribution": ["uniform", 1, 5], "n": 100}
+    rows = shape_validation(profile, pool[:100], np.arange(100), pool, "regression", [])
+    assert pool[rows].max() <= 5 and pool[rows].min() >= 1
+    # every accepted image is kept (not the profile's n): most of the pool's images in [1, 5]
+    # (acceptance is scaled by the fullest histogram bin, so not all of them)
+    assert 0.75 * np.sum(pool <= 5) < len(rows) <= np.sum(pool <= 5)

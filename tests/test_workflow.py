@@ -89,6 +89,35 @@ def test_every_run_has_its_outputs_and_recorded_indices(tiny_run):
         assert env["device"] == "cpu" and env["packages"]["monai"] == "1.6.1"
 
 
+def test_a_profile_can_shape_the_validation_split_like_its_training_set(tiny_run):
+    data = tiny_run / "results/tiny/data/lesions"
+    val_labels = np.load(data / "val_targets.npy")
+    assert np.bincount(val_labels).tolist() == [6] * 5
+    rows = np.load(data / "longtail/val_indices.npy")
+    # training 12, 8, 5, 3, 2 of 30: the largest subset of 6 per class in those proportions is
+    # floor(15 x (12, 8, 5, 3, 2) / 30) = 6, 4, 2, 1, 1
+    assert np.bincount(val_labels[rows]).tolist() == [6, 4, 2, 1, 1]
+    counts = pd.read_csv(data / "longtail/val_class_counts.tsv", sep="\t")
+    assert counts["kept"].tolist() == [6, 4, 2, 1, 1]
+    for method in ("baseline", "smote"):
+        predictions = np.load(
+            tiny_run / f"results/tiny/runs/lesions/longtail/{method}/seed0/predictions.npz"
+        )
+        assert np.array_equal(predictions["val_targets"], val_labels[rows])
+        assert len(predictions["val_logits"]) == len(rows)
+    # a profile without the key validates on the whole split
+    assert not (data / "balanced/val_indices.npy").exists()
+    balanced = np.load(
+        tiny_run / "results/tiny/runs/lesions/balanced/baseline/seed0/predictions.npz"
+    )
+    assert np.array_equal(balanced["val_targets"], val_labels)
+    # regression: the validation targets follow the profile's U(1, 5), the pool's span 1 to 10
+    std = tiny_run / "results/tiny/data/std"
+    pool = np.load(std / "val_targets.npy")
+    shaped = pool[np.load(std / "low/val_indices.npy")]
+    assert pool.max() > 6 and 0 < len(shaped) < len(pool) and shaped.max() <= 5
+
+
 def test_synthesizers_add_minority_images_and_the_gan_is_measured(tiny_run):
     longtail = tiny_run / "results/tiny/runs/lesions/longtail"
     kept = np.load(tiny_run / "results/tiny/data/lesions/longtail/train_indices.npy")

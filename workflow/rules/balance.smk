@@ -25,6 +25,7 @@ rule resample:
 
 rule train_extractor:
     input:
+        unpack(get_validation),
         indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
         train_images="results/{study}/data/{dataset}/train_images.npy",
         train_targets="results/{study}/data/{dataset}/train_targets.npy",

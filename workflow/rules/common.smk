@@ -84,6 +84,15 @@ def get_training_set(wildcards):
     return inputs
 
 
+def get_validation(wildcards):
+    """The profile's validation rows when it shapes the validation split (``validation:
+    train_distribution``); none otherwise (the whole split)."""
+    if study.profiles[wildcards.profile].get("validation") != "train_distribution":
+        return {}
+    path = "results/{study}/data/{dataset}/{profile}/val_indices.npy"
+    return {"val_indices": path.format(**wildcards)}
+
+
 def runs_of(wildcards, methods, name):
     """File ``name`` of every run of ``methods`` and every seed of one dataset x profile."""
     cell = dict(study=study.name, dataset=wildcards.dataset, profile=wildcards.profile)

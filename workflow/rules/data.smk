@@ -126,3 +126,22 @@ rule impose_profile:
         profile=lambda wildcards: study.profiles[wildcards.profile],
     script:
         "../scripts/impose_profile.py"
+
+
+rule shape_validation:
+    input:
+        indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
+        train_targets="results/{study}/data/{dataset}/train_targets.npy",
+        val_targets="results/{study}/data/{dataset}/val_targets.npy",
+        meta="results/{study}/data/{dataset}/meta.json",
+    output:
+        indices="results/{study}/data/{dataset}/{profile}/val_indices.npy",
+        counts="results/{study}/data/{dataset}/{profile}/val_class_counts.tsv",
+    log:
+        "logs/{study}/shape_validation/{dataset}_{profile}.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        profile=lambda wildcards: study.profiles[wildcards.profile],
+    script:
+        "../scripts/shape_validation.py"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from medimbalance.checkpoints import Checkpoints, save_model
 from medimbalance.config import RunConfig
-from medimbalance.data.io import load_array, read_json, save_npz, write_json
+from medimbalance.data.io import load_array, load_validation, read_json, save_npz, write_json
 from medimbalance.experiment import load_synthetic, run_training
 from medimbalance.schedules import RunArrays, TrainingJob
 from medimbalance.identity import run_identity
@@ -27,13 +27,14 @@ write_json(out.run_config, run.to_dict())
 # What the checkpoints are valid for: the run and what it learns from (not the test split).
 learns_from = {k: v for k, v in inp.items() if not k.startswith("test_")}
 checkpoints = Checkpoints(Path(out.model).parent, run_identity(run.to_dict(), learns_from))
+val_images, val_targets = load_validation(inp)
 arrays = RunArrays(
     train_images=load_array(inp.train_images, mmap=True),
     train_targets=load_array(inp.train_targets, mmap=True),
     rows=load_array(inp.indices),
     profile_rows=load_array(inp.profile_indices),
-    val_images=load_array(inp.val_images, mmap=True),
-    val_targets=load_array(inp.val_targets),
+    val_images=val_images,
+    val_targets=val_targets,
     test_images=load_array(inp.test_images, mmap=True),
     test_targets=load_array(inp.test_targets),
     **(load_synthetic(inp.synthetic) if "synthetic" in inp.keys() else {}),

@@ -5,7 +5,7 @@ import _libpath  # noqa: F401
 
 from medimbalance.checkpoints import save_model
 from medimbalance.config import TrainConfig
-from medimbalance.data.io import load_array, read_json, save_array, write_json
+from medimbalance.data.io import load_array, load_validation, read_json, save_array, write_json
 from medimbalance.features import embed, train_classifier
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.jobs.runtime import configure, select_device
@@ -24,8 +24,7 @@ model, history = train_classifier(
     params.model,
     images[rows],
     targets[rows],
-    load_array(inp.val_images, mmap=True),
-    load_array(inp.val_targets),
+    *load_validation(inp),
     num_classes=len(meta["classes"]),
     cfg=TrainConfig(**params.training),
     seed=params.seed,

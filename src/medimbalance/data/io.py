@@ -126,6 +126,17 @@ def load_array(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     return array
 
 
+def load_validation(inputs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A job's validation images (memory-mapped) and targets, from its ``val_images`` and
+    ``val_targets`` inputs; only the rows in ``val_indices`` when it has that input (a profile
+    that shapes the validation split)."""
+    images, targets = load_array(inputs.val_images, mmap=True), load_array(inputs.val_targets)
+    if "val_indices" not in inputs.keys():
+        return images, targets
+    rows = load_array(inputs.val_indices)
+    return np.ascontiguousarray(images[rows]), targets[rows]
+
+
 def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read in full; :class:`UnreadableFileError` names a
     truncated or garbled file, or one without an array named in ``required``."""

@@ -168,6 +168,52 @@ def impose_profile(
     return subsample_to_counts(targets, counts, seed, classes)
 
 
+def proportional_counts(
+    proportions: Sequence[float], available: Sequence[int], classes: Sequence[str]
+) -> list[int]:
+    """The largest per-class counts in the ratio ``proportions`` that ``available`` can supply.
+
+    Every class keeps at least one image; ``ValueError`` names a class with none available.
+    """
+    p = np.asarray(proportions, np.float64)
+    avail = np.asarray(available, np.int64)
+    for name, n in zip(classes, avail, strict=True):
+        if n < 1:
+            raise ValueError(f"the validation split has no images of class {name!r}")
+    scale = np.min(avail / p)
+    # The tolerance keeps an exact product (e.g. 0.25 × 40) from flooring one below.
+    return np.minimum(np.maximum(1, np.floor(scale * p + 1e-9)), avail).astype(np.int64).tolist()
+
+
+def shape_validation(
+    profile: dict,
+    train_targets: np.ndarray,
+    kept: np.ndarray,
+    val_targets: np.ndarray,
+    task: str,
+    classes: Sequence[str],
+) -> np.ndarray:
+    """Sorted indices of the validation images that follow the profile's training distribution.
+
+    For ``validation: train_distribution``: class-count profiles keep the largest validation
+    subset whose class proportions are those of the kept training images; a
+    ``target_distribution`` profile rejection-samples the validation targets to the same
+    distribution (every accepted image kept); ``natural`` and ``fraction`` keep the training
+    distribution the split made, so the validation split is kept whole.
+    """
+    kind, seed = profile["kind"], int(profile.get("seed", 0))
+    if kind in ("natural", "fraction"):
+        return np.arange(len(val_targets), dtype=np.int64)
+    if kind == "target_distribution":
+        return target_distribution_subset(val_targets, profile["distribution"], None, seed + 1)
+    if task not in CLASS_TASKS:
+        raise ValueError(f"profile kind {kind!r} applies to class labels, not {task}")
+    trained = class_counts(np.asarray(train_targets)[kept], len(classes))
+    available = class_counts(val_targets, len(classes))
+    counts = proportional_counts(trained / trained.sum(), available, classes)
+    return subsample_to_counts(val_targets, counts, seed + 1, classes)
+
+
 def target_summary(
     targets: np.ndarray, kept: np.ndarray, task: str, classes: Sequence[str]
 ) -> pd.DataFrame:
