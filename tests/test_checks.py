@@ -90,3 +90,51 @@ def test_a_method_recipe_that_does_not_fit_a_dataset_names_both():
         e.startswith("config key methods.mse.training (on dataset 'std_regression'): monitor")
         for e in errors
     ), errors
+
+
+def test_a_declared_figure_names_what_the_study_runs_on_an_axis_its_task_has():
+    def edit(c):
+        c["figures"] = {
+            "lesions": {
+                "caption": "x",
+                "dataset": "graded_lesions",
+                "metric": "balanced_accuracy",
+                "x": "imbalance_factor",
+                "methods": ["baseline", "bce"],
+            },
+            "one_point": {
+                "caption": "x",
+                "dataset": "tumours",
+                "metric": "dice",
+                "x": "training_fraction",
+            },
+            "regression": {
+                "caption": "x",
+                "dataset": "std_regression",
+                "metric": "mse",
+                "x": "imbalance_factor",
+            },
+            "unknown": {
+                "caption": "x",
+                "dataset": "lesion",
+                "metric": "mse",
+                "x": "training_fraction",
+            },
+        }
+
+    errors = config_errors(validated(edit))
+    assert [e for e in errors if "figures" in e] == [
+        "config key figures.lesions.methods: ['bce'] not studied on dataset 'graded_lesions' (its "
+        "methods: " + str(DEFAULT["datasets"]["graded_lesions"]["methods"]) + ")",
+        "config key figures.one_point.profiles: a sweep needs at least 2 profiles",
+        "config key figures.regression.x: imbalance_factor needs class labels, dataset "
+        "'std_regression' is regression; use training_fraction",
+        "config key figures.unknown.dataset: unknown dataset 'lesion'",
+    ]
+    study = Study(validated(edit))
+    # defaults: the dataset's profiles and methods; metrics profile by profile, then method, seed
+    assert study.figure_profiles("regression") == ["u1_5", "normal_5_5"]
+    assert study.figure_methods("regression") == ["mse", "balanced_mse"]
+    paths = study.figure_metrics("regression")
+    assert len(paths) == 2 * 2 * len(DEFAULT["seeds"])
+    assert paths[0] == "results/demo/runs/std_regression/u1_5/mse/seed0/metrics.json"

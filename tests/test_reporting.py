@@ -7,7 +7,10 @@ from medimbalance.reporting import (
     metrics_frame,
     plot_class_distribution,
     plot_confusion_matrices,
+    plot_sweep,
     summarise,
+    sweep_frame,
+    sweep_position,
 )
 
 
@@ -74,3 +77,39 @@ def test_figures_are_written(tmp_path):
     )
     for name in ("dist.png", "cm.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_positions_come_from_the_kept_training_set():
+    counts = pd.DataFrame({"class": list("abc"), "available": [50, 50, 50], "kept": [40, 8, 2]})
+    assert sweep_position("imbalance_factor", counts, kept=50, available=150) == 20.0
+    assert sweep_position("training_fraction", counts, kept=50, available=200) == 0.25
+    counts.loc[2, "kept"] = 0
+    with pytest.raises(ValueError, match="infinite"):
+        sweep_position("imbalance_factor", counts, kept=48, available=150)
+
+
+def test_a_sweep_is_each_methods_mean_and_std_over_seeds_per_profile(tmp_path):
+    points = [
+        {"method": m, "profile": p, "x": x, "seed": s, "value": v}
+        for m, p, x, s, v in [
+            ("a", "if1", 1.0, 0, 0.8),
+            ("a", "if1", 1.0, 1, 0.6),
+            ("a", "if10", 10.0, 0, 0.5),
+            ("a", "if10", 10.0, 1, 0.3),
+            ("b", "if1", 1.0, 0, 0.9),
+            ("b", "if1", 1.0, 1, 0.9),
+            ("b", "if10", 10.0, 0, 0.7),
+            ("b", "if10", 10.0, 1, 0.4),
+        ]
+    ]
+    frame = sweep_frame(points, ["b", "a"], ["if1", "if10"])
+    assert frame["method"].tolist() == ["b", "b", "a", "a"]
+    assert frame["mean"].tolist() == pytest.approx([0.9, 0.55, 0.7, 0.4])
+    # sample std of (0.7, 0.4) and of (0.8, 0.6): |difference| / sqrt(2)
+    assert frame["std"].tolist() == pytest.approx([0.0, 0.3 / 2**0.5, 0.2 / 2**0.5, 0.2 / 2**0.5])
+    with pytest.raises(ValueError, match="method 'c' under profile 'if1'"):
+        sweep_frame(points, ["c"], ["if1"])
+    spec = {"x": "imbalance_factor", "metric": "balanced_accuracy", "log_x": True}
+    plot_sweep(frame, spec, str(tmp_path / "f.png"), str(tmp_path / "f.pdf"), errors="ci")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"

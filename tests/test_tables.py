@@ -7,7 +7,17 @@ import pytest
 import yaml
 from conftest import REPO
 
-from medimbalance.tables import assemble, paired_p_value, render_latex, render_markdown, summary
+from medimbalance.study import Study
+from medimbalance.tables import (
+    assemble,
+    metric_names,
+    metric_value,
+    paired_p_value,
+    render_latex,
+    render_markdown,
+    run_metric,
+    summary,
+)
 
 SPEC = {
     "caption": "Hand-made table",
@@ -89,3 +99,53 @@ def test_the_quick_regression_study_declares_the_full_studys_tables():
     quick = yaml.safe_load((REPO / "config/studies/regression_std_quick.yaml").read_text())
     assert full["tables"] == quick["tables"] and full["methods"] == quick["methods"]
     assert set(full["tables"]) == {"table1", "table2", "table3", "table4", "table5", "tuned"}
+
+
+def test_a_cell_can_show_one_class_of_a_per_class_metric():
+    metrics = {
+        "task": "multiclass",
+        "accuracy": 0.5,
+        "flag": True,
+        "classes": ["a", "b"],
+        "per_class": {"recall": [0.25, 0.75]},
+    }
+    assert metric_value(metrics, "accuracy") == 0.5
+    assert metric_value(metrics, "recall[b]") == 0.75
+    assert metric_value(metrics, "recall[c]") is None
+    assert metric_value(metrics, "flag") is None  # not a number
+    assert metric_names(metrics) == ["accuracy", "recall[a]", "recall[b]"]
+    with pytest.raises(ValueError, match=r"m\.json has no value for metric 'dice' \(cell x\)"):
+        run_metric(metrics, "dice", "m.json", "cell x")
+
+
+def test_a_cell_can_show_its_metric_in_percent_with_its_own_decimals():
+    spec = {
+        "caption": "Accuracy in percent",
+        "published": {"source": "x", "values": {"A": {"acc": [79.3]}}},
+    }
+    cells = [
+        {"row": "A", "column": "acc", "percent": True, "digits": 1},
+        {"row": "A", "column": "loss"},
+    ]
+    frame = assemble(spec, cells, [[0.80, 0.78], [0.25, 0.35]]).set_index("column")
+    # ours x 100 = 80, 78 -> 79.0 ± 1.414; the published 79.3 is in the same unit
+    assert frame.loc["acc", "mean"] == pytest.approx(79.0)
+    assert frame.loc["acc", "difference"] == pytest.approx(-0.3)
+    assert frame.loc["acc", "scale"] == 100 and frame.loc["loss", "scale"] == 1
+    row = render_markdown(frame.reset_index(), spec, [0, 1]).splitlines()[2]
+    # the table's default 3 decimals where the cell sets none
+    assert row == "| A | 79.0 ± 1.4 | 79.3 | -0.3 | 0.300 ± 0.071 |"
+
+
+def test_a_row_naming_a_method_is_labelled_by_it():
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["tables"] = {
+        "t": {
+            "caption": "c",
+            "select": {"dataset": "graded_lesions", "profile": "longtail"},
+            "rows": [{"method": "baseline"}, {"method": "ros", "label": "ROS"}],
+            "columns": [{"label": "bacc", "metric": "balanced_accuracy"}],
+        }
+    }
+    cells = Study(config).table_cells("t")
+    assert [c["row"] for c in cells] == ["baseline", "ROS"]

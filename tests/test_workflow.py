@@ -191,10 +191,30 @@ def test_report_contains_tables_and_figures(tiny_run):
         "lesions_longtail_shift.md",
         "tumours_natural_shift.md",
         "tumours_natural_asym_focal_seed1_logits.png",
+        "sweep.png",
     ):
         assert name in html
-    for figure in (tiny_run / "results/tiny/figures").iterdir():
+    assert "Paper figures" in html
+    for figure in (tiny_run / "results/tiny/figures").rglob("*.png"):
         assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_declared_sweep_figure_plots_each_methods_mean_over_seeds(tiny_run):
+    results = tiny_run / "results/tiny"
+    points = pd.read_csv(results / "figures/paper/sweep.csv")
+    assert points["method"].tolist() == ["baseline"] * 2 + ["ros"] * 2
+    # imbalance factors of the kept training sets: 12 / 12 and 12 / 2
+    assert points["x"].tolist() == [1.0, 6.0, 1.0, 6.0]
+    for _, point in points.iterrows():
+        recalls = []
+        for seed in (0, 1):
+            run = results / f"runs/lesions/{point['profile']}/{point['method']}/seed{seed}"
+            metrics = json.loads((run / "metrics.json").read_text())
+            recalls.append(metrics["per_class"]["recall"][4])  # grade_4
+        assert point["mean"] == pytest.approx(np.mean(recalls))
+        assert point["std"] == pytest.approx(np.std(recalls, ddof=1))
+        assert point["n_seeds"] == 2
+    assert (results / "figures/paper/sweep.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_rerun_is_a_no_op(tiny_run):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .config import TrainConfig
 from .data.sources import PROFILE_TASKS, declared_geometry, task_of
 from .study import Study
-from .tasks import SYNTHESIZING, argument_errors, method_errors, resolve_monitor
+from .tasks import CLASS_TASKS, SYNTHESIZING, argument_errors, method_errors, resolve_monitor
 
 
 def config_errors(config: dict) -> list[str]:
@@ -33,7 +33,13 @@ def config_errors(config: dict) -> list[str]:
     for name, method in study.methods.items():
         errors += [f"config key methods.{name}: {e}" for e in argument_errors(method)]
         errors += _schedule_errors(name, method)
-    return errors + _shift_errors(study) + _test_on_errors(study) + _table_errors(study)
+    return (
+        errors
+        + _shift_errors(study)
+        + _test_on_errors(study)
+        + _table_errors(study)
+        + _figure_errors(study)
+    )
 
 
 def _table_errors(study: Study) -> list[str]:
@@ -93,6 +99,36 @@ def _table_errors(study: Study) -> list[str]:
             errors.append(f"{where}.reference: {spec['reference']!r} is not a row ({rows})")
         if spec.get("test", "none") != "none" and not spec.get("reference"):
             errors.append(f"{where}.test: a paired test needs a reference row")
+    return errors
+
+
+def _figure_errors(study: Study) -> list[str]:
+    """A declared figure's dataset, profiles and methods are ones the study runs, and its x
+    axis suits the dataset's task."""
+    errors = []
+    for name, spec in study.figures.items():
+        where, dataset = f"config key figures.{name}", spec["dataset"]
+        if dataset not in study.datasets:
+            errors.append(f"{where}.dataset: unknown dataset {dataset!r}")
+            continue
+        for key, chosen, studied in (
+            ("profiles", study.figure_profiles(name), study.dataset_profiles(dataset)),
+            ("methods", study.figure_methods(name), study.dataset_methods(dataset)),
+        ):
+            unknown = [n for n in chosen if n not in studied]
+            if unknown:
+                errors.append(
+                    f"{where}.{key}: {unknown} not studied on dataset {dataset!r} (its {key}: "
+                    f"{studied})"
+                )
+        if len(study.figure_profiles(name)) < 2:
+            errors.append(f"{where}.profiles: a sweep needs at least 2 profiles")
+        task = study.tasks[dataset]
+        if spec["x"] == "imbalance_factor" and task not in (*CLASS_TASKS, "multilabel"):
+            errors.append(
+                f"{where}.x: imbalance_factor needs class labels, dataset {dataset!r} is "
+                f"{task}; use training_fraction"
+            )
     return errors
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .data.io import atomic_write
 from .metrics import TASK_SCALARS
+from .tables import summary
 
 # The per-class column of each task's table: recall per class, AUROC per label, Dice per
 # foreground region (regression has none).
@@ -420,3 +421,69 @@ def synthesis_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+# Axis titles of declared sweep figures (figures.<name>.x).
+SWEEP_AXES = {
+    "imbalance_factor": "imbalance factor (largest / smallest training class)",
+    "training_fraction": "fraction of the training split",
+}
+
+
+def sweep_position(x: str, counts: pd.DataFrame, kept: int, available: int) -> float:
+    """Where a profile sits on a sweep figure's x axis: the ``imbalance_factor`` of its kept
+    training set (largest over smallest ``kept`` count of ``class_counts.tsv``; positives per
+    label for multi-label data) or its ``training_fraction`` (``kept`` of ``available``
+    training images)."""
+    if x == "imbalance_factor":
+        per_class = counts["kept"].to_numpy(dtype=np.float64)
+        if per_class.min() <= 0:
+            raise ValueError("a class has no training image: the imbalance factor is infinite")
+        return float(per_class.max() / per_class.min())
+    if x == "training_fraction":
+        return kept / available
+    raise ValueError(f"unknown sweep axis {x!r}; valid choices: {', '.join(SWEEP_AXES)}")
+
+
+def sweep_frame(points: Sequence[dict], methods: Sequence[str], profiles: Sequence[str]):
+    """One row per method × profile (methods, then profiles, in the given order): ``x``,
+    ``n_seeds``, ``mean``, ``std``, ``ci_low``, ``ci_high`` (:func:`medimbalance.tables.summary`)
+    of the per-seed ``value`` of ``points`` (dicts with ``method``, ``profile``, ``x``,
+    ``value``)."""
+    frame = pd.DataFrame(points)
+    rows = []
+    for method in methods:
+        for profile in profiles:
+            part = frame[(frame["method"] == method) & (frame["profile"] == profile)]
+            if part.empty:
+                raise ValueError(f"no values for method {method!r} under profile {profile!r}")
+            x = float(part["x"].iloc[0])
+            rows.append({"method": method, "profile": profile, "x": x, **summary(part["value"])})
+    return pd.DataFrame(rows)
+
+
+def plot_sweep(frame: pd.DataFrame, spec: dict, png: str, pdf: str, errors: str = "std") -> None:
+    """A declared sweep figure: the metric's mean against ``x``, one line per method, error
+    bars of one standard deviation (``errors: std``) or the 95 % confidence interval (``ci``);
+    written as PNG and as vector PDF."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for method, part in frame.groupby("method", sort=False):
+        part = part.sort_values("x")
+        if errors == "ci":
+            bars = [part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]]
+        else:
+            bars = part["std"]
+        ax.errorbar(part["x"], part["mean"], yerr=bars, marker="o", ms=4, capsize=3, label=method)
+    if spec.get("log_x"):
+        ax.set_xscale("log")
+    ticks = np.unique(frame["x"].round(6))
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(SWEEP_AXES[spec["x"]])
+    ax.set_ylabel(spec.get("y_label", spec["metric"]))
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    with atomic_write(pdf) as f:
+        fig.savefig(f, format="pdf")
+    save_figure(fig, png, dpi=150)

@@ -27,7 +27,12 @@ class Study:
         self.extractor: dict = config["feature_extractor"]  # model, seed, training
         self.evaluation: dict = config["evaluation"]  # calibration_bins, shift
         self.shift: dict = self.evaluation["shift"]  # methods, [profiles,] kinds, severities
-        self.tables: dict = config.get("tables", {})  # declared paper-shaped tables
+        # Declared paper-shaped tables; a row that names a method is labelled by it by default.
+        self.tables: dict = {
+            name: {**spec, "rows": [{"label": r.get("method"), **r} for r in spec["rows"]]}
+            for name, spec in config.get("tables", {}).items()
+        }
+        self.figures: dict = config.get("figures", {})  # declared sweep figures
 
     @functools.cached_property
     def tasks(self) -> dict[str, str]:
@@ -104,6 +109,30 @@ class Study:
             name = "metrics.json" if own else f"test_on/{test_set}/metrics.json"
             paths += [f"{run(self.name, seed, **cell)}/{name}" for seed in self.seeds]
         return paths
+
+    def figure_profiles(self, name: str) -> list[str]:
+        """The profiles (points on the x axis) of declared figure ``name``: its ``profiles``, or
+        every profile its dataset is studied under."""
+        spec = self.figures[name]
+        return list(spec.get("profiles") or self.dataset_profiles(spec["dataset"]))
+
+    def figure_methods(self, name: str) -> list[str]:
+        """The methods (lines) of declared figure ``name``: its ``methods``, or every method
+        trained on its dataset."""
+        spec = self.figures[name]
+        return list(spec.get("methods") or self.dataset_methods(spec["dataset"]))
+
+    def figure_metrics(self, name: str) -> list[str]:
+        """``metrics.json`` of every point of declared figure ``name``: profile by profile,
+        method by method, seed by seed."""
+        dataset = self.figures[name]["dataset"]
+        run = "results/{}/runs/{}/{}/{}/seed{}/metrics.json".format
+        return [
+            run(self.name, dataset, profile, method, seed)
+            for profile in self.figure_profiles(name)
+            for method in self.figure_methods(name)
+            for seed in self.seeds
+        ]
 
     def training(self, name: str, method: str | None = None) -> dict:
         """The training settings of a dataset (the shared ones, updated by its own) and, with

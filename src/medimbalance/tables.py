@@ -12,6 +12,7 @@ Markdown, CSV and LaTeX.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,7 +36,44 @@ COLUMNS = (
     "difference",
     "disagrees",
     "p_value",
+    "scale",
+    "digits",
 )
+
+
+def metric_value(metrics: dict, name: str) -> float | None:
+    """Metric ``name`` of a run's ``metrics.json``: a scalar key (``balanced_accuracy``) or one
+    class's entry of a per-class metric (``recall[grade_4]``, ``dice[edema]``); ``None`` when
+    the run has no such value."""
+    match = re.fullmatch(r"(\w+)\[(.+)\]", name)
+    if match is None:
+        value = metrics.get(name)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    base, label = match.groups()
+    per_class, classes = metrics.get("per_class", {}).get(base), metrics.get("classes", [])
+    if per_class is None or label not in classes:
+        return None
+    return per_class[classes.index(label)]
+
+
+def metric_names(metrics: dict) -> list[str]:
+    """Every name :func:`metric_value` answers for ``metrics``, for error messages."""
+    scalars = [k for k, v in metrics.items() if metric_value(metrics, k) is not None]
+    classes = metrics.get("classes", [])
+    per_class = [f"{base}[{c}]" for base in metrics.get("per_class", {}) for c in classes]
+    return sorted(scalars) + per_class
+
+
+def run_metric(metrics: dict, name: str, path: str, what: str) -> float:
+    """:func:`metric_value`, or a ``ValueError`` naming the file, what asked for it (e.g. a
+    table cell) and the metrics the run has."""
+    value = metric_value(metrics, name)
+    if value is None:
+        raise ValueError(
+            f"{path} has no value for metric {name!r} ({what}); its metrics are "
+            f"{metric_names(metrics)}"
+        )
+    return float(value)
 
 
 def summary(values: Sequence[float]) -> dict:
@@ -87,8 +125,8 @@ def assemble(spec: dict, cells: Sequence[dict], values: Sequence[Sequence[float]
     ``values[i]``), in row-then-column order, with the columns of ``COLUMNS``."""
     published = spec.get("published", {}).get("values", {})
     reference, test = spec.get("reference"), spec.get("test", "none")
-    by_cell = {
-        (c["row"], c["column"]): np.asarray(v, np.float64)
+    by_cell = {  # a cell with ``percent`` shows its values x 100, in the paper's unit
+        (c["row"], c["column"]): np.asarray(v, np.float64) * (100 if c.get("percent") else 1)
         for c, v in zip(cells, values, strict=True)
     }
     rows = []
@@ -106,6 +144,8 @@ def assemble(spec: dict, cells: Sequence[dict], values: Sequence[Sequence[float]
             row["p_value"] = paired_p_value(
                 by_cell[key], by_cell[(reference, cell["column"])], test
             )
+        row["scale"] = 100 if cell.get("percent") else 1
+        row["digits"] = cell.get("digits", spec.get("digits", 3))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -145,7 +185,7 @@ def _p(value: float) -> str:
 def wide(frame: pd.DataFrame, spec: dict) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the rendered table: per column ours, and where values are
     published the published value and the difference, and with a test the p-value."""
-    digits, ci = spec.get("digits", 3), spec.get("ci", False)
+    ci = spec.get("ci", False)
     testing = spec.get("reference") and spec.get("test", "none") != "none"
     columns = list(dict.fromkeys(frame["column"]))
     with_paper = {
@@ -163,6 +203,7 @@ def wide(frame: pd.DataFrame, spec: dict) -> tuple[list[str], list[list[str]]]:
         line = [str(label)]
         for column in columns:
             row = frame[(frame["row"] == label) & (frame["column"] == column)].iloc[0]
+            digits = int(row["digits"])
             line.append(_ours(row, digits, ci))
             if column in with_paper:
                 diff = "–" if math.isnan(row["difference"]) else f"{row['difference']:+.{digits}f}"

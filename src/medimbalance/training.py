@@ -227,7 +227,7 @@ def evaluate(
 def log_epoch(record: dict) -> None:
     """Default ``on_epoch_end`` hook: one progress line per epoch."""
     log.info(
-        " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
     )
 
 

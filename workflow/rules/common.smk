@@ -129,6 +129,19 @@ def get_run_shifts(wildcards):
     return {"shift": runs_of(wildcards, methods, "shift.json"), "natural": natural}
 
 
+def get_figure_data(wildcards):
+    """What a declared figure's x axis is read from: every profile's class counts and training
+    rows, and the dataset's training targets (how many images the split has)."""
+    spec = study.figures[wildcards.figure]
+    data = f"results/{study.name}/data/{spec['dataset']}"
+    profiles = study.figure_profiles(wildcards.figure)
+    return {
+        "counts": [f"{data}/{profile}/class_counts.tsv" for profile in profiles],
+        "indices": [f"{data}/{profile}/train_indices.npy" for profile in profiles],
+        "train_targets": f"{data}/train_targets.npy",
+    }
+
+
 def final_outputs(kind):
     """The workflow's targets of one kind: ``data`` (prepared splits and every profile's
     training set), ``runs`` (every run's model, predictions and metrics: targets themselves, so
@@ -185,6 +198,8 @@ def final_outputs(kind):
                 ]
     for table in study.tables:
         outputs += [f"results/{study.name}/tables/paper/{table}.{ext}" for ext in ("md", "tex")]
+    for figure in study.figures:
+        outputs += [f"results/{study.name}/figures/paper/{figure}.{ext}" for ext in ("png", "pdf")]
     return [path for path in outputs if path.startswith(f"results/{study.name}/{kind}/")]
 
 

@@ -175,3 +175,33 @@ rule declared_table:
         seeds=study.seeds,
     script:
         "../scripts/declared_table.py"
+
+
+rule sweep_figure:
+    input:
+        unpack(get_figure_data),
+        metrics=lambda wildcards: study.figure_metrics(wildcards.figure),
+    output:
+        png=report(
+            "results/{study}/figures/paper/{figure}.png",
+            caption="../report/sweep_figure.rst",
+            category="Paper figures",
+            labels={"figure": "{figure}"},
+        ),
+        pdf="results/{study}/figures/paper/{figure}.pdf",
+        csv="results/{study}/figures/paper/{figure}.csv",
+    log:
+        "logs/{study}/sweep_figure/{figure}.log",
+    wildcard_constraints:
+        figure=alternatives(study.figures),
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        name=lambda wildcards: wildcards.figure,
+        spec=lambda wildcards: study.figures[wildcards.figure],
+        profiles=lambda wildcards: study.figure_profiles(wildcards.figure),
+        methods=lambda wildcards: study.figure_methods(wildcards.figure),
+        seeds=study.seeds,
+    script:
+        "../scripts/sweep_figure.py"

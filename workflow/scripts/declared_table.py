@@ -6,7 +6,7 @@ import _libpath  # noqa: F401
 
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.tables import assemble, render_latex, render_markdown
+from medimbalance.tables import assemble, render_latex, render_markdown, run_metric
 
 log = log_to_file(snakemake.log[0])
 spec, cells, seeds = snakemake.params.spec, snakemake.params.cells, snakemake.params.seeds
@@ -16,14 +16,8 @@ for cell in cells:
     row = []
     for _ in range(len(seeds) * len(cell["test_sets"])):
         path = next(paths)
-        metrics = read_json(path)
-        if metrics.get(cell["metric"]) is None:
-            raise ValueError(
-                f"{path} has no value for metric {cell['metric']!r} (table cell row "
-                f"{cell['row']!r}, column {cell['column']!r}); its metrics are "
-                f"{sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))}"
-            )
-        row.append(metrics[cell["metric"]])
+        where = f"table cell row {cell['row']!r}, column {cell['column']!r}"
+        row.append(run_metric(read_json(path), cell["metric"], path, where))
     values.append(row)
 frame = assemble(spec, cells, values)
 with atomic_write(snakemake.output.csv, "w") as f:
