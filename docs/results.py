@@ -4,14 +4,15 @@
     .venv/bin/python docs/results.py results/<study> --config config/studies/<study>.yaml
         [--wall-seconds S] [--validation]
 
-The demo fills the blocks of the demo's tables; another study fills ``<study>/<table>`` with
-each of its declared tables, ``<study>/provenance``, and with ``--validation`` the best
-validation score of every run (``<study>/validation``, for a study that chooses a recipe).
+A study fills ``<study>/<table>`` with each of its declared tables (``tables:`` of its config,
+rendered by the workflow in ``results/<study>/tables/paper/``), ``<study>/provenance``, and
+with ``--validation`` the best validation score of every run (``<study>/validation``, for a
+study that chooses a recipe). The demo (``config/config.yaml``, the default) also fills its
+calibration and estimation summaries and the README's excerpt (its table ``excerpt``).
 
 Every number in a block ``<!-- generated: NAME -->`` … ``<!-- end -->`` comes from the
-study's tables (``results/<study>/tables/*.csv``), its runs' ``env.json`` and
-``run_config.json``, and a dry run of its DAG; the text between blocks is written by hand and
-refers to them.
+study's tables (``results/<study>/tables/``), its runs' ``env.json`` and ``run_config.json``,
+and a dry run of its DAG; the text between blocks is written by hand and refers to them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DOC, README = ROOT / "docs" / "results.md", ROOT / "README.md"
-# The rows of the README's excerpt: the baseline, and a resampler, a loss and a sampler.
-EXCERPT = ("baseline", "rus", "logit_adjusted", "weighted_sampler_aug")
 
 
 def cell(row: pd.Series, metric: str, digits: int = 3, unit: str = "") -> str:
@@ -42,75 +41,6 @@ def cell(row: pd.Series, metric: str, digits: int = 3, unit: str = "") -> str:
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def read(tables: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(tables / f"{name}.csv", index_col=0)
-
-
-LESIONS_BALANCED, LESIONS_LONGTAIL = "graded_lesions_balanced", "graded_lesions_longtail"
-U1_5, N5_5 = "std_regression_u1_5", "std_regression_normal_5_5"
-# Tables of metrics: the title of the method column, then per column its title, the study's
-# table it comes from, the metric and optionally its digits and unit.
-METRIC_TABLES = {
-    "classification": (
-        "method",
-        [
-            ("balanced accuracy, balanced profile (μ = 1)", LESIONS_BALANCED, "balanced_accuracy"),
-            ("balanced accuracy, long tail (μ = 0.05)", LESIONS_LONGTAIL, "balanced_accuracy"),
-            ("recall of grade 4 (rarest), long tail", LESIONS_LONGTAIL, "recall[grade_4]"),
-        ],
-    ),
-    "multilabel": (
-        "multi-label (14 findings)",
-        [
-            ("macro AUROC", "findings_natural", "auroc"),
-            ("macro average precision", "findings_natural", "average_precision"),
-            ("AUROC of fibrosis (1.5 %)", "findings_natural", "auroc[fibrosis]"),
-            ("AUROC of hernia (0.2 %)", "findings_natural", "auroc[hernia]"),
-        ],
-    ),
-    "segmentation": (
-        "segmentation (tumour 1 % of pixels)",
-        [
-            ("mean foreground Dice", "tumours_natural", "dice"),
-            ("HD95 (pixels)", "tumours_natural", "hd95", 2),
-            ("Dice edema", "tumours_natural", "dice[edema]"),
-            ("Dice non-enhancing", "tumours_natural", "dice[non_enhancing]"),
-            ("Dice enhancing", "tumours_natural", "dice[enhancing]"),
-        ],
-    ),
-    "regression": (
-        "regression, tested on s ~ U(1, 10)",
-        [
-            ("MSE, trained on U(1, 5)", U1_5, "mse"),
-            ("percentage loss, U(1, 5)", U1_5, "percentage_error", 1, " %"),
-            ("MAE many-shot bins, U(1, 5)", U1_5, "mae_many"),
-            ("MAE few-shot bins, U(1, 5)", U1_5, "mae_few"),
-            (
-                "uniform random guess, percentage loss",
-                U1_5,
-                "uniform_guess_percentage_error",
-                1,
-                " %",
-            ),
-            ("MSE, trained on N(5.5, 1)", N5_5, "mse"),
-            ("percentage loss, N(5.5, 1)", N5_5, "percentage_error", 1, " %"),
-        ],
-    ),
-}
-
-
-def metric_table(tables: Path, first: str, columns: list[tuple], methods=None) -> str:
-    """A table of ``columns`` (see ``METRIC_TABLES``) for ``methods`` (default: all, in the
-    order of the first column's table)."""
-    frames = {name: read(tables, name) for _, name, *_ in columns}
-    methods = list(frames[columns[0][1]].index) if methods is None else methods
-    rows = [
-        [m, *(cell(frames[name].loc[m], metric, *rest) for _, name, metric, *rest in columns)]
-        for m in methods
-    ]
-    return table([first, *(column[0] for column in columns)], rows)
 
 
 def calibration(tables: Path) -> str:
@@ -153,14 +83,6 @@ def estimation(tables: Path) -> str:
             header = header or ["estimator", *errors.index]
             rows.append([f"{method} {label}", *(f"{e:.1f}" for e in errors)])
     return table(header, rows)
-
-
-def excerpt(tables: Path) -> str:
-    columns = [
-        ("balanced profile", LESIONS_BALANCED, "balanced_accuracy"),
-        ("long tail (imbalance factor 20)", LESIONS_LONGTAIL, "balanced_accuracy"),
-    ]
-    return metric_table(tables, "method", columns, EXCERPT)
 
 
 def job_count(config: Path) -> int:
@@ -219,14 +141,9 @@ def provenance(
     return "\n".join(lines)
 
 
-BLOCKS = {
-    **{
-        name: lambda tables, spec=spec: metric_table(tables, *spec)
-        for name, spec in METRIC_TABLES.items()
-    },
-    "calibration": calibration,
-    "estimation": estimation,
-}
+DEMO = ROOT / "config" / "config.yaml"
+# The demo's summaries of tables that are not declared tables (several scalers, estimators).
+DEMO_BLOCKS = {"calibration": calibration, "estimation": estimation}
 
 
 def validation(results: Path) -> str:
@@ -248,11 +165,25 @@ def validation(results: Path) -> str:
             ]
         )
     header = ["method", "dataset", "seed", "learning rate", "best validation value", "epoch"]
-    return table(header, rows)
+    runs = pd.DataFrame(rows, columns=header)
+    runs["value"] = runs["best validation value"].astype(float)
+    summary = [
+        [method, dataset, rate, f"{part['value'].mean():.4f}", f"{part['value'].max():.4f}"]
+        for (method, dataset, rate), part in runs.groupby(
+            ["method", "dataset", "learning rate"], sort=False
+        )
+    ]
+    over_seeds = ["method", "dataset", "learning rate", "mean over seeds", "worst seed"]
+    return table(header, rows) + "\n\n" + table(over_seeds, summary)
 
 
-def paper(args) -> None:
-    """The declared tables, provenance and (optionally) validation of a study."""
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="the study's folder, e.g. results/demo")
+    parser.add_argument("--wall-seconds", type=float, help="measured wall time of the study")
+    parser.add_argument("--config", type=Path, default=DEMO, help="the study's config (the demo)")
+    parser.add_argument("--validation", action="store_true", help="fill <study>/validation")
+    args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
     study = config["study"]
     tables = args.results / "tables" / "paper"
@@ -260,32 +191,23 @@ def paper(args) -> None:
         f"{study}/{name}": (tables / f"{name}.md").read_text().strip()
         for name in config.get("tables", {})
     }
+    demo = args.config.resolve() == DEMO
     command = (
-        f"snakemake --cores {os.cpu_count()} --configfile {args.config.resolve().relative_to(ROOT)}"
+        "make clean && time make demo"
+        if demo
+        else f"snakemake --cores {os.cpu_count()} "
+        f"--configfile {args.config.resolve().relative_to(ROOT)}"
     )
     blocks[f"{study}/provenance"] = provenance(
         args.results, args.wall_seconds, args.config, command
     )
     if args.validation:
         blocks[f"{study}/validation"] = validation(args.results)
+    if demo:
+        excerpt = blocks.pop(f"{study}/excerpt")
+        fill(README, {f"{study}/excerpt": excerpt + "\n\n" + blocks[f"{study}/provenance"]})
+        blocks.update({f"{study}/{k}": f(args.results / "tables") for k, f in DEMO_BLOCKS.items()})
     fill(RESULTS_DOC, blocks)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, help="the study's folder, e.g. results/demo")
-    parser.add_argument("--wall-seconds", type=float, help="measured wall time of the study")
-    parser.add_argument("--config", type=Path, help="the study's config (default: the demo)")
-    parser.add_argument("--validation", action="store_true", help="fill <study>/validation")
-    args = parser.parse_args()
-    if args.config is not None:
-        paper(args)
-        return
-    tables = args.results / "tables"
-    filled = {name: block(tables) for name, block in BLOCKS.items()}
-    filled["provenance"] = provenance(args.results, args.wall_seconds)
-    fill(RESULTS_DOC, filled)
-    fill(README, {"excerpt": excerpt(tables) + "\n\n" + filled["provenance"]})
 
 
 def fill(doc: Path, blocks: dict[str, str]) -> None:
