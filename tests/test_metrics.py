@@ -1,5 +1,7 @@
 """Metrics of every task against scikit-learn and MONAI, and by hand."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from sklearn.metrics import (
     f1_score,
     matthews_corrcoef,
     precision_score,
+    r2_score,
     recall_score,
     roc_auc_score,
 )
@@ -182,6 +185,14 @@ def test_regression_metrics_hand_values():
     assert m["mse"] == 1.0 and m["mae"] == 1.0
     assert m["percentage_error"] == pytest.approx(37.5)  # (50 % + 25 %) / 2
     assert m["bias"] == pytest.approx(12.5)  # (+50 % − 25 %) / 2
+    # predicting the targets' mean: Σ(ŷ − y)² = 2 = Σ(y − ȳ)², so R² = 0 (a collapsed network)
+    assert m["r2"] == 0.0
+    # ŷ = (2.5, 3.5): Σ(ŷ − y)² = 0.5 against 2 -> R² = 0.75, as scikit-learn computes it
+    assert regression_metrics(np.array([2.0, 4.0]), np.array([2.5, 3.5]))["r2"] == 0.75
+    rng = np.random.default_rng(1)
+    y, p = rng.uniform(1, 10, 50), rng.uniform(1, 10, 50)
+    assert regression_metrics(y, p)["r2"] == pytest.approx(r2_score(y, p), rel=1e-12)
+    assert math.isnan(regression_metrics(np.array([3.0, 3.0]), np.array([3.0, 2.0]))["r2"])
 
 
 def test_uniform_random_guess_reproduces_thakoersinghs_baseline():

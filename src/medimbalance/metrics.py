@@ -33,6 +33,7 @@ TASK_SCALARS = {
         "mae",
         "percentage_error",
         "bias",
+        "r2",
         "mae_many",
         "mae_medium",
         "mae_few",
@@ -237,8 +238,11 @@ def segmentation_metrics(
 
 
 def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
-    """MSE, MAE, Thakoersingh's (2021) percentage loss ``mean |ŷ − y| / y × 100`` and the bias
-    ``mean (ŷ − y) / y × 100`` (its signed form). ``targets`` and ``predictions`` ``(N,)``."""
+    """MSE, MAE, Thakoersingh's (2021) percentage loss ``mean |ŷ − y| / y × 100``, the bias
+    ``mean (ŷ − y) / y × 100`` (its signed form) and the coefficient of determination ``r2 =
+    1 − Σ(ŷ − y)² / Σ(y − ȳ)²`` (scikit-learn's ``r2_score``; 0 for a network that collapsed
+    to predicting the mean, NaN for constant targets). ``targets`` and ``predictions``
+    ``(N,)``."""
     targets = np.asarray(targets, dtype=np.float64).reshape(-1)
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
     if predictions.shape != targets.shape:
@@ -246,6 +250,7 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
             f"predictions must have one value per target ({targets.size}), got {predictions.size}"
         )
     error = predictions - targets
+    spread = np.sum((targets - targets.mean()) ** 2)
     relative = error / targets if (targets != 0).all() else np.full_like(error, np.nan)
     return {
         "n": int(targets.size),
@@ -253,6 +258,7 @@ def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
         "mae": float(np.mean(np.abs(error))),
         "percentage_error": _nanmean(100 * np.abs(relative)),
         "bias": _nanmean(100 * relative),
+        "r2": float(1 - np.sum(error**2) / spread) if spread > 0 else float("nan"),
     }
 
 

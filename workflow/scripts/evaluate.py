@@ -47,4 +47,10 @@ if task in CLASS_TASKS:
     ece = {k: round(v["ece"], 4) for k, v in metrics["calibration"].items()}
     log.info("test ECE before and after scaling: %s", ece)
 log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[task]))
+if task == "regression" and metrics["r2"] < 0.01:
+    log.warning(
+        "R² = %.4f on the test split: the network predicts about the targets' mean, whatever "
+        "the image (a collapsed run; e.g. a learning rate too large for the inputs' scale)",
+        metrics["r2"],
+    )
 write_json(snakemake.output.metrics, metrics)
