@@ -27,6 +27,13 @@ demo: $(STAMP)
 # Unit and workflow tests, the SLURM test where it can run (as root, with apt-get or SLURM
 # installed: CI), then the linters.
 test: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the report's browser test"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } || \
+		echo "chromium could not be installed: the report's browser test is skipped"; \
+	fi
 	$(BIN)/python -m pytest
 	@if [ "$$(id -u)" = 0 ] && { command -v apt-get || command -v slurmctld; } >/dev/null; then \
 		$(MAKE) test-slurm; \

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from browser import CHROMIUM, crawl_report
 from conftest import REPO, run_snakemake
 
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -197,6 +198,41 @@ def test_report_contains_tables_and_figures(tiny_run):
     assert "Paper figures" in html
     for figure in (tiny_run / "results/tiny/figures").rglob("*.png"):
         assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_reports_texts_come_from_the_studys_config(tiny_run):
+    html = (tiny_run / "report.html").read_text()
+    # the landing text lists each dataset's own profiles and methods, not every configured one
+    assert "profiles natural; methods asym_focal; 1 epochs per phase" in html
+    assert "profiles low; methods balanced_mse" in html
+    # each table's caption names its task's metrics; the configured bins, kinds and severities
+    assert "Columns: MSE, MAE" in html and "Columns: mean foreground Dice" in html
+    assert "Columns: macro and micro AUROC" in html
+    assert "of\\n10 equal-width" in html and "15 equal-width" not in html
+    assert "shifted synthetically (noise, bias_field)\\nat severities 2, 4" in html
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no chromium: make test installs Debian's chromium when run as root (apt-get)",
+)
+def test_every_report_category_and_entry_opens_without_a_browser_error(tiny_run, tmp_path):
+    record = crawl_report(tiny_run / "report.html", tmp_path)
+    assert record["errors"] == []
+    visited = set(record["visited"])
+    # the datasets use different profiles: each category must still open, with every entry
+    for entry in (
+        "Tables > lesions, longtail",
+        "Tables > std, low",
+        "Calibration > lesions, balanced",
+        "Figures > Class distributions",
+        "Figures > Logit distributions",
+        "Performance estimation",
+        "Synthesis > lesions, longtail",
+        "Paper figures",
+    ):
+        assert entry in visited
+    assert sum(" > result " in v for v in visited) >= 10  # the figures, opened one by one
 
 
 def test_a_declared_sweep_figure_plots_each_methods_mean_over_seeds(tiny_run):

@@ -67,23 +67,15 @@ rule train_gan:
             "results/{study}/tables/{dataset}_{profile}_{method}_synthesis.md",
             caption="../report/synthesis.rst",
             category="Synthesis",
-            labels={
-                "dataset": "{dataset}",
-                "profile": "{profile}",
-                "method": "{method}",
-                "kind": "quality",
-            },
+            subcategory="{dataset}, {profile}",
+            labels={"method": "{method}", "kind": "quality"},
         ),
         samples=report(
             "results/{study}/figures/{dataset}_{profile}_{method}_samples.png",
             caption="../report/samples.rst",
             category="Synthesis",
-            labels={
-                "dataset": "{dataset}",
-                "profile": "{profile}",
-                "method": "{method}",
-                "kind": "samples",
-            },
+            subcategory="{dataset}, {profile}",
+            labels={"method": "{method}", "kind": "samples"},
         ),
     log:
         "logs/{study}/train_gan/{dataset}_{profile}_{method}.log",

@@ -34,12 +34,7 @@ rule estimate_shift:
             caption="../report/logits.rst",
             category="Figures",
             subcategory="Logit distributions",
-            labels={
-                "dataset": "{dataset}",
-                "profile": "{profile}",
-                "method": "{method}",
-                "seed": "{seed}",
-            },
+            labels={"run": "{dataset}, {profile}, {method}, seed {seed}"},
         ),
     log:
         "logs/{study}/estimate_shift/{dataset}_{profile}_{method}_seed{seed}.log",

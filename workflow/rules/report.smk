@@ -6,13 +6,15 @@ rule results_table:
             "results/{study}/tables/{dataset}_{profile}.md",
             caption="../report/table.rst",
             category="Tables",
-            labels={"dataset": "{dataset}", "profile": "{profile}", "format": "Markdown"},
+            subcategory="{dataset}, {profile}",
+            labels={"format": "Markdown"},
         ),
         csv=report(
             "results/{study}/tables/{dataset}_{profile}.csv",
             caption="../report/table.rst",
             category="Tables",
-            labels={"dataset": "{dataset}", "profile": "{profile}", "format": "CSV"},
+            subcategory="{dataset}, {profile}",
+            labels={"format": "CSV"},
         ),
     log:
         "logs/{study}/results_table/{dataset}_{profile}.log",
@@ -22,6 +24,7 @@ rule results_table:
     params:
         methods=lambda wildcards: study.dataset_methods(wildcards.dataset),
         seeds=study.seeds,
+        task=lambda wildcards: study.tasks[wildcards.dataset],
     script:
         "../scripts/results_table.py"
 
@@ -35,7 +38,7 @@ rule class_distribution_figure:
             caption="../report/class_distribution.rst",
             category="Figures",
             subcategory="Class distributions",
-            labels={"dataset": "{dataset}", "profile": "{profile}"},
+            labels={"training set": "{dataset}, {profile}"},
         ),
     log:
         "logs/{study}/class_distribution_figure/{dataset}_{profile}.log",
@@ -55,7 +58,7 @@ rule confusion_figure:
             caption="../report/confusion.rst",
             category="Figures",
             subcategory="Confusion matrices",
-            labels={"dataset": "{dataset}", "profile": "{profile}"},
+            labels={"training set": "{dataset}, {profile}"},
         ),
     log:
         "logs/{study}/confusion_figure/{dataset}_{profile}.log",
@@ -77,14 +80,16 @@ rule calibration_table:
             "results/{study}/tables/{dataset}_{profile}_calibration.md",
             caption="../report/calibration.rst",
             category="Calibration",
-            labels={"dataset": "{dataset}", "profile": "{profile}", "kind": "table"},
+            subcategory="{dataset}, {profile}",
+            labels={"kind": "table"},
         ),
         csv="results/{study}/tables/{dataset}_{profile}_calibration.csv",
         figure=report(
             "results/{study}/figures/{dataset}_{profile}_reliability.png",
             caption="../report/reliability.rst",
             category="Calibration",
-            labels={"dataset": "{dataset}", "profile": "{profile}", "kind": "reliability"},
+            subcategory="{dataset}, {profile}",
+            labels={"kind": "reliability"},
         ),
     log:
         "logs/{study}/calibration_table/{dataset}_{profile}.log",
@@ -106,7 +111,7 @@ rule shift_table:
             "results/{study}/tables/{dataset}_{profile}_shift.md",
             caption="../report/shift.rst",
             category="Performance estimation",
-            labels={"dataset": "{dataset}", "profile": "{profile}"},
+            labels={"training set": "{dataset}, {profile}"},
         ),
         csv="results/{study}/tables/{dataset}_{profile}_shift.csv",
     log:
@@ -130,7 +135,8 @@ rule cross_table:
             "results/{study}/tables/{dataset}_{profile}_test_on.md",
             caption="../report/cross_table.rst",
             category="Tables",
-            labels={"dataset": "{dataset}", "profile": "{profile}", "format": "test sets"},
+            subcategory="{dataset}, {profile}",
+            labels={"format": "on other test sets"},
         ),
         csv="results/{study}/tables/{dataset}_{profile}_test_on.csv",
     log:
