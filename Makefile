@@ -8,7 +8,7 @@ STUDY := $(shell sed -n 's/^study: *\([A-Za-z0-9_]*\).*/\1/p' config/config.yaml
 # Installed once per version of pyproject.toml; later runs skip the install (near-instant).
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slurm lint clean
+.PHONY: install demo test test-slurm lint check-results clean
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/$(STUDY)/report.html
 	@echo "Tables: results/$(STUDY)/tables/   Report: results/$(STUDY)/report.html"
+
+# Before a release: rerun the demo and check that the numbers in README.md and docs/results.md
+# are those it produces (provenance lines aside). Not part of `make test` (it adds the demo).
+check-results: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python docs/results.py results/$(STUDY) --check
 
 # Unit and workflow tests, the SLURM test where it can run (as root, with apt-get or SLURM
 # installed: CI), then the linters.

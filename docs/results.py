@@ -1,6 +1,6 @@
 """Fill the generated blocks of docs/results.md and README.md from a finished study's outputs.
 
-    .venv/bin/python docs/results.py results/demo [--wall-seconds S]
+    .venv/bin/python docs/results.py results/demo [--wall-seconds S] [--check]
     .venv/bin/python docs/results.py results/<study> --config config/studies/<study>.yaml
         [--wall-seconds S] [--validation]
 
@@ -18,6 +18,7 @@ and a dry run of its DAG; the text between blocks is written by hand and refers 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -183,6 +184,11 @@ def main() -> None:
     parser.add_argument("--wall-seconds", type=float, help="measured wall time of the study")
     parser.add_argument("--config", type=Path, default=DEMO, help="the study's config (the demo)")
     parser.add_argument("--validation", action="store_true", help="fill <study>/validation")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a committed block's numbers differ from the outputs'",
+    )
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
     study = config["study"]
@@ -203,25 +209,51 @@ def main() -> None:
     )
     if args.validation:
         blocks[f"{study}/validation"] = validation(args.results)
+    differing = []
     if demo:
         excerpt = blocks.pop(f"{study}/excerpt")
-        fill(README, {f"{study}/excerpt": excerpt + "\n\n" + blocks[f"{study}/provenance"]})
+        readme = {f"{study}/excerpt": excerpt + "\n\n" + blocks[f"{study}/provenance"]}
+        differing += fill(README, readme, args.check)
         blocks.update({f"{study}/{k}": f(args.results / "tables") for k, f in DEMO_BLOCKS.items()})
-    fill(RESULTS_DOC, blocks)
+    differing += fill(RESULTS_DOC, blocks, args.check)
+    if differing:
+        raise SystemExit(
+            f"the committed numbers differ from those of {args.results}:\n" + "\n".join(differing)
+        )
 
 
-def fill(doc: Path, blocks: dict[str, str]) -> None:
-    """Replace the body of each named generated block of ``doc``."""
+# Lines of a block that name the run rather than its results: not compared by --check.
+PROVENANCE = re.compile(r"^- \*\*(Study|Commit|Hardware|Wall time)\*\*:.*$\n?", re.M)
+
+
+def fill(doc: Path, blocks: dict[str, str], check: bool = False) -> list[str]:
+    """Replace the body of each named generated block of ``doc``; with ``check``, write nothing
+    and return a unified diff of each block whose results differ (provenance lines aside)."""
     text = doc.read_text()
+    differing = []
     for name, body in blocks.items():
         pattern = re.compile(
-            rf"(<!-- generated: {re.escape(name)} -->\n)(?:.*?\n)??(<!-- end -->)", re.S
+            rf"(<!-- generated: {re.escape(name)} -->\n)(.*?\n)??(<!-- end -->)", re.S
         )
-        if not pattern.search(text):
+        found = pattern.search(text)
+        if not found:
             raise SystemExit(f"{doc}: no block <!-- generated: {name} --> … <!-- end -->")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+        old, new = (
+            PROVENANCE.sub("", found.group(2) or "").strip(),
+            PROVENANCE.sub("", body).strip(),
+        )
+        if check and old != new:
+            lines = difflib.unified_diff(
+                old.splitlines(), new.splitlines(), f"{doc.name}: {name}", "outputs", lineterm=""
+            )
+            differing.append("\n".join(lines))
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(3), text)
+    if check:
+        print(f"checked {len(blocks)} block(s) of {doc}: {len(differing)} differ")
+        return differing
     doc.write_text(text)
     print(f"filled {len(blocks)} block(s) of {doc}")
+    return []
 
 
 if __name__ == "__main__":
