@@ -80,7 +80,12 @@ def test_normalisation_maps_uint8_to_unit_interval():
 def test_fit_learns_a_separable_toy_and_calls_the_hook():
     records = []
     _model, history = train_toy(seed=0, epochs=4, records=records)
-    assert [r["epoch"] for r in history] == [1, 2, 3, 4] and records == history
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    # the hook sees each epoch's record and the planned number of epochs; the history marks the
+    # epoch whose weights were kept
+    assert [r.pop("of") for r in records] == [4] * 4
+    assert records == [{k: v for k, v in r.items() if k != "kept"} for r in history]
+    assert sum(r["kept"] for r in history) == 1
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_balanced_accuracy"] >= 0.95
 
@@ -198,6 +203,7 @@ def test_early_stopping_after_patience_keeps_the_best_epoch(monkeypatch):
     history = fit3(model, cfg, **QUIET)
     assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
     assert all(torch.equal(seen[2][k], v) for k, v in model.state_dict().items())  # epoch 3
+    assert [r["kept"] for r in history] == [False, False, True, False, False]
 
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):

@@ -225,9 +225,13 @@ def evaluate(
 
 
 def log_epoch(record: dict) -> None:
-    """Default ``on_epoch_end`` hook: one progress line per epoch."""
+    """Default ``on_epoch_end`` hook: one progress line per epoch (``epoch=5/15`` when the
+    record carries the planned number of epochs as ``of``)."""
+    shown = dict(record)
+    if "of" in shown:
+        shown["epoch"] = f"{shown['epoch']}/{shown.pop('of')}"
     log.info(
-        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
     )
 
 
@@ -302,7 +306,12 @@ def fit(
         record.update(evaluate(model, loss_fn, val, task=task))
         score = record[f"val_{monitor}"]  # None when undefined (an AUROC without positives)
         if state["best_weights"] is None or _improves(score, state["best"], larger_is_better):
-            state.update(best=score, best_weights=copy.deepcopy(model.state_dict()), stale=0)
+            state.update(
+                best=score,
+                best_epoch=epoch,
+                best_weights=copy.deepcopy(model.state_dict()),
+                stale=0,
+            )
         else:
             state["stale"] += 1
         state["epoch"] = epoch
@@ -315,8 +324,19 @@ def fit(
         state["done"] = epoch == cfg.epochs or 0 < cfg.patience <= state["stale"]
         if checkpoints is not None:
             checkpoints.save(phase, parts, state)
-        on_epoch_end(record)
+        on_epoch_end({**record, "of": cfg.epochs})
     model.load_state_dict(state["best_weights"])
+    kept = state["best_epoch"]
+    for record in state["history"]:  # the epoch whose weights the model keeps
+        record["kept"] = record["epoch"] == kept
+    log.info(
+        "phase %s: kept epoch %d of %d (best val_%s = %s)",
+        phase,
+        kept,
+        state["epoch"],
+        monitor,
+        "undefined" if state["best"] is None else f"{state['best']:.4g}",
+    )
     return state["history"]
 
 
@@ -352,6 +372,7 @@ def fresh_state() -> dict:
         "epoch": 0,
         "history": [],
         "best": None,
+        "best_epoch": None,  # the epoch of best_weights
         "best_weights": None,
         "stale": 0,
         "done": False,

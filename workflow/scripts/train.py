@@ -44,7 +44,14 @@ trained = run_training(TrainingJob(run, arrays, meta, device, checkpoints))
 
 # The prior of the set it last trained on, for post-hoc adjustment of outputs on other test sets.
 counts = None if trained.stats is None else list(trained.stats.counts)
-save_model(out.model, trained.model, run.to_dict(), {**meta, "training_counts": counts})
+# The epoch whose weights each training phase kept (the best validation epoch).
+kept = {r.get("phase", "train"): r["epoch"] for r in trained.history if r.get("kept")}
+save_model(
+    out.model,
+    trained.model,
+    run.to_dict(),
+    {**meta, "training_counts": counts, "kept_epochs": kept},
+)
 write_json(out.history, {"epochs": trained.history})
 # Segmentation logits are maps per class and voxel: stored as float16 to halve their size.
 dtype = "float16" if run.task == "segmentation" else "float32"
