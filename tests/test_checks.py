@@ -138,3 +138,9 @@ def test_a_declared_figure_names_what_the_study_runs_on_an_axis_its_task_has():
     paths = study.figure_metrics("regression")
     assert len(paths) == 2 * 2 * len(DEFAULT["seeds"])
     assert paths[0] == "results/demo/runs/std_regression/u1_5/mse/seed0/metrics.json"
+
+
+def test_a_dataset_without_a_split_gets_the_documented_one():
+    config = validated(lambda c: c["datasets"]["findings"].pop("split"))
+    assert config["datasets"]["findings"]["split"] == {"val": 0.1, "test": 0.2, "seed": 0}
+    assert config_errors(config) == []

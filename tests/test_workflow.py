@@ -285,9 +285,9 @@ def test_failed_job_leaves_no_output_and_names_the_problem(tmp_path):
 )
 def test_dry_run_of_shipped_configs(configfile, tmp_path):
     args = ["-n", "--quiet", "--directory", str(tmp_path)]
-    if configfile is None:
-        shutil.copytree(REPO / "config", tmp_path / "config")  # the default config/config.yaml
-    else:
+    # the default config/config.yaml, and the files studies name relative to the repository
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    if configfile is not None:
         args += ["--configfile", configfile]
     done = run_snakemake(*args)
     assert done.returncode == 0, done.stderr[-3000:]
