@@ -86,7 +86,7 @@ def estimation(tables: Path) -> str:
     return table(header, rows)
 
 
-def job_count(config: Path) -> int:
+def job_count(configs: list[Path]) -> int:
     """Jobs of the study on a fresh machine (a dry run in an empty folder), without ``all``."""
     with tempfile.TemporaryDirectory() as empty:
         done = subprocess.run(
@@ -98,7 +98,7 @@ def job_count(config: Path) -> int:
                 "--snakefile",
                 str(ROOT / "workflow/Snakefile"),
                 "--configfile",
-                str(config),
+                *map(str, configs),
                 "--directory",
                 empty,
             ],
@@ -112,7 +112,7 @@ def job_count(config: Path) -> int:
 def provenance(
     results: Path,
     wall_seconds: float | None,
-    config: Path = ROOT / "config" / "config.yaml",
+    configs: list[Path],
     command: str = "make clean && time make demo",
 ) -> str:
     envs = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/*/*/seed*/env.json"))]
@@ -123,9 +123,10 @@ def provenance(
     seeds = sorted({c["seed"] for c in configs})
     env = envs[0]
     packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if k != "medimbalance")
-    jobs = job_count(config)
+    jobs = job_count(configs)
+    names = " + ".join(f"`{c.resolve().relative_to(ROOT)}`" for c in configs)
     lines = [
-        f"- **Study**: `{results.name}` (`{config.resolve().relative_to(ROOT)}`): {jobs} jobs on "
+        f"- **Study**: `{results.name}` ({names}): {jobs} jobs on "
         "a fresh machine, "
         f"{len(envs)} of them training runs; seeds {', '.join(map(str, seeds))}; tables show "
         "mean ± std over seeds.",
@@ -182,7 +183,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="the study's folder, e.g. results/demo")
     parser.add_argument("--wall-seconds", type=float, help="measured wall time of the study")
-    parser.add_argument("--config", type=Path, default=DEMO, help="the study's config (the demo)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        nargs="+",
+        default=[DEMO],
+        help="the study's config (the demo), and files merged into it as by --configfile",
+    )
     parser.add_argument("--validation", action="store_true", help="fill <study>/validation")
     parser.add_argument(
         "--check",
@@ -190,19 +197,21 @@ def main() -> None:
         help="write nothing; exit 1 if a committed block's numbers differ from the outputs'",
     )
     args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    config = {}
+    for path in args.config:  # later files override top-level keys, as Snakemake merges them
+        config.update(yaml.safe_load(path.read_text()))
     study = config["study"]
     tables = args.results / "tables" / "paper"
     blocks = {
         f"{study}/{name}": (tables / f"{name}.md").read_text().strip()
         for name in config.get("tables", {})
     }
-    demo = args.config.resolve() == DEMO
+    demo = [c.resolve() for c in args.config] == [DEMO]
     command = (
         "make clean && time make demo"
         if demo
-        else f"snakemake --cores {os.cpu_count()} "
-        f"--configfile {args.config.resolve().relative_to(ROOT)}"
+        else f"snakemake --cores {os.cpu_count()} --configfile "
+        + " ".join(str(c.resolve().relative_to(ROOT)) for c in args.config)
     )
     blocks[f"{study}/provenance"] = provenance(
         args.results, args.wall_seconds, args.config, command

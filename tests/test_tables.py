@@ -149,3 +149,9 @@ def test_a_row_naming_a_method_is_labelled_by_it():
     }
     cells = Study(config).table_cells("t")
     assert [c["row"] for c in cells] == ["baseline", "ROS"]
+
+
+def test_a_table_of_one_seed_says_so():
+    frame = assemble(SPEC, CELLS, [[v[0]] for v in VALUES])
+    caption = render_markdown(frame, SPEC, [4]).splitlines()[-1]
+    assert "Ours: one run (seed 4), no spread over seeds." in caption

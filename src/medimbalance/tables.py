@@ -218,7 +218,10 @@ def caption(spec: dict, seeds: Sequence[int]) -> str:
     """What the table shows, where its published values come from, and how rows are tested."""
     parts = [spec["caption"].rstrip(".") + "."]
     listed = ", ".join(map(str, seeds))
-    parts.append(f"Ours: mean ± sample standard deviation over {len(seeds)} seeds ({listed})")
+    if len(seeds) == 1:  # one seed has no spread: say what the number is
+        parts.append(f"Ours: one run (seed {listed}), no spread over seeds")
+    else:
+        parts.append(f"Ours: mean ± sample standard deviation over {len(seeds)} seeds ({listed})")
     if spec.get("ci"):
         parts[-1] += ", with a 95 % t confidence interval in brackets"
     parts[-1] += "."
