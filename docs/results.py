@@ -112,7 +112,7 @@ def job_count(configs: list[Path]) -> int:
 def provenance(
     results: Path,
     wall_seconds: float | None,
-    configs: list[Path],
+    config_files: list[Path],
     command: str = "make clean && time make demo",
 ) -> str:
     envs = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/*/*/seed*/env.json"))]
@@ -123,8 +123,8 @@ def provenance(
     seeds = sorted({c["seed"] for c in configs})
     env = envs[0]
     packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if k != "medimbalance")
-    jobs = job_count(configs)
-    names = " + ".join(f"`{c.resolve().relative_to(ROOT)}`" for c in configs)
+    jobs = job_count(config_files)
+    names = " + ".join(f"`{c.resolve().relative_to(ROOT)}`" for c in config_files)
     lines = [
         f"- **Study**: `{results.name}` ({names}): {jobs} jobs on "
         "a fresh machine, "
