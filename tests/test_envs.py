@@ -122,3 +122,19 @@ def test_the_import_scan_sees_lazy_and_transitive_imports():
     assert {"imbalanced-learn", "scikit-learn", "pandas"} <= resample  # imported in functions
     assert "torch" not in resample
     assert "tabulate" in third_party(REPO / "workflow" / "scripts" / "results_table.py")
+
+
+def test_the_licence_file_and_the_supported_pythons_agree_with_pyproject():
+    assert PYPROJECT["project"]["license"] == "MIT"
+    assert (REPO / "LICENSE").read_text().startswith("MIT License\n")
+    # every pinned dependency has wheels for 3.11 to 3.13; the conda envs use 3.11, as CI does
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11,<3.14"
+
+
+def test_the_workflow_catalog_file_describes_the_standard_usage():
+    catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
+    usage = catalog["usage"]
+    assert usage["software-stack-deployment"]["conda"] is True and usage["report"] is True
+    assert "--cores" in usage["mandatory-flags"]["flags"]
+    # the catalog's standardized usage also needs these two files in these places
+    assert (REPO / "workflow" / "Snakefile").is_file() and (REPO / "config" / "README.md").is_file()
