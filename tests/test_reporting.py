@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from medimbalance.reporting import (
+    html_table_page,
     markdown_table,
     metrics_frame,
     plot_class_distribution,
@@ -113,3 +114,17 @@ def test_a_sweep_is_each_methods_mean_and_std_over_seeds_per_profile(tmp_path):
     plot_sweep(frame, spec, str(tmp_path / "f.png"), str(tmp_path / "f.pdf"), errors="ci")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_markdown_table_becomes_a_sortable_html_page_with_its_caption():
+    markdown = (
+        "| method | bal. acc. |\n|:---|---:|\n| a<b | 0.5 ± 0.1 |\n| c | 0.7 ± 0.0 |\n\n"
+        "Test balanced accuracy. Ours: mean ± std over 2 seeds."
+    )
+    page = html_table_page(markdown, "lesions, longtail")
+    assert page.count("<tr>") == 3  # the header and two rows; the separator row is gone
+    assert "<th>bal. acc.</th>" in page and "<td>a&lt;b</td>" in page  # escaped
+    assert "<p>Test balanced accuracy. Ours: mean ± std over 2 seeds.</p>" in page
+    assert "class='sortable'" in page and "<title>lesions, longtail</title>" in page
+    with pytest.raises(ValueError, match="no Markdown pipe table"):
+        html_table_page("just text", "x")

@@ -182,7 +182,7 @@ def test_report_contains_tables_and_figures(tiny_run):
     html = (tiny_run / "report.html").read_text()
     for name in (
         "lesions_longtail.csv",
-        "lesions_balanced.md",
+        "lesions_balanced.html",
         "lesions_longtail_class_distribution.png",
         "lesions_balanced_confusion.png",
         "lesions_longtail_cdcgan_synthesis.md",

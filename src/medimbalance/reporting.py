@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import matplotlib
@@ -497,3 +498,53 @@ def plot_sweep(frame: pd.DataFrame, spec: dict, png: str, pdf: str, errors: str 
     with atomic_write(pdf) as f:
         fig.savefig(f, format="pdf")
     save_figure(fig, png, dpi=150)
+
+
+# Sorts a table of html_table_page by the clicked column (numbers by their leading value).
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, column) => {
+  th.addEventListener("click", () => {
+    const body = th.closest("table").tBodies[0];
+    const key = (row) => row.cells[column].textContent.trim();
+    const value = (text) => {
+      const n = parseFloat(text.replace("< ", ""));
+      return isNaN(n) ? text : n;
+    };
+    const up = th.dataset.order !== "up";
+    th.dataset.order = up ? "up" : "down";
+    [...body.rows].sort((a, b) => {
+      const x = value(key(a)), y = value(key(b));
+      return (x > y ? 1 : x < y ? -1 : 0) * (up ? 1 : -1);
+    }).forEach((row) => body.appendChild(row));
+  });
+});
+"""
+
+
+def html_table_page(markdown: str, title: str) -> str:
+    """A self-contained HTML page of a Markdown pipe table (the first one in ``markdown``) and
+    the paragraphs after it, for reading inside the HTML report: columns sort on a click."""
+    lines = markdown.strip().splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    if len(rows) < 2:
+        raise ValueError("no Markdown pipe table in the text")
+    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
+    header, body = cells[0], [r for r in cells[1:] if not all(set(c) <= set(":-") for c in r)]
+    text = " ".join(line.strip() for line in lines if line.strip() and not line.startswith("|"))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    trs = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body
+    )
+    style = (
+        "body{font-family:sans-serif;font-size:13px;margin:12px}"
+        "table{border-collapse:collapse}th,td{padding:3px 8px;border-bottom:1px solid #ddd;"
+        "text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}"
+        "th{cursor:pointer;background:#f3f3f3}p{max-width:60em}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><table class='sortable'><thead><tr>{head}</tr>"
+        f"</thead><tbody>{trs}</tbody></table>"
+        + (f"<p>{html.escape(text)}</p>" if text else "")
+        + f"<script>{_SORT_SCRIPT}</script></body></html>\n"
+    )

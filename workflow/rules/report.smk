@@ -2,12 +2,13 @@ rule results_table:
     input:
         metrics=get_run_metrics,
     output:
-        markdown=report(
-            "results/{study}/tables/{dataset}_{profile}.md",
+        markdown="results/{study}/tables/{dataset}_{profile}.md",
+        html=report(
+            "results/{study}/tables/{dataset}_{profile}.html",
             caption="../report/table.rst",
             category="Tables",
             subcategory="{dataset}, {profile}",
-            labels={"format": "Markdown"},
+            labels={"format": "table"},
         ),
         csv=report(
             "results/{study}/tables/{dataset}_{profile}.csv",
@@ -160,8 +161,9 @@ rule declared_table:
             for path in study.cell_metrics(cell)
         ],
     output:
-        markdown=report(
-            "results/{study}/tables/paper/{table}.md",
+        markdown="results/{study}/tables/paper/{table}.md",
+        html=report(
+            "results/{study}/tables/paper/{table}.html",
             caption="../report/declared_table.rst",
             category="Paper tables",
             labels={"table": "{table}"},

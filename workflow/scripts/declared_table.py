@@ -6,6 +6,7 @@ import _libpath  # noqa: F401
 
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
+from medimbalance.reporting import html_table_page
 from medimbalance.tables import assemble, render_latex, render_markdown, run_metric
 
 log = log_to_file(snakemake.log[0])
@@ -22,8 +23,11 @@ for cell in cells:
 frame = assemble(spec, cells, values)
 with atomic_write(snakemake.output.csv, "w") as f:
     frame.to_csv(f, index=False, float_format="%.10g")
+markdown = render_markdown(frame, spec, seeds)
 with atomic_write(snakemake.output.markdown, "w") as f:
-    f.write(render_markdown(frame, spec, seeds))
+    f.write(markdown)
+with atomic_write(snakemake.output.html, "w") as f:  # read inside the HTML report
+    f.write(html_table_page(markdown, snakemake.wildcards.table))
 with atomic_write(snakemake.output.tex, "w") as f:
     f.write(render_latex(frame, spec, seeds))
 log.info("table of %d cells written", len(cells))

@@ -6,7 +6,7 @@ from itertools import product
 
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import markdown_table, metrics_frame, summarise
+from medimbalance.reporting import html_table_page, markdown_table, metrics_frame, summarise
 
 log = log_to_file(snakemake.log[0])
 methods, seeds = snakemake.params.methods, snakemake.params.seeds
@@ -19,6 +19,10 @@ summary = summarise(metrics_frame(records), methods)
 
 with atomic_write(snakemake.output.csv, "w") as f:
     summary.to_csv(f, float_format="%.6f")
+markdown = markdown_table(summary)
 with atomic_write(snakemake.output.markdown, "w") as f:
-    f.write(markdown_table(summary) + "\n")
+    f.write(markdown + "\n")
+with atomic_write(snakemake.output.html, "w") as f:  # read inside the HTML report
+    title = f"{snakemake.wildcards.dataset}, {snakemake.wildcards.profile}"
+    f.write(html_table_page(markdown, title))
 log.info("table of %d methods × %d seeds written", len(methods), len(seeds))
