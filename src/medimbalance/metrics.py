@@ -40,6 +40,16 @@ TASK_SCALARS = {
         "uniform_guess_percentage_error",
     ),
 }
+
+# The metrics a cross-evaluation table shows for each test set, per task.
+HEADLINE_METRICS = {
+    "multiclass": ("balanced_accuracy", "macro_f1"),
+    "binary": ("balanced_accuracy", "macro_f1"),
+    "multilabel": ("auroc", "average_precision"),
+    "segmentation": ("dice", "hd95"),
+    "regression": ("mse", "percentage_error"),
+}
+
 # Regression bins by their number of training targets (Yang et al., ICML 2021): many-shot
 # bins hold more than MANY_SHOT, few-shot bins fewer than FEW_SHOT.
 MANY_SHOT, FEW_SHOT = 100, 20

@@ -69,16 +69,6 @@ def summarise(frame: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
     return table.loc[list(methods), ordered].rename_axis("method")
 
 
-# The metrics a cross-evaluation table shows for each test set, per task.
-HEADLINE_METRICS = {
-    "multiclass": ("balanced_accuracy", "macro_f1"),
-    "binary": ("balanced_accuracy", "macro_f1"),
-    "multilabel": ("auroc", "average_precision"),
-    "segmentation": ("dice", "hd95"),
-    "regression": ("mse", "percentage_error"),
-}
-
-
 def cross_summary(
     frames: dict[str, pd.DataFrame], methods: Sequence[str], metrics: Sequence[str]
 ) -> pd.DataFrame:

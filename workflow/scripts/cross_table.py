@@ -7,7 +7,8 @@ from itertools import product
 
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import HEADLINE_METRICS, cross_summary, markdown_table, metrics_frame
+from medimbalance.metrics import HEADLINE_METRICS
+from medimbalance.reporting import cross_summary, markdown_table, metrics_frame
 
 log = log_to_file(snakemake.log[0])
 test_sets, methods = snakemake.params.test_sets, snakemake.params.methods

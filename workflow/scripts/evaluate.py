@@ -9,7 +9,7 @@ import logging
 from medimbalance.calibration import calibrate
 from medimbalance.data.io import load_array, load_npz, read_json, write_json
 from medimbalance.jobs.logs import SUMMARY, log_to_file
-from medimbalance.metrics import TASK_SCALARS, task_metrics
+from medimbalance.metrics import HEADLINE_METRICS, TASK_SCALARS, task_metrics
 from medimbalance.tasks import CLASS_TASKS
 
 log = log_to_file(snakemake.log[0])
@@ -48,9 +48,7 @@ if task in CLASS_TASKS:
     ece = {k: round(v["ece"], 4) for k, v in metrics["calibration"].items()}
     log.info("test ECE before and after scaling: %s", ece)
 log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[task]))
-headline = TASK_SCALARS[task][
-    1 if task in CLASS_TASKS else 0
-]  # balanced accuracy, AUROC, Dice, MSE
+headline = HEADLINE_METRICS[task][0]  # the first metric of the cross-evaluation tables
 logging.getLogger(SUMMARY).info("test %s %.4f", headline, metrics[headline])
 if task == "regression" and metrics["r2"] < 0.01:
     log.warning(
