@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DOC, README = ROOT / "docs" / "results.md", ROOT / "README.md"
 
 
-def cell(row: pd.Series, metric: str, digits: int = 3, unit: str = "") -> str:
-    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-    return f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
+def tidy_cell(row: pd.Series, digits: int = 3) -> str:
+    return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -46,19 +45,17 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def calibration(tables: Path) -> str:
     frame = pd.read_csv(tables / "graded_lesions_longtail_calibration.csv")
+    frame = frame.set_index(["method", "scaler", "metric"])  # tidy: one row per cell
     rows = []
-    for method, part in frame.groupby("method", sort=False):
-        before, after = (
-            part.set_index("scaler").loc["none"],
-            part.set_index("scaler").loc["temperature"],
-        )
+    for method in dict.fromkeys(frame.index.get_level_values("method")):
         rows.append(
             [
                 method,
-                cell(before, "ece"),
-                cell(after, "ece"),
-                cell(before, "nll"),
-                cell(after, "nll"),
+                *(
+                    tidy_cell(frame.loc[(method, scaler, metric)])
+                    for metric in ("ece", "nll")
+                    for scaler in ("none", "temperature")
+                ),
             ]
         )
     header = [

@@ -73,16 +73,13 @@ DISTRIBUTIONS = {
     "yaml": "pyyaml",
     "SimpleITK": "simpleitk",
 }
-# Packages used without an import statement: pandas' ``to_markdown`` needs tabulate.
-IMPLIED = {"medimbalance.reporting": {"tabulate"}}
 
 
 def third_party(script):
     """Distributions a workflow script needs, following the library's imports
     (medimbalance.jobs.imports: lazy imports count, type-checking ones do not)."""
     names = script_imports(script)
-    needed = {DISTRIBUTIONS.get(top, top).lower() for top in imports.third_party(names)}
-    return needed.union(*(extra for module, extra in IMPLIED.items() if module in names))
+    return {DISTRIBUTIONS.get(top, top).lower() for top in imports.third_party(names)}
 
 
 def rules_with_envs():
@@ -121,7 +118,6 @@ def test_the_import_scan_sees_lazy_and_transitive_imports():
     resample = third_party(REPO / "workflow" / "scripts" / "resample.py")
     assert {"imbalanced-learn", "scikit-learn", "pandas"} <= resample  # imported in functions
     assert "torch" not in resample
-    assert "tabulate" in third_party(REPO / "workflow" / "scripts" / "results_table.py")
 
 
 def test_the_licence_file_and_the_supported_pythons_agree_with_pyproject():

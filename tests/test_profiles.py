@@ -117,6 +117,11 @@ def test_impose_profile_checks_task_and_summarises():
     kept = impose_profile({"kind": "fraction", "fraction": 0.5}, masks, "segmentation", "xyz")
     seg = target_summary(masks, kept, "segmentation", ["bg", "a", "b"])
     assert seg["available"].tolist() == [4, 1, 1] and seg["kept"].iloc[0] == 2
+    # With voxels: the voxels of each label, over the split and over the kept masks.
+    seg = target_summary(masks, np.array([0, 2]), "segmentation", ["bg", "a", "b"], voxels=True)
+    assert seg["available_voxels"].tolist() == [98, 1, 1]  # 4 masks of 25 voxels
+    assert seg["kept_voxels"].tolist() == [49, 1, 0]
+    assert seg["kept"].tolist() == [2, 1, 0]
 
 
 def test_validation_keeps_the_largest_subset_in_the_training_proportions():

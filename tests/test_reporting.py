@@ -2,16 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medimbalance.display import html_table_page
+from medimbalance.figures import plot_sweep
+from medimbalance.metrics import TASK_SCALARS
 from medimbalance.reporting import (
-    html_table_page,
-    markdown_table,
     metrics_frame,
-    plot_class_distribution,
-    plot_confusion_matrices,
-    plot_sweep,
-    summarise,
+    results_markdown,
     sweep_frame,
     sweep_position,
+    tidy_summary,
 )
 
 
@@ -32,7 +31,7 @@ def record(method, seed, acc, recalls=(0.5, 1.0)):
     }
 
 
-def test_mean_and_sample_std_over_seeds_in_method_order():
+def test_tidy_summary_is_mean_std_and_n_per_method_and_metric_in_order():
     frame = metrics_frame(
         [
             record("ros", 0, 0.6),
@@ -42,42 +41,104 @@ def test_mean_and_sample_std_over_seeds_in_method_order():
             record("ros", 2, 0.7),
         ]
     )
-    summary = summarise(frame, ["baseline", "ros"])
-    assert list(summary.index) == ["baseline", "ros"]
-    assert summary.loc["ros", "n_seeds"] == 3
-    assert summary.loc["ros", "accuracy_mean"] == pytest.approx(0.7)
-    assert summary.loc["ros", "accuracy_std"] == pytest.approx(0.1)  # ddof = 1
-    assert summary.loc["baseline", "accuracy_std"] == pytest.approx(0.0)
-    assert "recall[pos]_mean" in summary.columns
+    tidy = tidy_summary(frame, ["baseline", "ros"])
+    assert list(tidy.columns) == ["method", "metric", "mean", "std", "n"]
+    assert list(dict.fromkeys(tidy["method"])) == ["baseline", "ros"]
+    assert tidy["metric"].tolist()[:3] == ["accuracy", "balanced_accuracy", "macro_f1"]
+    ros = tidy[tidy["method"] == "ros"].set_index("metric")
+    assert ros.loc["accuracy", "n"] == 3
+    assert ros.loc["accuracy", "mean"] == pytest.approx(0.7)
+    assert ros.loc["accuracy", "std"] == pytest.approx(0.1)  # ddof = 1
+    assert ros.loc["recall[pos]", "mean"] == pytest.approx(1.0)
+    base = tidy[tidy["method"] == "baseline"].set_index("metric")
+    assert base.loc["accuracy", "std"] == pytest.approx(0.0)
 
 
-def test_markdown_cells_and_single_seed():
-    summary = summarise(
-        metrics_frame([record("a", 0, 0.6), record("a", 1, 0.8), record("b", 0, 0.5)]), ["a", "b"]
+def test_tidy_summary_counts_only_the_seeds_with_a_value_and_groups_by_extra_keys():
+    frame = pd.DataFrame(
+        {
+            "method": ["a", "a", "a", "a"],
+            "seed": [0, 1, 0, 1],
+            "scaler": ["none", "none", "temperature", "temperature"],
+            "ece": [0.1, 0.3, 0.05, None],
+        }
     )
-    text = markdown_table(summary)
-    header, _, row_a, row_b = text.splitlines()
-    assert [c.strip() for c in header.strip("|").split("|")][:3] == ["method", "seeds", "accuracy"]
-    assert "0.700 ± 0.141" in row_a
-    assert "| 0.500 " in row_b and "±" not in row_b.split("|")[3]
+    tidy = tidy_summary(frame, ["a"], by=["scaler"]).set_index("scaler")
+    assert tidy.loc["none", "mean"] == pytest.approx(0.2) and tidy.loc["none", "n"] == 2
+    assert tidy.loc["temperature", "n"] == 1 and np.isnan(tidy.loc["temperature", "std"])
+
+
+def test_results_table_puts_the_primary_metric_first_and_names_split_size_and_seeds():
+    frame = metrics_frame([record("a", 0, 0.6), record("a", 1, 0.8), record("b", 0, 0.5)])
+    text = results_markdown(
+        tidy_summary(frame, ["a", "b"]), "multiclass", "lesions", "longtail", [0, 1], [40, 40]
+    )
+    header, _, row_a, row_b, _, caption = text.strip().splitlines()
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:3] == ["method", "Balanced accuracy (%)", "Accuracy (%)"]
+    assert "Recall pos (%)" in cells and "AUROC" in cells and "MCC" in cells
+    assert "seeds" not in cells  # the same for every row: said in the caption
+    a = [c.strip() for c in row_a.strip("|").split("|")]
+    assert a[1] == "**60.0 ± 14.1**" and a[2] == "**70.0 ± 14.1**"  # ×100, one decimal, best
+    b = [c.strip() for c in row_b.strip("|").split("|")]
+    assert b[1] == "40.0"  # one seed of b: the mean alone
+    auroc = cells.index("AUROC")  # a tie at the shown precision: both bold
+    assert (a[auroc], b[auroc]) == ("**0.900 ± 0.000**", "**0.900**")
+    assert "Test split of lesions (n = 40 images)" in caption and "longtail" in caption
+    assert "2 seeds (0, 1)" in caption and "Bold" in caption
+
+
+def regression_record(method, seed, mse, guess=31.25):
+    metrics = {"task": "regression", "n": 20, "uniform_guess_percentage_error": guess}
+    metrics |= {name: mse for name in TASK_SCALARS["regression"] if name not in metrics}
+    metrics["bias"] = -mse
+    return {"method": method, "seed": seed, "metrics": metrics}
+
+
+def test_a_reference_the_same_for_every_method_is_a_row_not_a_column():
+    records = [regression_record(m, s, v) for m, s, v in [("a", 0, 0.2), ("b", 0, 0.1)]]
+    frame = metrics_frame(records)
+    text = results_markdown(tidy_summary(frame, ["a", "b"]), "regression", "x", "p", [0], [20])
+    lines = text.strip().splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:4] == ["method", "MSE", "MAE", "Percentage loss (%)"]
+    assert not any("uniform" in h for h in header)
+    guess = [c.strip() for c in lines[4].strip("|").split("|")]
+    assert guess[0] == "uniform random guess" and guess[3] == "31.2"  # not bold: a reference
+    assert set(guess[1:3] + guess[4:]) == {"–"}
+    b = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert b[1] == "**0.100**"  # MSE: lower is better
+    assert b[header.index("Bias (%)")] == "**-0.1**"  # closest to zero, in percent
+    a = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert a[header.index("R²")] == "**0.200**"  # higher is better
+    assert "One run (seed 0): no spread over seeds." in lines[-1]
+    # A metric no run has a value of is left out, and the caption says so.
+    for record in records:
+        record["metrics"]["mae_many"] = None
+    text = results_markdown(
+        tidy_summary(metrics_frame(records), ["a", "b"]), "regression", "x", "p", [0], [20]
+    )
+    assert "MAE many-shot" not in text.splitlines()[0]
+    assert "Left out, as no run has a value: MAE many-shot." in text
+    # A guess that differs between methods stays a column.
+    records[1] = regression_record("b", 0, 0.1, guess=20.0)
+    tidy = tidy_summary(metrics_frame(records), ["a", "b"])
+    text = results_markdown(tidy, "regression", "x", "p", [0], [20])
+    assert "Percentage loss of a uniform guess (%)" in text.splitlines()[0]
+
+
+def test_the_tidy_csv_of_a_table_round_trips(tmp_path):
+    frame = metrics_frame([record("a", 0, 0.6), record("a", 1, 0.8)])
+    tidy = tidy_summary(frame, ["a"])
+    tidy.to_csv(tmp_path / "t.csv", index=False)
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert back.loc[back["metric"] == "accuracy", "mean"].item() == pytest.approx(0.7)
+    assert len(back) == len(frame.columns) - 2  # one row per metric of the one method
 
 
 def test_missing_method_is_an_error():
     with pytest.raises(ValueError, match=r"no results for method\(s\) \['rus'\]"):
-        summarise(metrics_frame([record("a", 0, 0.6)]), ["a", "rus"])
-
-
-def test_figures_are_written(tmp_path):
-    counts = pd.DataFrame({"class": ["a", "b"], "available": [10, 10], "kept": [10, 2]})
-    plot_class_distribution(counts, "t", str(tmp_path / "dist.png"))
-    plot_confusion_matrices(
-        {"m1": np.array([[3, 1], [0, 4]]), "m2": np.eye(2)},
-        ["a", "b"],
-        "t",
-        str(tmp_path / "cm.png"),
-    )
-    for name in ("dist.png", "cm.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        tidy_summary(metrics_frame([record("a", 0, 0.6)]), ["a", "rus"])
 
 
 def test_sweep_positions_come_from_the_kept_training_set():
@@ -116,15 +177,19 @@ def test_a_sweep_is_each_methods_mean_and_std_over_seeds_per_profile(tmp_path):
     assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
 
 
-def test_a_markdown_table_becomes_a_sortable_html_page_with_its_caption():
+def test_every_table_of_a_markdown_text_becomes_a_sortable_html_table():
     markdown = (
-        "| method | bal. acc. |\n|:---|---:|\n| a<b | 0.5 ± 0.1 |\n| c | 0.7 ± 0.0 |\n\n"
-        "Test balanced accuracy. Ours: mean ± std over 2 seeds."
+        "| method | bal. acc. |\n|:---|---:|\n| a<b | **0.5 ± 0.1** |\n| c | 0.7 ± 0.0 |\n\n"
+        "Test balanced accuracy. Ours: mean ± std over 2 seeds.\n\n**ros**: second table\n\n"
+        "| estimator | all |\n|---|---|\n| ATC | 1.0 |\n"
     )
     page = html_table_page(markdown, "lesions, longtail")
-    assert page.count("<tr>") == 3  # the header and two rows; the separator row is gone
+    assert page.count("<table") == 2 and page.count("<tr>") == 5  # no separator rows
     assert "<th>bal. acc.</th>" in page and "<td>a&lt;b</td>" in page  # escaped
-    assert "<p>Test balanced accuracy. Ours: mean ± std over 2 seeds.</p>" in page
+    assert "<td><strong>0.5 ± 0.1</strong></td>" in page
+    first, second = page.index("<table"), page.rindex("<table")
+    assert first < page.index("<p>Test balanced accuracy.") < page.index("<p><strong>ros</strong>")
+    assert page.index("second table") < second
     assert "class='sortable'" in page and "<title>lesions, longtail</title>" in page
     with pytest.raises(ValueError, match="no Markdown pipe table"):
         html_table_page("just text", "x")

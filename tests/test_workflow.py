@@ -27,15 +27,20 @@ def tiny_run(tmp_path_factory):
 
 def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
     for profile in ("balanced", "longtail"):
-        csv = pd.read_csv(tiny_run / f"results/tiny/tables/lesions_{profile}.csv", index_col=0)
-        assert list(csv.index) == ["baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan"]
-        assert (csv["n_seeds"] == 2).all()
+        csv = pd.read_csv(tiny_run / f"results/tiny/tables/lesions_{profile}.csv")
+        methods = ["baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan"]
+        assert list(dict.fromkeys(csv["method"])) == methods  # tidy: method × metric
+        assert list(csv.columns) == ["method", "metric", "mean", "std", "n"]
+        assert (csv["n"] == 2).all()
+        cells = csv.set_index(["method", "metric"])
         for metric in ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "recall[grade_4]"):
-            assert {f"{metric}_mean", f"{metric}_std"} <= set(csv.columns)
-            assert csv[f"{metric}_mean"].between(0, 1).all()
+            assert cells.xs(metric, level="metric")["mean"].between(0, 1).all()
         md = (tiny_run / f"results/tiny/tables/lesions_{profile}.md").read_text().splitlines()
-        assert md[0].split("|")[1].strip() == "method" and len(md) == 8
-        assert all("±" in line for line in md[2:])
+        header = [c.strip() for c in md[0].strip("|").split("|")]
+        assert header[:3] == ["method", "Balanced accuracy (%)", "Accuracy (%)"]
+        assert "Recall grade_4 (%)" in header and len(md) == 10  # table, blank, caption
+        assert all("±" in line for line in md[2:8]) and "**" in "".join(md[2:8])
+        assert "Test split of lesions (n = " in md[-1] and "2 seeds (0, 1)" in md[-1]
 
 
 @pytest.mark.parametrize(
@@ -47,11 +52,12 @@ def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
     ],
 )
 def test_every_task_has_its_table(tiny_run, table, columns):
-    csv = pd.read_csv(tiny_run / f"results/tiny/tables/{table}.csv", index_col=0)
-    assert len(csv) == 1 and (csv["n_seeds"] == 2).all()
-    assert {f"{c}_{s}" for c in columns for s in ("mean", "std")} <= set(csv.columns)
-    assert "dice[background]_mean" not in csv.columns
-    run = tiny_run / f"results/tiny/runs/{table.replace('_', '/', 1)}/{csv.index[0]}/seed0"
+    csv = pd.read_csv(tiny_run / f"results/tiny/tables/{table}.csv")
+    assert csv["method"].nunique() == 1
+    assert set(columns) <= set(csv["metric"])
+    assert (csv.set_index("metric").loc[columns, "n"] == 2).all()
+    assert "dice[background]" not in set(csv["metric"])
+    run = tiny_run / f"results/tiny/runs/{table.replace('_', '/', 1)}/{csv['method'][0]}/seed0"
     with np.load(run / "predictions.npz") as p:
         assert p["test_logits"].shape[0] == p["test_targets"].shape[0]
     config = json.loads((run / "run_config.json").read_text())
@@ -155,8 +161,9 @@ def test_calibration_and_estimation_under_shift(tiny_run):
         "sampler_aug",
         "cdcgan",
     ]
-    assert list(calibration["scaler"][:4]) == ["none", "temperature", "vector", "class_temperature"]
-    assert calibration["ece_mean"].between(0, 1).all()
+    scalers = list(dict.fromkeys(calibration["scaler"]))
+    assert scalers == ["none", "temperature", "vector", "class_temperature"]
+    assert calibration.loc[calibration["metric"] == "ece", "mean"].between(0, 1).all()
     metrics = json.loads(
         (tiny_run / "results/tiny/runs/lesions/longtail/baseline/seed0/metrics.json").read_text()
     )
@@ -170,12 +177,16 @@ def test_calibration_and_estimation_under_shift(tiny_run):
         assert f"mean absolute error of the estimated test {metric}" in md
         assert "| CS-TS-ATC |" in md
     assert not (tables / "std_low_shift.md").exists()  # regression is not estimated
-    seg = pd.read_csv(tables / "tumours_natural.csv", index_col=0)
-    assert {"hd95_mean", "dice_mean"} <= set(seg.columns)
-    reg = pd.read_csv(tables / "std_low.csv", index_col=0)
-    assert {"mae_few_mean", "uniform_guess_percentage_error_mean"} <= set(reg.columns)
-    cls = pd.read_csv(tables / "lesions_longtail.csv", index_col=0)
-    assert {"mcc_mean", "g_mean_mean"} <= set(cls.columns)
+    seg = pd.read_csv(tables / "tumours_natural.csv")
+    assert {"hd95", "dice"} <= set(seg["metric"])
+    assert "HD95 (px)" in (tables / "tumours_natural.md").read_text()
+    reg = pd.read_csv(tables / "std_low.csv")
+    assert {"mae_few", "uniform_guess_percentage_error"} <= set(reg["metric"])
+    text = (tables / "std_low.md").read_text()
+    assert "| uniform random guess |" in text and "Bias (%)" in text
+    assert "uniformly over [" in text
+    cls = pd.read_csv(tables / "lesions_longtail.csv")
+    assert {"mcc", "g_mean"} <= set(cls["metric"])
 
 
 def test_report_contains_tables_and_figures(tiny_run):
@@ -185,12 +196,12 @@ def test_report_contains_tables_and_figures(tiny_run):
         "lesions_balanced.html",
         "lesions_longtail_class_distribution.png",
         "lesions_balanced_confusion.png",
-        "lesions_longtail_cdcgan_synthesis.md",
+        "lesions_longtail_cdcgan_synthesis.html",
         "lesions_longtail_cdcgan_samples.png",
-        "lesions_longtail_calibration.md",
+        "lesions_longtail_calibration.html",
         "lesions_longtail_reliability.png",
-        "lesions_longtail_shift.md",
-        "tumours_natural_shift.md",
+        "lesions_longtail_shift.html",
+        "tumours_natural_shift.html",
         "tumours_natural_asym_focal_seed1_logits.png",
         "sweep.png",
     ):
@@ -206,8 +217,9 @@ def test_the_reports_texts_come_from_the_studys_config(tiny_run):
     assert "profiles natural; methods asym_focal; 1 epochs per phase" in html
     assert "profiles low; methods balanced_mse" in html
     # each table's caption names its task's metrics; the configured bins, kinds and severities
-    assert "Columns: MSE, MAE" in html and "Columns: mean foreground Dice" in html
-    assert "Columns: macro and micro AUROC" in html
+    assert "Columns: MSE (the headline metric), MAE" in html
+    assert "Columns: mean foreground Dice (the headline metric)" in html
+    assert "Columns: macro AUROC (the headline metric)" in html
     assert "of\\n10 equal-width" in html and "15 equal-width" not in html
     assert "shifted synthetically (noise, bias_field)\\nat severities 2, 4" in html
 

@@ -29,12 +29,14 @@ def npz(path):
 
 def test_both_ways_every_run_is_scored_on_the_other_test_split(cross_run):
     for own, other in (("u5", "u10"), ("u10", "u5")):
-        table = pd.read_csv(cross_run / f"tables/{own}_natural_test_on.csv", index_col=0)
-        assert list(table.index) == ["mse"] and (table["n_seeds"] == 2).all()
-        own_table = pd.read_csv(cross_run / f"tables/{own}_natural.csv", index_col=0)
-        # the own-test-set columns are the dataset's own table
-        assert table.loc["mse", f"mse @ {own}_mean"] == pytest.approx(
-            own_table.loc["mse", "mse_mean"]
+        table = pd.read_csv(cross_run / f"tables/{own}_natural_test_on.csv")
+        assert set(table["method"]) == {"mse"} and (table["n"] == 2).all()
+        assert list(dict.fromkeys(table["test_set"])) == [own, other]
+        own_table = pd.read_csv(cross_run / f"tables/{own}_natural.csv")
+        # the own-test-set cells are the dataset's own table
+        on_own = table[(table["test_set"] == own) & (table["metric"] == "mse")]["mean"]
+        assert on_own.item() == pytest.approx(
+            own_table.set_index(["method", "metric"]).loc[("mse", "mse"), "mean"]
         )
         for seed in (0, 1):
             run = cross_run / f"runs/{own}/natural/mse/seed{seed}"

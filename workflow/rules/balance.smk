@@ -63,8 +63,9 @@ rule train_gan:
     output:
         generator="results/{study}/gans/{dataset}/{profile}/{method}/generator.pt",
         history="results/{study}/gans/{dataset}/{profile}/{method}/history.json",
-        quality=report(
-            "results/{study}/tables/{dataset}_{profile}_{method}_synthesis.md",
+        quality="results/{study}/tables/{dataset}_{profile}_{method}_synthesis.md",
+        quality_html=report(
+            "results/{study}/tables/{dataset}_{profile}_{method}_synthesis.html",
             caption="../report/synthesis.rst",
             category="Synthesis",
             subcategory="{dataset}, {profile}",

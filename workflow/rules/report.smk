@@ -46,6 +46,8 @@ rule class_distribution_figure:
     localrule: True
     conda:
         "../envs/analysis.yaml"
+    params:
+        task=lambda wildcards: study.tasks[wildcards.dataset],
     script:
         "../scripts/class_distribution_figure.py"
 
@@ -77,8 +79,9 @@ rule calibration_table:
     input:
         metrics=get_run_metrics,
     output:
-        markdown=report(
-            "results/{study}/tables/{dataset}_{profile}_calibration.md",
+        markdown="results/{study}/tables/{dataset}_{profile}_calibration.md",
+        html=report(
+            "results/{study}/tables/{dataset}_{profile}_calibration.html",
             caption="../report/calibration.rst",
             category="Calibration",
             subcategory="{dataset}, {profile}",
@@ -100,6 +103,7 @@ rule calibration_table:
     params:
         methods=lambda wildcards: study.dataset_methods(wildcards.dataset),
         seeds=study.seeds,
+        bins=study.evaluation["calibration_bins"],
     script:
         "../scripts/calibration_table.py"
 
@@ -108,8 +112,9 @@ rule shift_table:
     input:
         unpack(get_run_shifts),
     output:
-        markdown=report(
-            "results/{study}/tables/{dataset}_{profile}_shift.md",
+        markdown="results/{study}/tables/{dataset}_{profile}_shift.md",
+        html=report(
+            "results/{study}/tables/{dataset}_{profile}_shift.html",
             caption="../report/shift.rst",
             category="Performance estimation",
             labels={"training set": "{dataset}, {profile}"},
@@ -132,8 +137,9 @@ rule cross_table:
     input:
         metrics=get_cross_metrics,
     output:
-        markdown=report(
-            "results/{study}/tables/{dataset}_{profile}_test_on.md",
+        markdown="results/{study}/tables/{dataset}_{profile}_test_on.md",
+        html=report(
+            "results/{study}/tables/{dataset}_{profile}_test_on.html",
             caption="../report/cross_table.rst",
             category="Tables",
             subcategory="{dataset}, {profile}",

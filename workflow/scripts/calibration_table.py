@@ -6,13 +6,14 @@ import _libpath  # noqa: F401
 from itertools import product
 
 from medimbalance.data.io import atomic_write, read_json
+from medimbalance.display import html_table_page
+from medimbalance.figures import plot_reliability
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import (
     calibration_frame,
     calibration_markdown,
-    calibration_summary,
-    plot_reliability,
     pool_reliability,
+    tidy_summary,
 )
 
 log = log_to_file(snakemake.log[0])
@@ -21,12 +22,15 @@ records = [
     {"method": method, "seed": seed, "metrics": read_json(path)}
     for (method, seed), path in zip(product(methods, seeds), snakemake.input.metrics, strict=True)
 ]
-summary = calibration_summary(calibration_frame(records), methods)
+tidy = tidy_summary(calibration_frame(records), methods, by=["scaler"])
+markdown = calibration_markdown(tidy, wc.dataset, wc.profile, seeds, snakemake.params.bins)
 with atomic_write(snakemake.output.csv, "w") as f:
-    summary.to_csv(f)
+    tidy.to_csv(f, index=False, float_format="%.6g")
 with atomic_write(snakemake.output.markdown, "w") as f:
-    f.write(calibration_markdown(summary))
-log.info("calibration of %d runs:\n%s", len(records), calibration_markdown(summary))
+    f.write(markdown)
+with atomic_write(snakemake.output.html, "w") as f:
+    f.write(html_table_page(markdown, f"{wc.dataset}, {wc.profile}: calibration"))
+log.info("calibration of %d runs:\n%s", len(records), markdown)
 
 shown = ("none", "temperature", "class_temperature")
 bins = {

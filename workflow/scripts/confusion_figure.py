@@ -8,7 +8,7 @@ import numpy as np
 
 from medimbalance.data.io import read_json
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import plot_confusion_matrices
+from medimbalance.figures import plot_confusion_matrices
 
 log = log_to_file(snakemake.log[0])
 methods, seeds = snakemake.params.methods, snakemake.params.seeds

@@ -6,7 +6,7 @@ import _libpath  # noqa: F401
 
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import html_table_page
+from medimbalance.display import html_table_page
 from medimbalance.tables import assemble, render_latex, render_markdown, run_metric
 
 log = log_to_file(snakemake.log[0])

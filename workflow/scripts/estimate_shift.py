@@ -7,7 +7,7 @@ import _libpath  # noqa: F401
 from medimbalance.data.io import load_array, load_npz, read_json, write_json
 from medimbalance.experiment import load_trained_model
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import class_logits, plot_logit_histograms
+from medimbalance.figures import class_logits, plot_logit_histograms
 from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.shifts import evaluate_under_shift
 from medimbalance.training import load_set, predict_logits

@@ -12,7 +12,7 @@ meta = read_json(snakemake.input.meta)
 targets = load_array(snakemake.input.targets, mmap=True)
 
 kept = impose_profile(profile, targets, meta["task"], meta["classes"])
-summary = target_summary(targets, kept, meta["task"], meta["classes"])
+summary = target_summary(targets, kept, meta["task"], meta["classes"], voxels=True)
 log.info("profile %s keeps %d of %d training images\n%s", profile, len(kept), len(targets), summary)
 save_array(snakemake.output.indices, kept)
 with atomic_write(snakemake.output.counts, "w") as f:

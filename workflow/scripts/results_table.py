@@ -1,28 +1,35 @@
-"""Table of one dataset × profile: methods × metrics, mean ± std over seeds (Markdown and CSV)."""
+"""Table of one dataset × profile: methods × metrics over seeds — Markdown with its caption,
+the same as an HTML page for the report, and a tidy CSV (one row per method × metric)."""
 
 import _libpath  # noqa: F401
 
 from itertools import product
 
 from medimbalance.data.io import atomic_write, read_json
+from medimbalance.display import html_table_page
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import html_table_page, markdown_table, metrics_frame, summarise
+from medimbalance.reporting import metrics_frame, results_markdown, tidy_summary
 
 log = log_to_file(snakemake.log[0])
-methods, seeds = snakemake.params.methods, snakemake.params.seeds
+methods, seeds, wc = snakemake.params.methods, snakemake.params.seeds, snakemake.wildcards
 runs = list(product(methods, seeds))  # the order of get_run_metrics
 records = [
     {"method": method, "seed": seed, "metrics": read_json(path)}
     for (method, seed), path in zip(runs, snakemake.input.metrics, strict=True)
 ]
-summary = summarise(metrics_frame(records), methods)
+tidy = tidy_summary(metrics_frame(records), methods)
+n_test = [r["metrics"]["n"] for r in records]
+guesses = [
+    r["metrics"]["uniform_guess_range"] for r in records if "uniform_guess_range" in r["metrics"]
+]
+markdown = results_markdown(
+    tidy, snakemake.params.task, wc.dataset, wc.profile, seeds, n_test, guesses
+)
 
 with atomic_write(snakemake.output.csv, "w") as f:
-    summary.to_csv(f, float_format="%.6f")
-markdown = markdown_table(summary)
+    tidy.to_csv(f, index=False, float_format="%.6g")
 with atomic_write(snakemake.output.markdown, "w") as f:
-    f.write(markdown + "\n")
+    f.write(markdown)
 with atomic_write(snakemake.output.html, "w") as f:  # read inside the HTML report
-    title = f"{snakemake.wildcards.dataset}, {snakemake.wildcards.profile}"
-    f.write(html_table_page(markdown, title))
-log.info("table of %d methods × %d seeds written", len(methods), len(seeds))
+    f.write(html_table_page(markdown, f"{wc.dataset}, {wc.profile}"))
+log.info("table of %d methods × %d seeds written:\n%s", len(methods), len(seeds), markdown)

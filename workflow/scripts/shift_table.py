@@ -7,6 +7,7 @@ import _libpath  # noqa: F401
 from itertools import product
 
 from medimbalance.data.io import atomic_write, read_json
+from medimbalance.display import html_table_page
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import shift_frame, shift_markdown
 
@@ -27,4 +28,7 @@ with atomic_write(snakemake.output.csv, "w") as f:
 text = shift_markdown(frame, metric, methods)
 with atomic_write(snakemake.output.markdown, "w") as f:
     f.write(text)
+with atomic_write(snakemake.output.html, "w") as f:
+    title = f"{snakemake.wildcards.dataset}, {snakemake.wildcards.profile}: estimation"
+    f.write(html_table_page(text, title))
 log.info("\n%s", text)

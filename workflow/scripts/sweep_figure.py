@@ -8,7 +8,8 @@ import pandas as pd
 
 from medimbalance.data.io import atomic_write, load_array, read_json
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import plot_sweep, sweep_frame, sweep_position
+from medimbalance.figures import plot_sweep
+from medimbalance.reporting import sweep_frame, sweep_position
 from medimbalance.tables import run_metric
 
 log = log_to_file(snakemake.log[0])

@@ -18,7 +18,9 @@ from medimbalance.features import load_extractor
 from medimbalance.gan import GanConfig, synthesis_quality, train_gan
 from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import plot_sample_grid, synthesis_markdown
+from medimbalance.display import html_table_page
+from medimbalance.figures import plot_sample_grid
+from medimbalance.reporting import synthesis_markdown
 from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.training import log_epoch
 
@@ -65,9 +67,16 @@ quality = synthesis_quality(
 )
 log.info("quality: %s", quality)
 title = f"{wc.method} on {wc.dataset} / {wc.profile}"
+quality_table = synthesis_markdown(quality, labels, classes, title, cfg.epochs, tstr_per_class)
 with atomic_write(out.quality, "w") as f:
-    f.write(synthesis_markdown(quality, labels, classes, title, cfg.epochs, tstr_per_class))
+    f.write(quality_table)
+with atomic_write(out.quality_html, "w") as f:  # read inside the HTML report
+    f.write(html_table_page(quality_table, title))
 grid = gan.sample(np.repeat(np.arange(len(classes)), 8), cfg.seed)
 value_range = (gan.intensity.lo, gan.intensity.hi)
-plot_sample_grid(grid, classes, value_range, f"{title}: generated images per class", out.samples)
+# Beside them, up to 4 real training images of each class (the first ones of a seeded draw).
+draw = np.random.default_rng(cfg.seed).permutation(len(labels))
+real = [images[draw[labels[draw] == c][:4]] for c in range(len(classes))]
+figure_title = f"{title}: real training images and generated ones per class"
+plot_sample_grid(grid, classes, value_range, figure_title, out.samples, real=real)
 checkpoints.clear()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..targets import class_counts
+from ..targets import class_counts, target_stats
 from ..tasks import CLASS_TASKS
 from .sources import PROFILE_TASKS
 
@@ -215,12 +215,17 @@ def shape_validation(
 
 
 def target_summary(
-    targets: np.ndarray, kept: np.ndarray, task: str, classes: Sequence[str]
+    targets: np.ndarray,
+    kept: np.ndarray,
+    task: str,
+    classes: Sequence[str],
+    voxels: bool = False,
 ) -> pd.DataFrame:
     """Training images per class before and after a profile (``class``, ``available``, ``kept``).
 
-    Multi-label: images with each finding; segmentation: images containing each label;
-    regression: images per tenth of the target range.
+    Multi-label: images with each finding; segmentation: images containing each label (with
+    ``voxels``, also the voxels of each label: ``available_voxels``, ``kept_voxels``, read in
+    chunks from memory-mapped masks); regression: images per tenth of the target range.
     """
     if task in CLASS_TASKS:
         available = class_counts(targets, len(classes))
@@ -233,6 +238,12 @@ def target_summary(
             [(targets == c).reshape(len(targets), -1).any(1) for c in range(len(classes))], 1
         )
         available, after, names = present.sum(0), present[kept].sum(0), list(classes)
+        if voxels:
+            every = np.arange(len(targets))
+            summary = pd.DataFrame({"class": names, "available": available, "kept": after})
+            for name, rows in (("available", every), ("kept", kept)):
+                summary[f"{name}_voxels"] = target_stats(task, targets, rows, len(classes)).counts
+            return summary
     else:
         edges = np.linspace(float(np.min(targets)), float(np.max(targets)), 11)
         available = np.histogram(targets, edges)[0]
