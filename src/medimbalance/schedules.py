@@ -35,6 +35,7 @@ from .training import (
     TensorSet,
     fine_tune_last_layer,
     fit,
+    last_layer,
     load_set,
     predict_logits,
 )
@@ -174,10 +175,12 @@ def _train_network(job: TrainingJob, phase: str) -> tuple[nn.Module, list[dict],
         kind,
     )
     model = job.network()
+    loss = job.loss(stats)
+    start_bias(model, loss)
     transforms = job.batch_transforms(train)
     history = fit(
         model,
-        job.loss(stats),
+        loss,
         train,
         job.val,
         job.run.training,
@@ -192,6 +195,20 @@ def _train_network(job: TrainingJob, phase: str) -> tuple[nn.Module, list[dict],
         rates = {k: round(v, 3) for k, v in augment.rates().items()}
         log.info("augmentation: %d samples; each transform fired at rates %s", augment.seen, rates)
     return model, history, stats
+
+
+def start_bias(model: nn.Module, loss: nn.Module) -> None:
+    """Set the output layer's bias to the value the loss starts from (``initial_bias``, e.g.
+    the prior bias of Cui et al.'s sigmoid losses), where it names one and the layer has a
+    bias (a cosine classifier has none)."""
+    initial = getattr(loss, "initial_bias", None)
+    if initial is None:
+        return
+    bias = getattr(last_layer(model), "bias", None)
+    value = None if bias is None else initial(bias.shape[0])
+    if value is not None:
+        with torch.no_grad():
+            bias.fill_(value)
 
 
 @SCHEDULES.register("single")

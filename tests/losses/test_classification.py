@@ -10,6 +10,7 @@ from medimbalance.losses import build_loss
 from medimbalance.losses.classification import (
     LDAMLoss,
     PriorShiftedCrossEntropy,
+    SigmoidClassBalanced,
     WeightedCrossEntropy,
 )
 from medimbalance.losses.weights import class_weights
@@ -69,8 +70,57 @@ def test_focal_by_hand_and_against_cross_entropy():
         F.cross_entropy(z, y).item(), rel=1e-5
     )
     w = torch.from_numpy(class_weights([9, 3, 2, 1], "effective", 0.9))
-    cb = build_loss("cb_focal", [9, 3, 2, 1], gamma=2.0, beta=0.9)(z, y)
+    cb = build_loss("cb_softmax_focal", [9, 3, 2, 1], gamma=2.0, beta=0.9)(z, y)
     assert cb.item() == pytest.approx((-((1 - p) ** 2) * p.log() * w[y]).mean().item(), rel=1e-5)
+
+
+def sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_cb_focal_is_cuis_sigmoid_form_by_hand():
+    # Cui et al. 2019, eq. 7: w_y Σ_c (1 − p^t_c)^γ (−log p^t_c), p = σ(z); weights of counts
+    # (1, 2) at β = 0.5: (1 − β)/(1 − β^n) = 0.5, 2/3 → normalised to sum 2: 1.2, 0.8.
+    z, y = torch.tensor([[1.0, -1.0], [0.5, 2.0]]), torch.tensor([0, 1])
+    terms = []
+    for (a, b), label in (((1.0, -1.0), 0), ((0.5, 2.0), 1)):
+        p_true = [
+            sigmoid(a) if label == 0 else 1 - sigmoid(a),
+            sigmoid(b) if label == 1 else 1 - sigmoid(b),
+        ]
+        terms.append([(1 - q) ** 2 * -math.log(q) for q in p_true])
+    hand = (1.2 * sum(terms[0]) + 0.8 * sum(terms[1])) / 2  # batch mean
+    loss = build_loss("cb_focal", [1, 2], gamma=2.0, beta=0.5)
+    assert loss(z, y).item() == pytest.approx(hand, rel=1e-6)
+    # γ = 0: the class-balanced sigmoid cross-entropy
+    bce = (1.2 * (-math.log(sigmoid(1.0)) - math.log(1 - sigmoid(-1.0)))) + 0.8 * (
+        -math.log(1 - sigmoid(0.5)) - math.log(sigmoid(2.0))
+    )
+    sigmoid_ce = build_loss("cb_sigmoid", [1, 2], beta=0.5)(z, y).item()
+    assert sigmoid_ce == pytest.approx(bce / 2, rel=1e-6)
+    assert build_loss("cb_focal", [1, 2], gamma=0.0, beta=0.5)(z, y).item() == pytest.approx(
+        sigmoid_ce, rel=1e-6
+    )
+    # The softmax adaptation is a different number: about half at γ = 2 on these logits.
+    softmax = build_loss("cb_softmax_focal", [1, 2], gamma=2.0, beta=0.5)(z, y).item()
+    assert softmax < 0.75 * loss(z, y).item()
+
+
+def test_cuis_sigmoid_losses_start_the_output_bias_at_the_prior():
+    from medimbalance.models import build_model
+    from medimbalance.schedules import start_bias
+    from medimbalance.training import last_layer
+
+    model = build_model("small_cnn", 1, 4, (16, 16))
+    start_bias(model, build_loss("cb_focal", [5, 3, 2, 1]))
+    bias = last_layer(model).bias
+    assert bias.tolist() == pytest.approx([-math.log(3)] * 4)  # −log((1 − 1/4) / (1/4))
+    assert torch.sigmoid(bias).tolist() == pytest.approx([0.25] * 4)
+    fresh = build_model("small_cnn", 1, 4, (16, 16))
+    before = last_layer(fresh).bias.clone()
+    start_bias(fresh, build_loss("cb_focal", [5, 3, 2, 1], prior_bias=False))
+    start_bias(fresh, build_loss("ce", [5, 3, 2, 1]))  # losses without a starting bias
+    assert torch.equal(last_layer(fresh).bias, before)
 
 
 @pytest.mark.parametrize(
@@ -79,8 +129,9 @@ def test_focal_by_hand_and_against_cross_entropy():
         LDAMLoss([20, 5, 1], scale=2.0),
         PriorShiftedCrossEntropy([20, 5, 1], tau=0.7),
         WeightedCrossEntropy(torch.tensor([0.2, 0.8, 2.0])),
+        SigmoidClassBalanced(torch.tensor([0.2, 0.8, 2.0]), gamma=2.0),
     ],
-    ids=["ldam", "logit_adjusted", "weighted_ce"],
+    ids=["ldam", "logit_adjusted", "weighted_ce", "cb_focal"],
 )
 def test_gradcheck_of_custom_losses(loss):
     loss = loss.double()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -52,6 +53,48 @@ class SoftmaxFocal(nn.Module):
         if self.weights is not None:
             loss = loss * self.weights.to(loss.dtype)[targets]
         return loss.mean()
+
+
+class SigmoidClassBalanced(nn.Module):
+    """Class-balanced sigmoid losses of Cui et al. ("Class-Balanced Loss Based on Effective
+    Number of Samples", CVPR 2019, eqs. 6–7): each class is a one-vs-all binary problem on
+    ``p_c = σ(z_c)``, and sample ``i`` of class ``y_i`` contributes
+
+        w_{y_i} Σ_c (1 − p^t_{ic})^γ · BCE(z_{ic}, [c = y_i]),
+
+    with ``p^t = p`` for the true class and ``1 − p`` for the others, summed over classes and
+    averaged over the batch (the reference code divides the sum by the number of positive
+    labels, one per sample). ``γ = 0`` is the class-balanced sigmoid cross-entropy. The
+    modulating factor is computed as ``exp(γ · log σ(−s))`` with ``s = z`` for the true class and
+    ``−z`` otherwise, which is ``(1 − p^t)^γ`` without a power of a small number.
+
+    ``initial_bias`` (with ``prior_bias``): Cui et al. start the output layer's bias at
+    ``−log((1 − π)/π)``, ``π = 1/C``, so that every class starts at probability ``π`` and the
+    C − 1 negatives do not swamp the loss at the first step; the training sets it.
+    """
+
+    def __init__(self, weights: torch.Tensor, gamma: float = 0.0, prior_bias: bool = True) -> None:
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"gamma must be ≥ 0, got {gamma}")
+        self.register_buffer("weights", weights)
+        self.gamma, self.prior_bias = float(gamma), prior_bias
+
+    def initial_bias(self, num_classes: int) -> float | None:
+        """The output bias the loss wants to start from, or ``None``."""
+        if not self.prior_bias:
+            return None
+        prior = 1.0 / num_classes
+        return -math.log((1.0 - prior) / prior)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labels = one_hot(targets, logits.shape[1], logits.dtype)
+        loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+        if self.gamma:
+            signed = torch.where(labels > 0, logits, -logits)
+            loss = loss * torch.exp(self.gamma * F.logsigmoid(-signed))
+        weights = self.weights.to(loss.dtype)[targets]
+        return (weights * loss.sum(1)).mean()
 
 
 class LDAMLoss(nn.Module):
@@ -135,8 +178,31 @@ def focal(stats: TargetStats, gamma: float = 2.0) -> nn.Module:
 
 
 @LOSSES.register("cb_focal")
-def class_balanced_focal(stats: TargetStats, gamma: float = 1.0, beta: float = 0.9999) -> nn.Module:
-    """Class-balanced focal loss (Cui et al. 2019): effective-number weights on focal."""
+def class_balanced_focal(
+    stats: TargetStats, gamma: float = 1.0, beta: float = 0.9999, prior_bias: bool = True
+) -> nn.Module:
+    """Class-balanced focal loss as Cui et al. (2019) define it: sigmoid (one-vs-all) focal
+    terms weighted by the inverse effective number of the sample's class, the output bias
+    starting at the prior (``prior_bias``)."""
+    return SigmoidClassBalanced(_weights(stats, "effective", beta), gamma, prior_bias)
+
+
+@LOSSES.register("cb_sigmoid")
+def class_balanced_sigmoid(
+    stats: TargetStats, beta: float = 0.9999, prior_bias: bool = True
+) -> nn.Module:
+    """Class-balanced sigmoid cross-entropy (Cui et al. 2019): :func:`class_balanced_focal`
+    at ``γ = 0``."""
+    return SigmoidClassBalanced(_weights(stats, "effective", beta), 0.0, prior_bias)
+
+
+@LOSSES.register("cb_softmax_focal")
+def class_balanced_softmax_focal(
+    stats: TargetStats, gamma: float = 1.0, beta: float = 0.9999
+) -> nn.Module:
+    """An adaptation, not Cui et al.'s form: the softmax focal loss (Lin et al. 2017) with
+    class-balanced weights (about half of :func:`class_balanced_focal` at γ = 2, which also
+    counts the C − 1 negative terms)."""
     return SoftmaxFocal(gamma, _weights(stats, "effective", beta))
 
 
