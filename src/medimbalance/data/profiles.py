@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..targets import class_counts, target_stats
+from ..targets import class_counts
 from ..tasks import CLASS_TASKS
 from .sources import PROFILE_TASKS
 
@@ -234,15 +234,18 @@ def target_summary(
     elif task == "multilabel":
         available, after, names = targets.sum(0), targets[kept].sum(0), list(classes)
     elif task == "segmentation":
-        present = np.stack(
-            [(targets == c).reshape(len(targets), -1).any(1) for c in range(len(classes))], 1
-        )
+        # One chunked pass over the (memory-mapped) masks: each image's voxels per label.
+        per_image = np.zeros((len(targets), len(classes)), np.int64)
+        for start in range(0, len(targets), 64):
+            masks = np.asarray(targets[start : start + 64]).reshape(-1, targets[0].size)
+            for i, mask in enumerate(masks):
+                per_image[start + i] = np.bincount(mask, minlength=len(classes))[: len(classes)]
+        present = per_image > 0
         available, after, names = present.sum(0), present[kept].sum(0), list(classes)
         if voxels:
-            every = np.arange(len(targets))
             summary = pd.DataFrame({"class": names, "available": available, "kept": after})
-            for name, rows in (("available", every), ("kept", kept)):
-                summary[f"{name}_voxels"] = target_stats(task, targets, rows, len(classes)).counts
+            summary["available_voxels"] = per_image.sum(0)
+            summary["kept_voxels"] = per_image[kept].sum(0)
             return summary
     else:
         edges = np.linspace(float(np.min(targets)), float(np.max(targets)), 11)
