@@ -78,3 +78,10 @@ def test_argument_errors_name_the_keys_and_what_is_taken():
     assert argument_errors({"loss_args": {"gamma": 2}}) == [
         "loss_args ['gamma'] do not apply to loss 'ce' (it takes: none)"
     ]
+    assert argument_errors({"loss": "lds_mse", "loss_args": {"form": "gai"}}) == [
+        "loss_args.form 'gai' is not a form of loss 'lds_mse' (valid: reference, paper)"
+    ]
+    assert argument_errors({"loss": "lds_mse", "loss_args": {"power": 2}}) == [
+        "loss_args.power 2 has no reference form of lds_mse (0.5 or 1; form: paper takes any power)"
+    ]
+    assert argument_errors({"loss": "lds_mse", "loss_args": {"power": 2, "form": "paper"}}) == []

@@ -109,8 +109,14 @@ LOSS_ARGS: dict[str, tuple[str, ...]] = {
     "large_margin": ("margin",),
     "asym_large_margin": ("margin",),
     "mse": (),
-    "lds_mse": ("bins", "kernel_size", "sigma", "power"),
-    "balanced_mse": ("sigma", "learn_sigma"),
+    "lds_mse": ("bins", "kernel_size", "sigma", "power", "form", "kernel"),
+    "balanced_mse": ("sigma", "learn_sigma", "form", "components"),
+}
+
+# Loss arguments whose valid values depend on the loss (the schema lists their union).
+LOSS_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("lds_mse", "form"): ("reference", "paper"),
+    ("balanced_mse", "form"): ("bmc", "gai"),
 }
 
 # Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).
@@ -154,6 +160,19 @@ def argument_errors(method: dict) -> list[str]:
             errors.append(
                 f"{component}_args {unknown} do not apply to {component} {name!r} "
                 f"(it takes: {takes})"
+            )
+    loss, given = method.get("loss", "ce"), method.get("loss_args", {})
+    for (name, key), choices in LOSS_CHOICES.items():
+        if name == loss and key in given and given[key] not in choices:
+            errors.append(
+                f"loss_args.{key} {given[key]!r} is not a {key} of loss {loss!r} "
+                f"(valid: {', '.join(choices)})"
+            )
+    if loss == "lds_mse" and given.get("form", "reference") == "reference":
+        if given.get("power", 1.0) not in (0.5, 1.0):
+            errors.append(
+                f"loss_args.power {given['power']} has no reference form of lds_mse (0.5 or 1; "
+                "form: paper takes any power)"
             )
     return errors
 

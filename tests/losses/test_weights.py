@@ -12,6 +12,7 @@ from medimbalance.losses.weights import (
     inverse_effective_number,
     label_weights,
     ldam_margins,
+    lds_kernel,
     lds_weights,
     log_prior,
 )
@@ -90,3 +91,57 @@ def test_lds_weights_favour_rare_targets_and_average_one():
     assert weights[-1] > 5 * weights[0]  # the rare half weighs more
     _, flat = lds_weights(rng.uniform(0, 1, 100000), bins=10, kernel_size=1)
     assert flat == pytest.approx(np.ones(10), rel=0.05)  # uniform targets: equal weights
+
+
+# Four bins over [0.5, 3.5] holding 9, 4, 1 and 16 training targets.
+LDS_VALUES = np.repeat([0.5, 1.5, 2.5, 3.5], [9, 4, 1, 16])
+
+
+def _scaled(inverse):  # weights scaled so that the 30 training targets' mean weight is 1
+    n = np.array([9, 4, 1, 16])
+    return inverse * 30 / (n * inverse).sum()
+
+
+def test_lds_reference_window_folds_the_gaussian_back_at_the_edges():
+    # Reflecting a centred impulse of 3 bins repeats it every 3 bins: each tap sums the Gaussian
+    # exp(−k²/2) over k = tap, tap ± 3, … within scipy's 4σ truncation.
+    g = lambda k: math.exp(-(k**2) / 2)  # noqa: E731
+    edge = (g(1) + g(2) + g(4)) / (g(0) + 2 * g(3))
+    assert lds_kernel("gaussian", 3, 1.0) == pytest.approx([edge, 1, edge])
+    assert lds_kernel("gaussian", 3, 1.0, form="paper") == pytest.approx([g(1), 1, g(1)])
+    assert lds_kernel("triang", 5) == pytest.approx([1 / 3, 2 / 3, 1, 2 / 3, 1 / 3])
+    assert lds_kernel("laplace", 3, 2.0) == pytest.approx([math.exp(-0.5), 1, math.exp(-0.5)])
+    with pytest.raises(ValueError, match="odd number of bins, got 4"):
+        lds_kernel("gaussian", 4)
+
+
+def test_lds_reference_square_root_inverse_smooths_the_square_roots():
+    g = lambda k: math.exp(-(k**2) / 2)  # noqa: E731
+    w = (g(1) + g(2) + g(4)) / (g(0) + 2 * g(3))
+    c = np.sqrt([9, 4, 1, 16])  # 3, 2, 1, 4
+    smoothed = np.array([c[0] + w * c[1], c[1] + w * (c[0] + c[2]), c[2] + w * (c[1] + c[3])])
+    smoothed = np.append(smoothed, c[3] + w * c[2])
+    edges, weights = lds_weights(LDS_VALUES, bins=4, kernel_size=3, sigma=1.0, power=0.5)
+    assert edges == pytest.approx([0.5, 1.25, 2.0, 2.75, 3.5])
+    assert weights == pytest.approx(_scaled(1 / smoothed))
+
+
+def test_lds_reference_inverse_clips_the_counts_to_5_and_1000():
+    w = lds_kernel("gaussian", 3, 1.0)[0]
+    c = np.array([9.0, 5.0, 5.0, 16.0])  # 4 and 1 raised to 5
+    smoothed = c + w * (np.r_[0, c[:-1]] + np.r_[c[1:], 0])
+    _, weights = lds_weights(LDS_VALUES, bins=4, kernel_size=3, sigma=1.0, power=1.0)
+    assert weights == pytest.approx(_scaled(1 / smoothed))
+    _, many = lds_weights(np.repeat([0.0, 1.0], [5000, 2000]), bins=2, kernel_size=1)
+    assert many == pytest.approx([1.0, 1.0])  # both counts clip to 1000: equal weights
+
+
+def test_lds_paper_form_smooths_the_counts_then_takes_the_power():
+    k = math.exp(-0.5)
+    n = np.array([9.0, 4.0, 1.0, 16.0])
+    smoothed = n + k * (np.r_[0, n[:-1]] + np.r_[n[1:], 0])
+    for power in (0.5, 1.0, 2.0):
+        _, weights = lds_weights(LDS_VALUES, 4, 3, 1.0, power, form="paper")
+        assert weights == pytest.approx(_scaled(smoothed**-power))
+    with pytest.raises(ValueError, match="power 2.0 has no reference form"):
+        lds_weights(LDS_VALUES, 4, 3, 1.0, 2.0)

@@ -81,30 +81,92 @@ def label_weights(positives: Sequence[int], total: int) -> tuple[np.ndarray, np.
     return (total / (2 * p)).astype(np.float32), (total / (2 * (total - p))).astype(np.float32)
 
 
+LDS_FORMS = ("reference", "paper")
+LDS_KERNELS = ("gaussian", "triang", "laplace")
+LDS_CLIP = (5.0, 1000.0)  # the reference code's bounds on the counts for inverse weighting
+
+
+def lds_kernel(
+    kernel: str = "gaussian", size: int = 5, sigma: float = 2.0, form: str = "reference"
+) -> np.ndarray:
+    """The smoothing window of label-distribution smoothing, ``(size,)`` with peak 1.
+
+    ``gaussian``, ``form="reference"``: the window of Yang et al.'s code, a unit impulse of
+    ``size`` bins blurred by a Gaussian of ``sigma`` bins with reflecting edges (so the mass that
+    falls outside the window folds back into it: with ``size`` 5 and ``sigma`` 2 the window is
+    ``[0.86, 0.95, 1, 0.95, 0.86]``, against ``exp(−k²/2σ²) = [0.61, 0.88, 1, 0.88, 0.61]``, scipy's
+    ``gaussian_filter1d`` truncating at 4σ);
+    ``form="paper"``: the Gaussian density ``exp(−k²/2σ²)`` the paper writes. ``triang``: the
+    triangle ``1 − |k|/(h+1)`` (``h = size // 2``); ``laplace``: ``exp(−|k|/σ)``.
+    """
+    if kernel not in LDS_KERNELS:
+        raise ValueError(f"unknown LDS kernel {kernel!r}; valid choices: {', '.join(LDS_KERNELS)}")
+    if form not in LDS_FORMS:
+        raise ValueError(f"unknown LDS form {form!r}; valid choices: {', '.join(LDS_FORMS)}")
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"the LDS kernel size must be an odd number of bins, got {size}")
+    if sigma <= 0:
+        raise ValueError(f"the LDS kernel sigma must be > 0, got {sigma}")
+    half = size // 2
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    if kernel == "triang":
+        window = 1 - np.abs(offsets) / (half + 1)
+    elif kernel == "laplace":
+        window = np.exp(-np.abs(offsets) / sigma)
+    elif form == "paper":
+        window = np.exp(-(offsets**2) / (2 * sigma**2))
+    else:
+        from scipy.ndimage import gaussian_filter1d
+
+        impulse = (offsets == 0).astype(np.float64)
+        window = gaussian_filter1d(impulse, sigma, mode="reflect")
+    return window / window.max()
+
+
 def lds_weights(
-    values: np.ndarray, bins: int = 50, kernel_size: int = 5, sigma: float = 2.0, power: float = 1.0
+    values: np.ndarray,
+    bins: int = 50,
+    kernel_size: int = 5,
+    sigma: float = 2.0,
+    power: float = 1.0,
+    form: str = "reference",
+    kernel: str = "gaussian",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Label-distribution-smoothing weights (Yang et al., "Delving into Deep Imbalanced
-    Regression", ICML 2021): the histogram of training targets over ``bins`` equal bins is
-    convolved with a Gaussian kernel (``kernel_size`` bins, ``sigma`` bins, peak 1); a target's
-    weight is ``1 / density^power`` of its bin (``power`` 1: inverse, 0.5: square-root inverse),
-    scaled so the training targets' mean weight is 1.
+    Regression", ICML 2021) over ``bins`` equal bins of the training targets' range.
+
+    ``form="reference"`` (default: what reproduces the paper's numbers) follows the authors'
+    code: the bin counts ``n_b`` are first transformed — ``√n_b`` for square-root inverse
+    weighting (``power`` 0.5), ``clip(n_b, 5, 1000)`` for inverse weighting (``power`` 1) — then
+    convolved (zeros beyond the range) with :func:`lds_kernel`'s reference window, and a target
+    weighs ``1 / smoothed`` of its bin. ``form="paper"`` follows the paper's text: the counts are
+    smoothed with the Gaussian density as they are and a target weighs ``1 / smoothed^power``
+    (any ``power`` > 0). Either way the weights are scaled so the training targets' mean weight
+    is 1.
 
     Returns the bin edges ``(bins + 1,)`` and the weight of each bin ``(bins,)``.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         raise ValueError("label-distribution smoothing needs training targets")
+    if form == "reference" and power not in (0.5, 1.0):
+        raise ValueError(
+            f"LDS power {power} has no reference form: Yang et al.'s code weighs by the square-root "
+            "inverse (power 0.5) or the inverse (power 1); use form 'paper' for other powers"
+        )
+    if power <= 0:
+        raise ValueError(f"LDS power must be > 0, got {power}")
+    window = lds_kernel(kernel, kernel_size, sigma, form)
     edges = np.linspace(values.min(), values.max(), bins + 1)
     if edges[-1] == edges[0]:
         edges = edges[0] + np.linspace(-0.5, 0.5, bins + 1)
     hist = np.histogram(values, edges)[0].astype(np.float64)
-    half = kernel_size // 2
-    offsets = np.arange(-half, half + 1)
-    kernel = np.exp(-(offsets**2) / (2 * sigma**2))
-    density = np.convolve(hist, kernel / kernel.max(), mode="same")
-    density = np.maximum(density, density[density > 0].min())
-    weights = density**-power
+    if form == "reference":
+        counts = np.sqrt(hist) if power == 0.5 else np.clip(hist, *LDS_CLIP)
+        weights = 1.0 / np.convolve(counts, window, mode="same")
+    else:
+        density = np.convolve(hist, window, mode="same")
+        weights = np.maximum(density, density[density > 0].min()) ** -power
     return edges, weights * (len(values) / (hist * weights).sum())  # Σ over samples = N
 
 
