@@ -22,14 +22,16 @@ def test_every_error_is_reported_at_once_each_naming_its_key():
     def edit(c):
         c["datasets"]["graded_lesions"]["split"].update(val=0.6, test=0.5)
         c["methods"]["focal"]["loss_args"] = {"gama": 2}
-        c["evaluation"] = {"shift": {"methods": ["basline"]}}
+        c["evaluation"] = {"shift": {"methods": ["basline"]}, "shot_groups": {"few": 200}}
 
     errors = config_errors(validated(edit))
     assert [e.split(":")[0] for e in errors] == [
         "config key datasets.graded_lesions.split",
         "config key methods.focal",
+        "config key evaluation.shot_groups",
         "config key evaluation.shift.methods",
     ]
+    assert "few (200) must not exceed many (100)" in errors[2]
 
 
 def test_the_schema_supplies_every_default_the_workflow_reads():
@@ -37,6 +39,7 @@ def test_the_schema_supplies_every_default_the_workflow_reads():
     assert study.evaluation["calibration_bins"] == 15
     assert study.shift["kinds"] == ["noise", "blur", "contrast", "bias_field"]
     assert study.shift["severities"] == [1, 3, 5]
+    assert study.evaluation["shot_groups"] == {"rule": "thresholds", "many": 100, "few": 20}
     assert study.extractor["model"] == "small_cnn" and study.extractor["seed"] == 0
     bare = Study(validated(lambda c: (c.pop("evaluation"), c.pop("feature_extractor"))))
     assert bare.extractor == {"model": "small_cnn", "seed": 0, "training": {}}

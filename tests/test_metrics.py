@@ -1,6 +1,7 @@
 """Metrics of every task against scikit-learn and MONAI, and by hand."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -21,10 +22,12 @@ from sklearn.metrics import (
 )
 
 from medimbalance.metrics import (
+    ABSENT_CLASS_POLICY,
     classification_metrics,
     multilabel_metrics,
     regression_metrics,
     segmentation_metrics,
+    shot_groups,
     sigmoid,
     softmax,
     task_metrics,
@@ -82,13 +85,128 @@ def test_hand_computed_example():
     assert m["per_class"]["auroc"][2] == pytest.approx(1.0)
 
 
-def test_absent_class_has_undefined_auroc_and_zero_recall():
-    targets = np.array([0, 0, 1, 1])
-    probs = softmax(np.array([[2.0, 0, 0], [0, 2, 0], [0, 2, 0], [2, 0, 0]]))
-    m = classification_metrics(targets, probs, ["x", "y", "z"])
+def _hot(labels, n=3):  # probabilities that predict ``labels``
+    return softmax(4.0 * np.eye(n)[labels])
+
+
+# Class z never in the targets: predicted once (case 1) or never (case 2); class y present but
+# never predicted (case 3).
+ABSENT_CASES = {
+    "absent, predicted": ([0, 0, 1, 1], [0, 2, 1, 1]),
+    "absent, never predicted": ([0, 0, 1, 1], [0, 1, 1, 1]),
+    "present, never predicted": ([0, 0, 1, 2], [0, 0, 0, 2]),
+}
+
+
+@pytest.mark.parametrize("case", ABSENT_CASES)
+def test_absent_class_policies_match_scikit_learn_and_imbalanced_learn(case):
+    from imblearn.metrics import geometric_mean_score
+
+    targets, predicted = map(np.array, ABSENT_CASES[case])
+    m = classification_metrics(targets, _hot(predicted), ["x", "y", "z"])
+    with warnings.catch_warnings():  # the libraries warn about the ill-defined classes
+        warnings.simplefilter("ignore")
+        expected = {
+            "balanced_accuracy": balanced_accuracy_score(targets, predicted),
+            "macro_f1": f1_score(targets, predicted, average="macro"),
+            "g_mean": geometric_mean_score(targets, predicted),
+        }
+    assert {k: m[k] for k in expected} == pytest.approx(expected)
+
+
+def test_absent_class_cells_are_flagged_and_per_class_values_undefined():
+    # z absent from the targets but predicted once: its recall is undefined, its F1 is 0 in
+    # macro-F1, the G-mean is 0 (imbalanced-learn gives z recall 0).
+    m = classification_metrics(np.array([0, 0, 1, 1]), _hot([0, 2, 1, 1]), ["x", "y", "z"])
+    assert m["absent_classes"] == {"targets": ["z"], "predictions": []}
+    assert m["flagged"] == {metric: ["z"] for metric in ABSENT_CLASS_POLICY}
+    assert m["per_class"]["recall"] == [0.5, 1.0, None]
+    assert m["per_class"]["f1"] == pytest.approx([2 / 3, 1.0, 0.0])
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)
+    assert m["balanced_accuracy"] == pytest.approx(0.75) and m["g_mean"] == 0.0
     assert m["per_class"]["auroc"][2] is None
-    assert m["per_class"]["support"] == [2, 2, 0]
     assert m["auroc"] == pytest.approx(np.mean(m["per_class"]["auroc"][:2]))
+    # z absent from both: left out of every mean, F1 undefined rather than 0
+    both = classification_metrics(np.array([0, 0, 1, 1]), _hot([0, 1, 1, 1]), ["x", "y", "z"])
+    assert both["per_class"]["f1"][2] is None
+    assert both["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    assert both["g_mean"] == pytest.approx(math.sqrt(0.5 * 1.0))
+    assert both["per_class"]["support"] == [2, 2, 0]
+    # y present but never predicted: G-mean 0 is flagged, precision of y undefined
+    never = classification_metrics(np.array([0, 0, 1, 2]), _hot([0, 0, 0, 2]), ["x", "y", "z"])
+    assert never["flagged"] == {"g_mean": ["y"]} and never["g_mean"] == 0.0
+    assert never["absent_classes"] == {"targets": [], "predictions": ["y"]}
+    assert never["per_class"]["precision"] == pytest.approx([2 / 3, None, 1.0])
+    complete = classification_metrics(np.array([0, 1, 2]), _hot([0, 1, 2]), ["x", "y", "z"])
+    assert complete["flagged"] == {}
+
+
+def test_shot_groups_by_thresholds_and_by_thirds():
+    assert shot_groups([240, 113, 53, 25, 12]) == ["many", "many", "medium", "medium", "few"]
+    assert shot_groups([100, 20, 19], many=100, few=20) == ["medium", "medium", "few"]
+    assert shot_groups([5, 50, 30, 8, 60], rule="thirds") == [
+        "few",
+        "many",
+        "medium",
+        "medium",
+        "many",
+    ]
+    assert (
+        shot_groups([9, 9, 9, 9, 9, 9, 9], rule="thirds")
+        == ["many"] * 3 + ["medium"] * 2 + ["few"] * 2
+    )
+    with pytest.raises(ValueError, match="few <= many"):
+        shot_groups([1], many=10, few=20)
+    with pytest.raises(ValueError, match="unknown shot-group rule 'halves'"):
+        shot_groups([1], rule="halves")
+
+
+def test_group_accuracy_on_a_hand_made_confusion():
+    # 4 classes with 300, 150, 50 and 10 training images: two many-shot, one medium, one few.
+    # Test confusion (rows true): a 8/10 right, b 6/10, c 3/6, d 1/4.
+    rows = {0: [8, 2, 0, 0], 1: [3, 6, 1, 0], 2: [1, 1, 3, 1], 3: [0, 2, 1, 1]}
+    targets, predicted = [], []
+    for true, counts in rows.items():
+        for guess, count in enumerate(counts):
+            targets += [true] * count
+            predicted += [guess] * count
+    m = classification_metrics(
+        np.array(targets), _hot(np.array(predicted), 4), CLASSES, train_counts=[300, 150, 50, 10]
+    )
+    assert m["confusion_matrix"] == [rows[c] for c in range(4)]
+    assert m["many_shot_accuracy"] == pytest.approx((0.8 + 0.6) / 2)
+    assert m["medium_shot_accuracy"] == pytest.approx(0.5)
+    assert m["few_shot_accuracy"] == pytest.approx(0.25)
+    assert m["per_class"]["shot"] == ["many", "many", "medium", "few"]
+    none = classification_metrics(
+        np.array(targets), _hot(np.array(predicted), 4), CLASSES, train_counts=[300] * 4
+    )
+    assert none["medium_shot_accuracy"] is None and none["few_shot_accuracy"] is None
+    thirds = classification_metrics(
+        np.array(targets),
+        _hot(np.array(predicted), 4),
+        CLASSES,
+        [300, 150, 50, 10],
+        {"rule": "thirds"},
+    )
+    assert thirds["few_shot_accuracy"] == pytest.approx(0.25)  # sizes 2, 1, 1
+    assert thirds["medium_shot_accuracy"] == pytest.approx(0.5)
+
+
+def test_average_precision_and_top5_match_scikit_learn():
+    from sklearn.metrics import top_k_accuracy_score
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 7, size=200)
+    probs = softmax(rng.normal(size=(200, 7)) + np.eye(7)[targets])
+    m = classification_metrics(targets, probs, list("abcdefg"))
+    hot = np.eye(7)[targets]
+    assert m["per_class"]["average_precision"] == pytest.approx(
+        [average_precision_score(hot[:, c], probs[:, c]) for c in range(7)]
+    )
+    assert m["average_precision"] == pytest.approx(average_precision_score(hot, probs))
+    assert m["top5_accuracy"] == pytest.approx(top_k_accuracy_score(targets, probs, k=5))
+    assert "top5_accuracy" not in classification_metrics(targets % 5, probs[:, :5], list("abcde"))
 
 
 def test_shape_mismatches_are_errors():

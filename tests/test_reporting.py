@@ -6,6 +6,8 @@ from medimbalance.display import html_table_page
 from medimbalance.figures import plot_sweep
 from medimbalance.metrics import TASK_SCALARS
 from medimbalance.reporting import (
+    cross_markdown,
+    flagged_metrics,
     metrics_frame,
     results_markdown,
     sweep_frame,
@@ -86,6 +88,37 @@ def test_results_table_puts_the_primary_metric_first_and_names_split_size_and_se
     assert (a[auroc], b[auroc]) == ("**0.900 ± 0.000**", "**0.900**")
     assert "Test split of lesions (n = 40 images)" in caption and "longtail" in caption
     assert "2 seeds (0, 1)" in caption and "Bold" in caption
+
+
+def test_cells_where_an_absent_class_convention_applied_are_flagged_and_explained():
+    absent = record("b", 1, 0.5)
+    absent["metrics"]["flagged"] = {"macro_f1": ["pos"], "g_mean": ["pos"]}
+    records = [record("a", 0, 0.6), record("b", 0, 0.5), absent]
+    flagged = flagged_metrics(records)
+    assert flagged == {("b", "macro_f1"): ["pos"], ("b", "g_mean"): ["pos"]}
+    tidy = tidy_summary(metrics_frame(records), ["a", "b"])
+    text = results_markdown(tidy, "multiclass", "x", "p", [0, 1], [4], flagged=flagged)
+    header, _, row_a, row_b, _, caption = text.strip().splitlines()
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    a = [c.strip() for c in row_a.strip("|").split("|")]
+    b = [c.strip() for c in row_b.strip("|").split("|")]
+    f1, gmean, bacc = (
+        cells.index(h) for h in ("Macro-F1 (%)", "G-mean (%)", "Balanced accuracy (%)")
+    )
+    assert b[f1] == "30.0 ± 0.0†" and b[gmean] == "35.0 ± 0.0†" and not b[bacc].endswith("†")
+    assert not any(c.endswith("†") for c in a)
+    assert "† In at least one seed, class(es) pos were absent" in caption
+    assert "Macro-F1 is the mean F1 over the classes present" in caption
+    assert "G-mean is the geometric mean of the recalls" in caption
+    assert "Balanced accuracy is" not in caption  # no flagged cell of it
+    plain = results_markdown(tidy, "multiclass", "x", "p", [0, 1], [4])
+    assert "†" not in plain
+    # the cross-evaluation table flags the cell of the test set it happened on
+    cross = tidy[tidy["metric"].isin(["balanced_accuracy", "macro_f1"])]
+    both = pd.concat([cross.assign(test_set="own"), cross.assign(test_set="other")])
+    text = cross_markdown(both, ["own", "other"], "x", "p", [0, 1], {"other": flagged})
+    b = [c.strip() for c in text.splitlines()[3].strip("|").split("|")]
+    assert [c.endswith("†") for c in b[1:]] == [False, False, False, True]
 
 
 def regression_record(method, seed, mse, guess=31.25):

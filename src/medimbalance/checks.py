@@ -33,6 +33,13 @@ def config_errors(config: dict) -> list[str]:
     for name, method in study.methods.items():
         errors += [f"config key methods.{name}: {e}" for e in argument_errors(method)]
         errors += _schedule_errors(name, method)
+    groups = study.evaluation["shot_groups"]
+    if groups["rule"] == "thresholds" and groups["few"] > groups["many"]:
+        errors.append(
+            "config key evaluation.shot_groups: few-shot classes have fewer than `few` training "
+            f"images and many-shot ones more than `many`, so few ({groups['few']}) must not "
+            f"exceed many ({groups['many']})"
+        )
     return (
         errors
         + _shift_errors(study)

@@ -67,6 +67,10 @@ FORMATS = {
     "mcc": MetricFormat("MCC"),
     "g_mean": MetricFormat("G-mean", **PERCENT),
     "recall": MetricFormat("Recall", **PERCENT),
+    "many_shot_accuracy": MetricFormat("Many-shot accuracy", **PERCENT),
+    "medium_shot_accuracy": MetricFormat("Medium-shot accuracy", **PERCENT),
+    "few_shot_accuracy": MetricFormat("Few-shot accuracy", **PERCENT),
+    "top5_accuracy": MetricFormat("Top-5 accuracy", **PERCENT),
     # multi-label
     "average_precision": MetricFormat("AP"),
     "micro_auroc": MetricFormat("Micro-AUROC"),
@@ -136,14 +140,21 @@ BEST_NOTE = (
 )
 
 
+FLAG = "†"  # a cell in which a metric's convention for an absent class applied
+
+
 def render(
-    tidy: pd.DataFrame, row_keys: Sequence[str], columns: Sequence[tuple[str, str, str]]
+    tidy: pd.DataFrame,
+    row_keys: Sequence[str],
+    columns: Sequence[tuple[str, str, str]],
+    flagged: frozenset | set = frozenset(),
 ) -> tuple[list[str], list[list[str]]]:
     """Header and cells of a table from a tidy frame (``row_keys`` columns, ``column``,
     ``mean``, ``std`` and optionally ``reference``: rows kept out of the best-value marking).
 
     ``columns`` lists ``(column, metric, suffix)``: the tidy ``column`` value, the metric
-    whose format it takes, and text after the header (e.g. `` on lesions``)."""
+    whose format it takes, and text after the header (e.g. `` on lesions``). Cells whose
+    ``(*row, column)`` is in ``flagged`` end with :data:`FLAG`."""
     rows = list(dict.fromkeys(tuple(r) for r in tidy[list(row_keys)].itertuples(index=False)))
     indexed = tidy.set_index([*row_keys, "column"])
     reference = set()
@@ -164,9 +175,10 @@ def render(
         ]
         scored = [k for k in keys if not math.isnan(k)]
         best = max(scored) if len(scored) > 1 else math.nan
-        for line, value, key in zip(body, values, keys, strict=True):
+        for row, line, value, key in zip(rows, body, values, keys, strict=True):
             text = "–" if value is None else fmt.cell(value["mean"], value["std"])
-            line.append(f"**{text}**" if key == best else text)
+            text = f"**{text}**" if key == best else text
+            line.append(text + FLAG if (*row, column) in flagged and value is not None else text)
     return header, body
 
 
@@ -181,11 +193,18 @@ def markdown(
     return "\n".join(lines) + ("\n\n" + caption if caption else "") + "\n"
 
 
-def results_table(tidy: pd.DataFrame, metrics: Sequence[str], primary: str, caption: str) -> str:
+def results_table(
+    tidy: pd.DataFrame,
+    metrics: Sequence[str],
+    primary: str,
+    caption: str,
+    flagged: frozenset | set = frozenset(),
+) -> str:
     """The Markdown results table of one dataset × profile from :func:`reporting.tidy_summary`
     (``method``, ``metric``, ``mean``, ``std``, ``n``): one row per method, metrics with the
     ``primary`` first, a reference metric (:data:`BASELINES`) as its own row when it is the
-    same for every method, and ``caption`` below. A metric no method has a value of (e.g. the
+    same for every method, and ``caption`` below; ``flagged`` ``(method, metric)`` cells end
+    with :data:`FLAG`. A metric no method has a value of (e.g. the
     MAE over many-shot bins where no bin is many-shot) is left out, and the caption says so."""
     tidy = tidy.rename(columns={"metric": "column"}).assign(reference=False)
     empty = [m for m in metrics if tidy.loc[tidy["column"] == m, "mean"].isna().all()]
@@ -205,7 +224,7 @@ def results_table(tidy: pd.DataFrame, metrics: Sequence[str], primary: str, capt
             tidy = pd.concat([tidy, part])
             shown.append(name)
     tidy = pd.concat([tidy, *extra], ignore_index=True)
-    header, body = render(tidy, ["method"], [(m, m, "") for m in shown])
+    header, body = render(tidy, ["method"], [(m, m, "") for m in shown], flagged)
     return markdown(header, body, caption)
 
 

@@ -13,16 +13,27 @@ from scipy import ndimage
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
-    balanced_accuracy_score,
     confusion_matrix,
-    f1_score,
     matthews_corrcoef,
     precision_recall_fscore_support,
     roc_auc_score,
+    top_k_accuracy_score,
 )
 
 # Scalar metrics reported in tables, in display order, per task.
-SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "mcc", "g_mean")
+SCALAR_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "auroc",
+    "average_precision",
+    "mcc",
+    "g_mean",
+    "many_shot_accuracy",
+    "medium_shot_accuracy",
+    "few_shot_accuracy",
+    "top5_accuracy",  # only where C > 5 (otherwise absent from metrics.json)
+)
 TASK_SCALARS = {
     "multiclass": SCALAR_METRICS,
     "binary": SCALAR_METRICS,
@@ -50,9 +61,58 @@ HEADLINE_METRICS = {
     "regression": ("mse", "percentage_error"),
 }
 
-# Regression bins by their number of training targets (Yang et al., ICML 2021): many-shot
-# bins hold more than MANY_SHOT, few-shot bins fewer than FEW_SHOT.
+# Classes (regression: target bins) by their number of training images (Liu et al., "Large-
+# Scale Long-Tailed Recognition in an Open World", CVPR 2019; Yang et al., ICML 2021 for bins):
+# many-shot with more than MANY_SHOT, few-shot with fewer than FEW_SHOT, medium-shot otherwise.
 MANY_SHOT, FEW_SHOT = 100, 20
+SHOT_GROUPS = ("many", "medium", "few")
+SHOT_RULES = ("thresholds", "thirds")
+TOP_K = 5  # top-k accuracy is reported where there are more than TOP_K classes
+
+# What each averaged classification metric does with a class absent from the test targets or
+# never predicted (scikit-learn's and imbalanced-learn's defaults). A run's metrics.json lists
+# under "flagged" the metrics to which one of these applied, with the classes; tables mark them.
+ABSENT_CLASS_POLICY = {
+    "balanced_accuracy": "the mean recall over the classes present in the test targets "
+    "(scikit-learn's balanced_accuracy_score)",
+    "macro_f1": "the mean F1 over the classes present in the test targets or the predictions; "
+    "a class predicted but absent from the targets has F1 0 (scikit-learn's f1_score)",
+    "auroc": "the mean one-vs-rest AUROC over the classes present in the test targets",
+    "average_precision": "the mean one-vs-rest average precision over the classes present in "
+    "the test targets",
+    "g_mean": "the geometric mean of the recalls of the classes present in the test targets or "
+    "the predictions; a class predicted but absent from the targets, or present but never "
+    "predicted, has recall 0 and makes it 0 (imbalanced-learn's geometric_mean_score)",
+}
+
+
+def shot_groups(
+    train_counts: Sequence[int],
+    rule: str = "thresholds",
+    many: int = MANY_SHOT,
+    few: int = FEW_SHOT,
+) -> list[str]:
+    """``many``, ``medium`` or ``few`` per class from its training count.
+
+    ``thresholds``: many-shot above ``many`` images, few-shot below ``few`` (Liu et al. 2019's
+    100 and 20 by default). ``thirds``, for small medical datasets where those thresholds leave
+    a group empty: the classes ranked by training count (ties by class index) are cut into
+    three groups of ``C // 3`` classes, the first ``C mod 3`` groups one larger (5 classes:
+    2 many, 2 medium, 1 few)."""
+    counts = np.asarray(train_counts, dtype=np.int64)
+    if rule == "thresholds":
+        if few > many:
+            raise ValueError(f"shot groups need few <= many, got few {few}, many {many}")
+        return np.where(counts > many, "many", np.where(counts < few, "few", "medium")).tolist()
+    if rule != "thirds":
+        raise ValueError(
+            f"unknown shot-group rule {rule!r}; valid choices: {', '.join(SHOT_RULES)}"
+        )
+    order = np.argsort(-counts, kind="stable")
+    sizes = [len(counts) // 3 + (g < len(counts) % 3) for g in range(3)]
+    groups = np.empty(len(counts), dtype=object)
+    groups[order] = np.repeat(SHOT_GROUPS, sizes)
+    return groups.tolist()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -63,15 +123,25 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(
-    targets: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    train_counts: Sequence[int] | None = None,
+    groups: dict | None = None,
 ) -> dict:
-    """Accuracy, balanced accuracy, macro-F1, macro one-vs-rest AUROC, per-class P/R/F1/AUROC
-    and the confusion matrix (rows = true class, columns = predicted).
+    """Accuracy, balanced accuracy, macro-F1, macro one-vs-rest AUROC and average precision,
+    MCC, G-mean, top-5 accuracy (more than five classes), per-class precision, recall, F1,
+    AUROC and AP, and the confusion matrix (rows = true class, columns = predicted); with the
+    training class counts ``train_counts``, also the many-, medium- and few-shot accuracy (the
+    mean recall of the test-present classes of each :func:`shot_groups` group, ``groups`` its
+    keyword arguments; ``None`` for an empty group).
 
     ``targets`` ``(N,)`` ints in ``0..C-1``; ``probabilities`` ``(N, C)`` rows summing to 1.
-    A class absent from ``targets`` has undefined AUROC (``None``); the macro AUROC averages the
-    defined ones, which equals scikit-learn's ``roc_auc_score(multi_class="ovr")`` when all
-    classes are present.
+    A class absent from the test targets or never predicted is treated as
+    :data:`ABSENT_CLASS_POLICY` says (scikit-learn's and imbalanced-learn's defaults); the
+    metrics it changed are listed under ``flagged`` with the classes, and per-class values it
+    makes undefined (recall and AUROC of an absent class, precision of a never-predicted one)
+    are ``None``.
     """
     targets = np.asarray(targets, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -87,31 +157,64 @@ def classification_metrics(
         )
     labels = np.arange(num_classes)
     predicted = probabilities.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
+    support = np.bincount(targets, minlength=num_classes)
+    predicted_count = np.bincount(predicted, minlength=num_classes)
+    precision, recall, f1, _ = precision_recall_fscore_support(
         targets, predicted, labels=labels, zero_division=0
     )
+    present = support > 0
+    seen = present | (predicted_count > 0)  # scikit-learn's and imbalanced-learn's labels
     auroc = [_binary_auroc(targets == c, probabilities[:, c]) for c in labels]
-    return {
+    ap = [_binary_ap(targets == c, probabilities[:, c]) for c in labels]
+    metrics = {
         "n": int(targets.size),
         "classes": list(class_names),
         "accuracy": float(accuracy_score(targets, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(targets, predicted)),
-        "macro_f1": float(
-            f1_score(targets, predicted, labels=labels, average="macro", zero_division=0)
-        ),
+        "balanced_accuracy": float(np.mean(recall[present])),
+        "macro_f1": float(np.mean(f1[seen])),
         "auroc": _mean_defined(auroc),
+        "average_precision": _mean_defined(ap),
         "mcc": float(matthews_corrcoef(targets, predicted)),
-        # Geometric mean of the per-class recalls (imbalanced-learn's multi-class G-mean).
-        "g_mean": float(np.prod(recall) ** (1 / num_classes)),
-        "per_class": {
-            "precision": precision.tolist(),
-            "recall": recall.tolist(),
-            "f1": f1.tolist(),
-            "auroc": auroc,
-            "support": support.tolist(),
-        },
-        "confusion_matrix": confusion_matrix(targets, predicted, labels=labels).tolist(),
+        # imbalanced-learn's multi-class G-mean: recall 0 where a class has no test images
+        "g_mean": float(np.prod(np.where(present, recall, 0)[seen]) ** (1 / seen.sum())),
     }
+    if num_classes > TOP_K:
+        metrics[f"top{TOP_K}_accuracy"] = float(
+            top_k_accuracy_score(targets, probabilities, k=TOP_K, labels=labels)
+        )
+    shot = None
+    if train_counts is not None:
+        shot = shot_groups(train_counts, **(groups or {}))
+        for group in SHOT_GROUPS:
+            chosen = present & (np.asarray(shot) == group)
+            metrics[f"{group}_shot_accuracy"] = (
+                float(recall[chosen].mean()) if chosen.any() else None
+            )
+    absent = [class_names[c] for c in labels[~present]]
+    never = [class_names[c] for c in labels[present & (predicted_count == 0)]]
+    flagged = {m: absent for m in ABSENT_CLASS_POLICY if absent}
+    if never:
+        flagged["g_mean"] = [*absent, *never]
+    undefined = lambda values, defined: [  # noqa: E731
+        float(v) if ok else None for v, ok in zip(values, defined, strict=True)
+    ]
+    metrics.update(
+        {
+            "absent_classes": {"targets": absent, "predictions": never},
+            "flagged": flagged,
+            "per_class": {
+                "precision": undefined(precision, predicted_count > 0),
+                "recall": undefined(recall, present),
+                "f1": undefined(f1, seen),
+                "auroc": auroc,
+                "average_precision": ap,
+                "support": support.tolist(),
+                **({"shot": shot, "train_count": list(map(int, train_counts))} if shot else {}),
+            },
+            "confusion_matrix": confusion_matrix(targets, predicted, labels=labels).tolist(),
+        }
+    )
+    return metrics
 
 
 def _binary_auroc(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
@@ -301,12 +404,14 @@ def regression_breakdown(
     train_targets: np.ndarray,
     n_bins: int = 10,
     guess_range: Sequence[float] | None = None,
+    groups: dict | None = None,
 ) -> dict:
     """Errors per target bin (``n_bins`` equal bins over the test targets' range), each bin
     labelled many-, medium- or few-shot by its number of training targets; the MAE and MSE
     over the many/medium/few-shot bins (``None`` where no bin is of that kind); and the
     percentage loss and MSE of a uniform random guess over ``guess_range`` (default the test
-    targets' range)."""
+    targets' range). ``groups``: the keyword arguments of :func:`shot_groups` that label the
+    bins."""
     targets = np.asarray(targets, dtype=np.float64).reshape(-1)
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
     train = np.asarray(train_targets, dtype=np.float64).reshape(-1)
@@ -314,9 +419,7 @@ def regression_breakdown(
     edges = np.linspace(low, high, n_bins + 1)
     test_bin = np.clip(np.searchsorted(edges, targets, side="right") - 1, 0, n_bins - 1)
     train_count = np.histogram(train, edges)[0]
-    shot = np.where(
-        train_count > MANY_SHOT, "many", np.where(train_count < FEW_SHOT, "few", "medium")
-    )
+    shot = np.asarray(shot_groups(train_count, **(groups or {})))
     error = predictions - targets
     out = {
         "per_bin": {
@@ -346,11 +449,14 @@ def task_metrics(
     hausdorff: bool = True,
     train_targets: np.ndarray | None = None,
     guess_range: Sequence[float] | None = None,
+    groups: dict | None = None,
 ) -> dict:
     """The metrics of ``task`` from raw network outputs: class logits ``(N, C)``, label logits
     ``(N, L)``, segmentation logits ``(N, C, *spatial)`` (or predicted label maps), or
-    regression predictions ``(N, 1)`` (with ``train_targets``, also the errors per target
-    bin and the uniform guess over ``guess_range``). The result records its ``task``."""
+    regression predictions ``(N, 1)``. With ``train_targets`` (the training set's targets),
+    classification adds the many/medium/few-shot accuracies and regression the errors per
+    target bin and the uniform guess over ``guess_range``; ``groups`` holds the keyword
+    arguments of :func:`shot_groups`. The result records its ``task``."""
     if task == "multilabel":
         metrics = multilabel_metrics(targets, sigmoid(outputs), class_names)
     elif task == "segmentation":
@@ -360,10 +466,13 @@ def task_metrics(
         metrics = regression_metrics(targets, outputs)
         if train_targets is not None:
             metrics.update(
-                regression_breakdown(targets, outputs, train_targets, guess_range=guess_range)
+                regression_breakdown(targets, outputs, train_targets, 10, guess_range, groups)
             )
     else:
-        metrics = classification_metrics(targets, softmax(outputs), class_names)
+        counts = None
+        if train_targets is not None:
+            counts = np.bincount(np.asarray(train_targets, np.int64), minlength=len(class_names))
+        metrics = classification_metrics(targets, softmax(outputs), class_names, counts, groups)
     return {"task": task, **metrics}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import display
-from .metrics import HEADLINE_METRICS, TASK_SCALARS
+from .metrics import ABSENT_CLASS_POLICY, HEADLINE_METRICS, TASK_SCALARS
 from .tables import summary
 
 # The per-class column of each task's table: recall per class, AUROC per label, Dice per
@@ -36,7 +36,7 @@ def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
         m = record["metrics"]
         task = m.get("task", "multiclass")
         row = {"method": record["method"], "seed": int(record["seed"])}
-        row.update({name: m[name] for name in TASK_SCALARS[task]})
+        row.update({name: m[name] for name in TASK_SCALARS[task] if name in m})
         column = PER_CLASS_COLUMN.get(task)
         if column:
             pairs = zip(m["classes"], m["per_class"][column], strict=True)
@@ -44,6 +44,34 @@ def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
             row.update({f"{column}[{c}]": v for c, v in list(pairs)[skip:]})
         rows.append(row)
     return pd.DataFrame(rows).astype({"seed": int})
+
+
+def flagged_metrics(records: Sequence[dict]) -> dict[tuple[str, str], list[str]]:
+    """``(method, metric)`` → the classes (sorted) for which the metric's absent-class
+    convention (:data:`ABSENT_CLASS_POLICY`) applied in at least one of the method's runs;
+    ``records`` as for :func:`metrics_frame`."""
+    flagged: dict[tuple[str, str], set[str]] = {}
+    for record in records:
+        for metric, classes in record["metrics"].get("flagged", {}).items():
+            flagged.setdefault((record["method"], metric), set()).update(classes)
+    return {key: sorted(classes) for key, classes in flagged.items()}
+
+
+def flag_note(flagged: dict[tuple[str, str], list[str]], metrics: Sequence[str]) -> str:
+    """The caption sentence that explains the flagged cells of ``metrics`` ('' if none)."""
+    shown = {metric for _, metric in flagged if metric in metrics}
+    if not shown:
+        return ""
+    classes = sorted({c for (_, m), cs in flagged.items() if m in shown for c in cs})
+    rules = "; ".join(
+        f"{display.metric_format(m).label} is {ABSENT_CLASS_POLICY[m]}"
+        for m in metrics
+        if m in shown
+    )
+    return (
+        f"{display.FLAG} In at least one seed, class(es) {', '.join(classes)} were absent from "
+        f"the test targets or never predicted: {rules}."
+    )
 
 
 def tidy_summary(
@@ -90,11 +118,14 @@ def results_markdown(
     seeds: Sequence[int],
     n_test: Sequence[int],
     guess_ranges: Sequence[Sequence[float]] = (),
+    flagged: dict[tuple[str, str], list[str]] | None = None,
 ) -> str:
     """The results table of one dataset × profile (:func:`tidy_summary` of its runs) with
     its caption: the split and its size (``n_test``: the test images of each run), what a
-    cell is, how the best value is marked and (regression, ``guess_ranges`` of the runs) the
-    range the uniform random guess draws from."""
+    cell is, how the best value is marked, (regression, ``guess_ranges`` of the runs) the
+    range the uniform random guess draws from, and the cells in which an absent class's
+    convention applied (``flagged``, from :func:`flagged_metrics`)."""
+    flagged = flagged or {}
     metrics = list(dict.fromkeys(tidy["metric"]))
     parts = [
         f"Test split of {dataset} ({_size(n_test, 'images')}); models trained on its "
@@ -110,26 +141,41 @@ def results_markdown(
             f"The uniform random guess draws each prediction uniformly over {ranges or 'a range'}"
             ": a reference, not a method."
         )
-    return display.results_table(tidy, metrics, HEADLINE_METRICS[task][0], " ".join(parts))
+    parts.append(flag_note(flagged, metrics))
+    caption = " ".join(p for p in parts if p)
+    return display.results_table(tidy, metrics, HEADLINE_METRICS[task][0], caption, set(flagged))
 
 
 def cross_markdown(
-    tidy: pd.DataFrame, test_sets: Sequence[str], dataset: str, profile: str, seeds
+    tidy: pd.DataFrame,
+    test_sets: Sequence[str],
+    dataset: str,
+    profile: str,
+    seeds,
+    flagged: dict[str, dict[tuple[str, str], list[str]]] | None = None,
 ) -> str:
     """The cross-evaluation table (``tidy`` with a ``test_set`` column): one column per
-    headline metric × test set, the dataset's own test split first, with its caption."""
+    headline metric × test set, the dataset's own test split first, with its caption;
+    ``flagged`` per test set as :func:`flagged_metrics` gives it."""
     tidy = tidy.assign(column=tidy["metric"] + " @ " + tidy["test_set"])
     metrics = list(dict.fromkeys(tidy["metric"]))
     columns = [(f"{m} @ {t}", m, f" on {t}") for t in test_sets for m in metrics]
-    header, body = display.render(tidy, ["method"], columns)
+    flagged = flagged or {}
+    marks = {(method, f"{m} @ {t}") for t, cells in flagged.items() for method, m in cells}
+    merged: dict[tuple[str, str], list[str]] = {}
+    for cells in flagged.values():
+        for key, classes in cells.items():
+            merged[key] = sorted({*merged.get(key, []), *classes})
+    header, body = display.render(tidy, ["method"], columns, marks)
     caption = " ".join(
         [
             f"Models trained on the {profile} profile of {dataset}, tested on its own test "
             f"split and on the test splits of {', '.join(test_sets[1:])}.",
             display.spread_note(seeds),
             display.BEST_NOTE,
+            flag_note(merged, metrics),
         ]
-    )
+    ).strip()
     return display.markdown(header, body, caption)
 
 

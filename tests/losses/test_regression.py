@@ -47,7 +47,8 @@ def test_balanced_mse_gai_hand_value():
     value = one(torch.tensor([[1.0]]), torch.tensor([0.0])).item()
     assert value == pytest.approx(2 * (0.5 - 0.5 * math.log(2) - 0.25))
     # Two components (weights 0.25, 0.75 at −1 and 2, variances 0.5 and 1), σ = 0.5, ŷ = 0.5,
-    # y = 1: fit 0.25/0.5 + ½ log 0.25; balancing log Σ φ_k (v_k + σ²)^−½ exp(−(ŷ − μ_k)²/2(v_k + σ²))
+    # y = 1: fit 0.25/0.5 + ½ log 0.25; balancing
+    # log Σ φ_k (v_k + σ²)^−½ exp(−(ŷ − μ_k)²/2(v_k + σ²))
     two = BalancedMSEGAI(np.array([-1.0, 2.0]), np.array([0.5, 1.0]), np.array([0.25, 0.75]), 0.5)
     fit = 0.25 / (2 * 0.25) + 0.5 * math.log(0.25)
     terms = [

@@ -143,5 +143,5 @@ def test_lds_paper_form_smooths_the_counts_then_takes_the_power():
     for power in (0.5, 1.0, 2.0):
         _, weights = lds_weights(LDS_VALUES, 4, 3, 1.0, power, form="paper")
         assert weights == pytest.approx(_scaled(smoothed**-power))
-    with pytest.raises(ValueError, match="power 2.0 has no reference form"):
+    with pytest.raises(ValueError, match=r"power 2\.0 has no reference form"):
         lds_weights(LDS_VALUES, 4, 3, 1.0, 2.0)

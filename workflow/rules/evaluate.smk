@@ -13,6 +13,7 @@ rule evaluate:
     params:
         bins=study.evaluation["calibration_bins"],
         guess_range=study.evaluation.get("uniform_guess"),
+        shot_groups=study.evaluation["shot_groups"],
     script:
         "../scripts/evaluate.py"
 

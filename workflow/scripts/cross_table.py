@@ -12,7 +12,7 @@ from medimbalance.data.io import atomic_write, read_json
 from medimbalance.display import html_table_page
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.metrics import HEADLINE_METRICS
-from medimbalance.reporting import cross_markdown, metrics_frame, tidy_summary
+from medimbalance.reporting import cross_markdown, flagged_metrics, metrics_frame, tidy_summary
 
 log = log_to_file(snakemake.log[0])
 test_sets, methods, wc = snakemake.params.test_sets, snakemake.params.methods, snakemake.wildcards
@@ -27,7 +27,8 @@ frame = pd.concat(
 )
 frame = frame[["method", "seed", "test_set", *HEADLINE_METRICS[task]]]
 tidy = tidy_summary(frame, methods, by=["test_set"])
-markdown = cross_markdown(tidy, test_sets, wc.dataset, wc.profile, snakemake.params.seeds)
+flagged = {test_set: flagged_metrics(rows) for test_set, rows in records.items()}
+markdown = cross_markdown(tidy, test_sets, wc.dataset, wc.profile, snakemake.params.seeds, flagged)
 with atomic_write(snakemake.output.csv, "w") as f:
     tidy.to_csv(f, index=False, float_format="%.6g")
 with atomic_write(snakemake.output.markdown, "w") as f:

@@ -26,7 +26,7 @@ for split in ("val", "test"):  # outputs and targets of a split must describe th
         )
 
 train_targets = None
-if task == "regression":  # errors per target bin need the training targets' distribution
+if task in (*CLASS_TASKS, "regression"):  # shot groups: the profile's training distribution
     rows = load_array(snakemake.input.profile_indices)
     train_targets = load_array(snakemake.input.train_targets, mmap=True)[rows]
 metrics = task_metrics(
@@ -36,7 +36,10 @@ metrics = task_metrics(
     classes,
     train_targets=train_targets,
     guess_range=snakemake.params.guess_range,
+    groups=snakemake.params.shot_groups,
 )
+for metric, absent in metrics.get("flagged", {}).items():
+    log.warning("%s: class(es) %s absent from the test targets or never predicted", metric, absent)
 if task in CLASS_TASKS:
     metrics["calibration"] = calibrate(
         val_logits=arrays["val_logits"],
@@ -47,7 +50,7 @@ if task in CLASS_TASKS:
     )
     ece = {k: round(v["ece"], 4) for k, v in metrics["calibration"].items()}
     log.info("test ECE before and after scaling: %s", ece)
-log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[task]))
+log.info(", ".join(f"{k} {metrics[k]}" for k in TASK_SCALARS[task] if k in metrics))
 headline = HEADLINE_METRICS[task][0]  # the first metric of the cross-evaluation tables
 logging.getLogger(SUMMARY).info("test %s %.4f", headline, metrics[headline])
 if task == "regression" and metrics["r2"] < 0.01:

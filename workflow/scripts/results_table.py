@@ -8,7 +8,7 @@ from itertools import product
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.display import html_table_page
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import metrics_frame, results_markdown, tidy_summary
+from medimbalance.reporting import flagged_metrics, metrics_frame, results_markdown, tidy_summary
 
 log = log_to_file(snakemake.log[0])
 methods, seeds, wc = snakemake.params.methods, snakemake.params.seeds, snakemake.wildcards
@@ -22,9 +22,15 @@ n_test = [r["metrics"]["n"] for r in records]
 guesses = [
     r["metrics"]["uniform_guess_range"] for r in records if "uniform_guess_range" in r["metrics"]
 ]
+flagged = flagged_metrics(records)
 markdown = results_markdown(
-    tidy, snakemake.params.task, wc.dataset, wc.profile, seeds, n_test, guesses
+    tidy, snakemake.params.task, wc.dataset, wc.profile, seeds, n_test, guesses, flagged
 )
+# which classes an absent-class convention applied to, per method × metric ('' for none)
+tidy["flagged"] = [
+    " ".join(flagged.get((method, metric), []))
+    for method, metric in zip(tidy["method"], tidy["metric"], strict=True)
+]
 
 with atomic_write(snakemake.output.csv, "w") as f:
     tidy.to_csv(f, index=False, float_format="%.6g")

@@ -151,8 +151,9 @@ def lds_weights(
         raise ValueError("label-distribution smoothing needs training targets")
     if form == "reference" and power not in (0.5, 1.0):
         raise ValueError(
-            f"LDS power {power} has no reference form: Yang et al.'s code weighs by the square-root "
-            "inverse (power 0.5) or the inverse (power 1); use form 'paper' for other powers"
+            f"LDS power {power} has no reference form: Yang et al.'s code weighs by the "
+            "square-root inverse (power 0.5) or the inverse (power 1); use form 'paper' for "
+            "other powers"
         )
     if power <= 0:
         raise ValueError(f"LDS power must be > 0, got {power}")
