@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from medimbalance.estimation import ESTIMATORS, Estimator
+from medimbalance.estimation import ESTIMATORS, Estimator, negative_entropy
 from medimbalance.metrics import segmentation_metrics
 
 
@@ -25,7 +25,7 @@ def test_every_estimator_is_close_when_test_and_validation_share_a_distribution(
     estimates = Estimator(val_logits, val_y).accuracy_estimates(test_logits)
     assert set(estimates) == set(ESTIMATORS)
     assert abs(estimates["ATC"] - truth) < 0.02
-    for name in ("DoC", "CS-DoC", "TS", "CS-TS", "CS-ATC", "TS-ATC", "CS-TS-ATC"):
+    for name in ("DoC", "CS-DoC", "TS", "CS-TS", "CS-ATC", "TS-ATC", "CS-TS-ATC", "ATC-NE"):
         assert abs(estimates[name] - truth) < 0.03, name
     assert estimates["AC"] - truth > 0.1  # the over-confident average overestimates
 
@@ -45,7 +45,12 @@ def test_class_specific_estimators_follow_a_change_of_class_mix():
     val_logits, test_logits = skew(val_logits), skew(test_logits)
     truth = (test_logits.argmax(1) == test_y).mean()
     estimates = Estimator(val_logits, val_y).accuracy_estimates(test_logits)
-    for agnostic in ("ATC", "TS", "TS-ATC"):  # (DoC's single gap happens to cancel out here)
+    for agnostic in (
+        "ATC",
+        "ATC-NE",
+        "TS",
+        "TS-ATC",
+    ):  # (DoC's single gap happens to cancel out here)
         error = abs(estimates[agnostic] - truth)
         assert abs(estimates["CS-" + agnostic] - truth) < error / 2, agnostic
 
@@ -84,3 +89,27 @@ def test_bad_inputs():
     estimator = Estimator(np.eye(2)[[0, 1, 0, 1]] * 3, np.array([0, 1, 0, 0]))
     with pytest.raises(ValueError, match="unknown estimator 'ACT'"):
         estimator.correctness(np.zeros((2, 2)), "ACT")
+
+
+def test_atc_negative_entropy_by_hand():
+    # Validation: 4 samples, 3 of them right (accuracy 0.75); their negative entropies rank
+    # them, and the threshold leaves the top 3/4 above it.
+    p = np.array([[1.0, 0.0], [0.9, 0.1], [0.7, 0.3], [0.5, 0.5]])
+    assert negative_entropy(p) == pytest.approx(
+        [
+            0.0,
+            0.9 * np.log(0.9) + 0.1 * np.log(0.1),
+            0.7 * np.log(0.7) + 0.3 * np.log(0.3),
+            np.log(0.5),
+        ]
+    )
+    logits = np.log(np.clip(p, 1e-300, None))
+    estimator = Estimator(logits, np.array([0, 0, 1, 0]))
+    scores = negative_entropy(softmax(logits, axis=1))
+    assert estimator.ne_threshold == pytest.approx(np.quantile(scores, 0.25))
+    # Test: scores above the threshold count as right; a uniform row never does.
+    test = np.log(np.array([[0.95, 0.05], [0.5, 0.5], [0.99, 0.01], [0.6, 0.4]]))
+    right = estimator.correctness(test, "ATC-NE")
+    expected = negative_entropy(softmax(test, axis=1)) > estimator.ne_threshold
+    assert right.tolist() == expected.astype(float).tolist() and right[1] == 0.0
+    assert estimator.accuracy_estimates(test)["ATC-NE"] == pytest.approx(expected.mean())

@@ -9,8 +9,11 @@ is fitted per *predicted* class:
 - ``DoC``: AC plus the validation gap between accuracy and average confidence (Guillory et al.
   2021); ``CS-DoC``: one gap per predicted class;
 - ``ATC``: the share of test samples whose confidence exceeds the threshold at which the
-  validation share equals the validation accuracy (Garg et al. 2022); ``CS-ATC``: one
-  threshold per predicted class;
+  validation share equals the validation accuracy (Garg et al., "Leveraging Unlabeled Data to
+  Predict Out-of-Distribution Performance", ICLR 2022: ATC-MC, the maximum-confidence score);
+  ``CS-ATC``: one threshold per predicted class;
+- ``ATC-NE``, ``CS-ATC-NE``: the same with Garg et al.'s negative-entropy score
+  ``Σ_c p_c log p_c`` in place of the top-label probability (the score they recommend);
 - ``TS``: AC after temperature scaling fitted so that validation confidence equals validation
   accuracy; ``CS-TS``: one temperature per predicted class;
 - ``TS-ATC``, ``CS-TS-ATC``: ATC on temperature-scaled probabilities.
@@ -29,7 +32,27 @@ from scipy.special import softmax
 
 from .calibration import ClassSpecificTemperatureScaling, TemperatureScaling
 
-ESTIMATORS = ("AC", "DoC", "CS-DoC", "ATC", "CS-ATC", "TS", "CS-TS", "TS-ATC", "CS-TS-ATC")
+ESTIMATORS = (
+    "AC",
+    "DoC",
+    "CS-DoC",
+    "ATC",
+    "CS-ATC",
+    "ATC-NE",
+    "CS-ATC-NE",
+    "TS",
+    "CS-TS",
+    "TS-ATC",
+    "CS-TS-ATC",
+)
+
+
+def negative_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """``Σ_c p_c log p_c`` per row of ``(N, C)`` probabilities (0 log 0 = 0): 0 for a one-hot
+    row, ``−log C`` for a uniform one."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, p * np.log(p), 0.0).sum(1)
 
 
 def _threshold(confidence: np.ndarray, accuracy: float) -> float:
@@ -57,6 +80,8 @@ class Estimator:
         self.accuracy = float(correct.mean())
         self.gap = self.accuracy - float(confidence.mean())
         self.threshold = _threshold(confidence, self.accuracy)
+        entropy_score = negative_entropy(probabilities)
+        self.ne_threshold = _threshold(entropy_score, self.accuracy)
         self.ts = TemperatureScaling("ac").fit(logits, targets)
         self.cs_ts = ClassSpecificTemperatureScaling("ac", min_samples).fit(logits, targets)
         ts_conf = softmax(self.ts.transform(logits), axis=1).max(1)
@@ -65,6 +90,7 @@ class Estimator:
         self.class_gap = np.full(self.num_classes, self.gap)
         self.class_threshold = np.full(self.num_classes, self.threshold)
         self.class_ts_threshold = np.full(self.num_classes, self.ts_threshold)
+        self.class_ne_threshold = np.full(self.num_classes, self.ne_threshold)
         for k in range(self.num_classes):
             members = predicted == k
             if members.sum() < min_samples:
@@ -73,6 +99,7 @@ class Estimator:
             self.class_gap[k] = class_accuracy - float(confidence[members].mean())
             self.class_threshold[k] = _threshold(confidence[members], class_accuracy)
             self.class_ts_threshold[k] = _threshold(cs_conf[members], class_accuracy)
+            self.class_ne_threshold[k] = _threshold(entropy_score[members], class_accuracy)
 
     def probabilities(self, logits: np.ndarray, name: str) -> np.ndarray:
         """The class probabilities an estimator reads: temperature-scaled for the TS ones."""
@@ -99,6 +126,11 @@ class Estimator:
             return np.clip(confidence + self.gap, 0, 1)
         if name == "CS-DoC":
             return np.clip(confidence + self.class_gap[predicted], 0, 1)
+        if name in ("ATC-NE", "CS-ATC-NE"):
+            threshold = (
+                self.ne_threshold if name == "ATC-NE" else self.class_ne_threshold[predicted]
+            )
+            return (negative_entropy(probabilities) > threshold).astype(np.float64)
         threshold = {
             "ATC": self.threshold,
             "TS-ATC": self.ts_threshold,
