@@ -147,3 +147,55 @@ def test_a_dataset_without_a_split_gets_the_documented_one():
     config = validated(lambda c: c["datasets"]["findings"].pop("split"))
     assert config["datasets"]["findings"]["split"] == {"val": 0.1, "test": 0.2, "seed": 0}
     assert config_errors(config) == []
+
+
+def test_decoupled_methods_take_the_stage1_network_and_their_stage2_loss():
+    def edit(c):
+        c["methods"]["erm18"] = {"resample": "none", "model": "resnet18"}
+        c["methods"]["disalign"] = {
+            "schedule": "decoupled",
+            "stage1": "erm18",
+            "stage2": "disalign",
+        }
+        c["methods"]["crt"] = {"schedule": "decoupled", "stage1": "baseline", "loss": "cb_ce"}
+
+    study = Study(validated(edit))
+    assert config_errors(study.config) == []
+    disalign = study.method_spec("disalign")
+    assert disalign["model"] == "resnet18" and disalign["loss"] == "grw_ce"
+    assert disalign["resample"] == "none"  # the schema's default
+    assert (
+        study.method_spec("crt")["loss"] == "cb_ce" and study.method_spec("crt")["stage2"] == "crt"
+    )
+    assert study.stage1("disalign") == "erm18" and study.stage1("baseline") is None
+
+
+def test_decoupled_config_errors_name_the_key_and_what_is_expected():
+    def edit(c):
+        methods = c["methods"]
+        methods["a"] = {"schedule": "decoupled", "stage1": "nope"}
+        methods["b"] = {"schedule": "decoupled", "stage1": "two_phase_ros", "resample": "ros"}
+        methods["c"] = {
+            "schedule": "decoupled",
+            "stage1": "baseline",
+            "stage2": "ncm",
+            "stage2_args": {"tau": 1},
+        }
+        methods["d"] = {"schedule": "decoupled", "stage1": "ldam_drw"}  # a cosine head
+        methods["e"] = {"resample": "none", "model": "small_cnn", "schedule": "two_phase"}
+
+    errors = config_errors(validated(edit))
+    assert any(
+        e.startswith("config key methods.a.stage1: 'nope' is not another method") for e in errors
+    )
+    assert any("methods.b.stage1: 'two_phase_ros' has schedule 'two_phase'" in e for e in errors)
+    assert any(
+        "methods.b: resample 'ros' does not apply to schedule decoupled" in e for e in errors
+    )
+    assert (
+        "config key methods.c.stage2_args: ['tau'] do not apply to stage2 'ncm' (it takes: none)"
+        in errors
+    )
+    assert any("methods.d.stage1: 'ldam_drw' ends in a cosine layer" in e for e in errors)
+    two_phase = next(e for e in errors if e.startswith("config key methods.e:"))
+    assert "use schedule: decoupled with stage1" in two_phase and "tau_norm" in two_phase

@@ -28,7 +28,7 @@ def tiny_run(tmp_path_factory):
 def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
     for profile in ("balanced", "longtail"):
         csv = pd.read_csv(tiny_run / f"results/tiny/tables/lesions_{profile}.csv")
-        methods = ["baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan"]
+        methods = ["baseline", "ros", "rus", "smote", "sampler_aug", "cdcgan", "disalign"]
         assert list(dict.fromkeys(csv["method"])) == methods  # tidy: method × metric
         assert list(csv.columns) == ["method", "metric", "mean", "std", "n", "flagged"]
         cells = csv.set_index(["method", "metric"])
@@ -39,8 +39,8 @@ def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
         md = (tiny_run / f"results/tiny/tables/lesions_{profile}.md").read_text().splitlines()
         header = [c.strip() for c in md[0].strip("|").split("|")]
         assert header[:3] == ["method", "Balanced accuracy (%)", "Accuracy (%)"]
-        assert "Recall grade_4 (%)" in header and len(md) == 10  # table, blank, caption
-        assert all("±" in line for line in md[2:8]) and "**" in "".join(md[2:8])
+        assert "Recall grade_4 (%)" in header and len(md) == 11  # table, blank, caption
+        assert all("±" in line for line in md[2:9]) and "**" in "".join(md[2:9])
         assert "Test split of lesions (n = " in md[-1] and "2 seeds (0, 1)" in md[-1]
 
 
@@ -161,6 +161,7 @@ def test_calibration_and_estimation_under_shift(tiny_run):
         "smote",
         "sampler_aug",
         "cdcgan",
+        "disalign",
     ]
     scalers = list(dict.fromkeys(calibration["scaler"]))
     assert scalers == ["none", "temperature", "vector", "class_temperature"]
@@ -309,3 +310,26 @@ def test_dry_run_of_shipped_configs(configfile, tmp_path):
 def test_lint_is_clean():
     done = run_snakemake("--lint")
     assert done.returncode == 0 and "good condition" in done.stdout + done.stderr, done.stdout
+
+
+def test_a_decoupled_method_reuses_its_stage1_run(tiny_run):
+    runs = tiny_run / "results/tiny/runs/lesions/longtail"
+    history = json.loads((runs / "disalign/seed0/history.json").read_text())["epochs"]
+    assert {r["phase"] for r in history} == {"stage2"}
+    log = (tiny_run / "logs/tiny/train/lesions_longtail_disalign_seed0.log").read_text()
+    assert "stage 2 disalign on the frozen features of baseline" in log
+    config = json.loads((runs / "disalign/seed0/run_config.json").read_text())
+    assert config["spec"]["loss"] == "grw_ce" and config["spec"]["model"] == "small_cnn"
+    import torch
+
+    from medimbalance.experiment import load_trained_model
+    from medimbalance.models import DisAlignClassifier
+    from medimbalance.training import last_layer
+
+    meta = json.loads((tiny_run / "results/tiny/data/lesions/meta.json").read_text())
+    model, _ = load_trained_model(runs / "disalign/seed0/model.pt", meta)
+    assert isinstance(last_layer(model), DisAlignClassifier)
+    stage1, _ = load_trained_model(runs / "baseline/seed0/model.pt", meta)
+    trained, first = model.state_dict(), stage1.state_dict()
+    backbone = [k for k in first if not k.startswith("final.")]  # MONAI Classifier's head
+    assert backbone and all(torch.equal(trained[k], first[k]) for k in backbone)

@@ -42,3 +42,29 @@ def test_partial_targets(target, rules, tmp_path):
     assert rules <= scheduled
     if target == "data":
         assert not scheduled & {"train", "evaluate", "results_table"}
+
+
+STAGE2 = ("crt", "tau_norm", "lws", "ncm", "disalign")
+
+
+def test_five_stage2_methods_share_one_stage1_training_job(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    lesions = config["datasets"]["graded_lesions"]
+    lesions.update(profiles=["longtail"], methods=["baseline", *STAGE2])
+    config["datasets"] = {"graded_lesions": lesions}
+    for name in STAGE2:
+        config["methods"][name] = {"schedule": "decoupled", "stage1": "baseline", "stage2": name}
+    config.update(seeds=[0], tables={}, figures={}, evaluation={})
+    path = tmp_path / "decoupled.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = run_snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path), "tables")
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = re.split(r"\n(?=rule \w+:)", done.stdout)
+    train = [j for j in jobs if j.startswith("rule train:")]
+    assert len(train) == 1 + len(STAGE2)  # one stage-1 job, not one per stage-2 method
+    stage1 = "results/demo/runs/graded_lesions/longtail/baseline/seed0/model.pt"
+    for name in STAGE2:
+        (job,) = [j for j in train if f"/longtail/{name}/seed0/model.pt" in j]
+        assert stage1 in job.split("output:")[0]  # the shared stage-1 network is an input

@@ -9,7 +9,14 @@ from __future__ import annotations
 from .config import TrainConfig
 from .data.sources import PROFILE_TASKS, declared_geometry, task_of
 from .study import Study
-from .tasks import CLASS_TASKS, SYNTHESIZING, argument_errors, method_errors, resolve_monitor
+from .tasks import (
+    CLASS_TASKS,
+    STAGE2_ARGS,
+    SYNTHESIZING,
+    argument_errors,
+    method_errors,
+    resolve_monitor,
+)
 
 
 def config_errors(config: dict) -> list[str]:
@@ -31,8 +38,10 @@ def config_errors(config: dict) -> list[str]:
             continue
         errors += _profile_errors(study, name, task) + _method_errors(study, name, task)
     for name, method in study.methods.items():
-        errors += [f"config key methods.{name}: {e}" for e in argument_errors(method)]
-        errors += _schedule_errors(name, method)
+        errors += [
+            f"config key methods.{name}: {e}" for e in argument_errors(study.method_spec(name))
+        ]
+        errors += _schedule_errors(name, method) + _decoupled_errors(study, name, method)
     groups = study.evaluation["shot_groups"]
     if groups["rule"] == "thresholds" and groups["few"] > groups["many"]:
         errors.append(
@@ -246,7 +255,10 @@ def _schedule_errors(name: str, method: dict) -> list[str]:
     where, schedule, errors = f"config key methods.{name}", method.get("schedule"), []
     if schedule == "two_phase" and method["resample"] == "none":
         errors.append(
-            f"{where}: schedule two_phase pretrains on a resampled set; set resample to ros or rus"
+            f"{where}: schedule two_phase pretrains on a resampled set; set resample to ros or "
+            "rus. To re-balance the classifier of a network trained on the imbalanced set "
+            "instead, use schedule: decoupled with stage1: <that method> and stage2: crt, "
+            "tau_norm, lws, ncm, disalign or mislas"
         )
     if schedule == "one_class" and method.get("posthoc_tau"):
         errors.append(
@@ -257,6 +269,47 @@ def _schedule_errors(name: str, method: dict) -> list[str]:
         errors.append(
             f"{where}: schedule one_class trains on real images only; "
             f"resample {method['resample']!r} adds synthetic ones"
+        )
+    return errors
+
+
+def _decoupled_errors(study: Study, name: str, method: dict) -> list[str]:
+    """A decoupled method names a stage-1 method that trains one network with a linear output
+    layer on the profile's own images, and stage-2 arguments its stage-2 method takes."""
+    where, errors = f"config key methods.{name}", []
+    if method.get("schedule") != "decoupled":
+        if method.get("stage2_args"):
+            errors.append(f"{where}: stage2_args apply to schedule decoupled only")
+        return errors
+    stage1 = method.get("stage1")
+    if stage1 not in study.methods or stage1 == name:
+        errors.append(
+            f"{where}.stage1: {stage1!r} is not another method of the study; name the method "
+            f"whose trained network stage 2 re-balances (defined: {', '.join(study.methods)})"
+        )
+    else:
+        first = study.methods[stage1]
+        if first.get("schedule", "single") != "single":
+            errors.append(
+                f"{where}.stage1: {stage1!r} has schedule {first['schedule']!r}; a stage-1 "
+                "method trains one network in a single phase"
+            )
+        if first.get("head", "linear") != "linear":
+            errors.append(
+                f"{where}.stage1: {stage1!r} ends in a {first['head']} layer; stage 2 "
+                "re-balances a linear one"
+            )
+    if method.get("resample", "none") != "none":
+        errors.append(
+            f"{where}: resample {method['resample']!r} does not apply to schedule decoupled: "
+            "stage 2 learns from the profile's own images (resample those of the stage-1 method)"
+        )
+    stage2 = method.get("stage2", "crt")
+    unknown = sorted(set(method.get("stage2_args", {})) - set(STAGE2_ARGS.get(stage2, ())))
+    if unknown:
+        takes = ", ".join(STAGE2_ARGS.get(stage2, ())) or "none"
+        errors.append(
+            f"{where}.stage2_args: {unknown} do not apply to stage2 {stage2!r} (it takes: {takes})"
         )
     return errors
 

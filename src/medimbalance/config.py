@@ -81,6 +81,9 @@ class MethodSpec:
     sampler_beta: float = 0.999  # β of the effective_number sampler
     augment: str = "none"  # on-the-fly augmentation: "preset" (every sample) or "foreground"
     augment_prob: float = 0.3  # probability of each transform of the preset
+    stage1: str = ""  # decoupled: the method whose trained network is the stage-1 representation
+    stage2: str = "crt"  # decoupled: how the classifier is re-balanced (decoupled.STAGE2_METHODS)
+    stage2_args: dict = field(default_factory=dict)  # decoupled: e.g. tau for tau_norm
 
     def __post_init__(self) -> None:
         for name, choices in (("mixup", MIXUPS), ("sampler", SAMPLERS), ("augment", AUGMENTS)):

@@ -61,7 +61,7 @@ def load_trained_model(
         trained["channels"],
         num_outputs(run.task, trained),
         trained["spatial_shape"],
-        head=run.spec.head,
+        head=trained.get("head") or run.spec.head,  # stage 2 of a decoupled method sets it
     )
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval(), run

@@ -150,8 +150,76 @@ class CosineClassifier(nn.Module):
         return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=1).T
 
 
-HEADS = ("linear", "cosine")
-OUTPUT_LAYERS = (nn.Linear, CosineClassifier)
+class NCMClassifier(nn.Module):
+    """Nearest class mean on centred, L2-normalised features (Kang et al., "Decoupling
+    Representation and Classifier for Long-Tailed Recognition", ICLR 2020; their code's
+    ``cl2n`` features and ``l2`` distance): ``x̂ = (x − m)/‖x − m‖`` with ``m`` the training
+    features' mean, logits ``−‖x̂ − c_k‖²`` with ``c_k`` the mean ``x̂`` of class ``k``'s
+    training images. The statistics are buffers, set by :meth:`fit`."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_features))
+        self.register_buffer("centroids", torch.zeros(out_features, in_features))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x - self.mean.to(x.dtype), dim=1)
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor, labels: torch.Tensor) -> NCMClassifier:
+        """Set the mean and class centroids from training ``features (N, F)`` and ``labels``;
+        a class without training images raises ``ValueError``."""
+        counts = torch.bincount(labels, minlength=len(self.centroids))
+        if (counts == 0).any():
+            missing = torch.nonzero(counts == 0).flatten().tolist()
+            raise ValueError(
+                f"nearest class mean needs training images of every class, not of {missing}"
+            )
+        self.mean.copy_(features.mean(0))
+        normalised = self.normalise(features)
+        sums = torch.zeros_like(self.centroids).index_add_(0, labels, normalised)
+        self.centroids.copy_(sums / counts[:, None].to(sums.dtype))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -(torch.cdist(self.normalise(x), self.centroids.to(x.dtype)) ** 2)
+
+
+class DisAlignClassifier(nn.Module):
+    """Distribution alignment (Zhang et al., "Distribution Alignment: A Unified Framework for
+    Long-tail Visual Recognition", CVPR 2021): the stage-1 logits ``z = Wx + b`` are adjusted
+    by a per-class magnitude ``α`` and margin ``β``, gated by an input-dependent confidence
+    ``σ(x) = sigmoid(v·x + u)``: ``σ(x)·(α ⊙ z + β) + (1 − σ(x))·z``. It starts as the
+    identity (``α = 1``, ``β = 0``); stage 2 learns ``α``, ``β``, ``v`` and ``u`` with ``W``, ``b``
+    frozen. Plain parameters (no ``nn.Linear`` inside), so it is the network's last layer."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        linear = nn.Linear(in_features, out_features)
+        gate = nn.Linear(in_features, 1)
+        self.weight, self.bias = linear.weight, linear.bias
+        self.gate_weight, self.gate_bias = gate.weight, gate.bias
+        self.scale = nn.Parameter(torch.ones(out_features))
+        self.margin = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = F.linear(x, self.weight, self.bias)
+        confidence = torch.sigmoid(F.linear(x, self.gate_weight, self.gate_bias))
+        return confidence * (z * self.scale + self.margin) + (1 - confidence) * z
+
+
+HEAD_LAYERS = {"cosine": CosineClassifier, "ncm": NCMClassifier, "disalign": DisAlignClassifier}
+HEADS = ("linear", *HEAD_LAYERS)
+OUTPUT_LAYERS = (nn.Linear, CosineClassifier, NCMClassifier, DisAlignClassifier)
+
+
+def replace_head(model: nn.Module, layer: nn.Module) -> nn.Module:
+    """Put ``layer`` in place of ``model``'s output layer (its last linear, cosine, NCM or
+    DisAlign layer); returns ``model``."""
+    path = [n for n, m in model.named_modules() if isinstance(m, OUTPUT_LAYERS)][-1]
+    parent = model.get_submodule(path.rpartition(".")[0]) if "." in path else model
+    setattr(parent, path.rpartition(".")[2], layer)
+    return model
 
 
 def build_model(
@@ -162,17 +230,15 @@ def build_model(
     head: str = "linear",
 ) -> nn.Module:
     """Build the network registered as ``name``: input ``(B, in_channels, *spatial_shape)``,
-    ``num_classes`` outputs (classes, labels or regression targets); ``head="cosine"`` swaps
-    the last linear layer for a :class:`CosineClassifier`."""
+    ``num_classes`` outputs (classes, labels or regression targets); ``head`` swaps the last
+    linear layer for a :class:`CosineClassifier` (``cosine``), an :class:`NCMClassifier`
+    (``ncm``) or a :class:`DisAlignClassifier` (``disalign``) of the same size."""
     model = MODELS.get(name)(in_channels, num_classes, tuple(spatial_shape))
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; valid choices: {', '.join(HEADS)}")
-    if head == "cosine":
-        path, layer = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
-        parent = model.get_submodule(path.rpartition(".")[0]) if "." in path else model
-        setattr(
-            parent, path.rpartition(".")[2], CosineClassifier(layer.in_features, layer.out_features)
-        )
+    if head != "linear":
+        layer = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        replace_head(model, HEAD_LAYERS[head](layer.in_features, layer.out_features))
     return model
 
 

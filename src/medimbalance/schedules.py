@@ -5,7 +5,9 @@
   original imbalanced set (Buda et al., "A systematic study of the class imbalance problem in
   convolutional neural networks", Neural Networks 2018);
 - ``one_class``: one autoencoder per class; a sample's score for a class is minus its
-  reconstruction distance (Banerjee 2018).
+  reconstruction distance (Banerjee 2018);
+- ``decoupled``: the trained network of another method (stage 1) with its classifier
+  re-balanced on frozen features (stage 2, :mod:`medimbalance.decoupled`).
 
 Each schedule maps a :class:`TrainingJob` (the run, its arrays, device and checkpoints) to a
 :class:`TrainedRun`; an unknown name is a ``ValueError`` listing these.
@@ -73,6 +75,7 @@ class TrainingJob:
     meta: dict
     device: torch.device
     checkpoints: Checkpoints | None = None
+    stage1: nn.Module | None = None  # decoupled: the stage-1 network
     val: TensorSet | MemmapSet = field(init=False)
     test: TensorSet | MemmapSet = field(init=False)
 
@@ -156,6 +159,7 @@ class TrainedRun:
     history: list[dict]
     outputs: dict[str, np.ndarray]
     stats: TargetStats | None = None
+    head: str | None = None  # the output layer's kind when it is not the method's ``head``
 
 
 Schedule = Callable[[TrainingJob], TrainedRun]
@@ -236,6 +240,17 @@ def two_phase(job: TrainingJob) -> TrainedRun:
         checkpoints=job.checkpoints,
     )
     return TrainedRun(model, history, job.outputs(model), stats)
+
+
+@SCHEDULES.register("decoupled")
+def decoupled(job: TrainingJob) -> TrainedRun:
+    """Stage 2 of a decoupled method on the stage-1 network (:mod:`medimbalance.decoupled`);
+    the prior is the profile's (the set stage 2 learns from)."""
+    from .decoupled import train_stage2
+
+    model, history, head = train_stage2(job)
+    stats = job.stats(job.arrays.profile_rows)
+    return TrainedRun(model, history, job.outputs(model), stats, head)
 
 
 @SCHEDULES.register("one_class")

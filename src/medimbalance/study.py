@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from .data.sources import RawPlan, raw_plan, task_of
-from .tasks import CLASS_TASKS, GENERATIVE
+from .tasks import CLASS_TASKS, GENERATIVE, STAGE2_LOSS
 
 
 class Study:
@@ -166,6 +166,23 @@ class Study:
         """The profiles of dataset ``name`` under which its shift methods are estimated."""
         return [p for p in self.dataset_profiles(name) if p in self.shift.get("profiles", [p])]
 
+    def method_spec(self, method: str) -> dict:
+        """A method's recipe as its runs see it: a decoupled method takes its network (``model``)
+        from its stage-1 method and, unless it names another loss than ``ce``, trains stage 2
+        with its stage-2 method's own loss (``STAGE2_LOSS``)."""
+        spec = {k: v for k, v in self.methods[method].items() if k != "training"}
+        if spec.get("schedule") == "decoupled":
+            stage1 = self.methods.get(spec.get("stage1", ""), {})
+            spec["model"] = stage1.get("model", spec.get("model", "small_cnn"))
+            if spec.get("loss", "ce") == "ce" and spec.get("stage2") in STAGE2_LOSS:
+                spec["loss"] = STAGE2_LOSS[spec["stage2"]]
+        return spec
+
+    def stage1(self, method: str) -> str | None:
+        """The stage-1 method of a decoupled method (``None`` for other methods)."""
+        spec = self.methods[method]
+        return spec.get("stage1") if spec.get("schedule") == "decoupled" else None
+
     def run_config(self, dataset: str, profile: str, method: str, seed: int) -> dict:
         """The resolved configuration of one run (``medimbalance.config.RunConfig``)."""
         return {
@@ -175,6 +192,6 @@ class Study:
             "profile": profile,
             "method": method,
             "seed": int(seed),
-            "spec": {k: v for k, v in self.methods[method].items() if k != "training"},
+            "spec": self.method_spec(method),
             "training": self.training(dataset, method),
         }

@@ -30,6 +30,8 @@ LOSS_TASKS: dict[str, tuple[str, ...]] = {
             "ldam",
             "logit_adjusted",
             "balanced_softmax",
+            "grw_ce",
+            "label_aware_smoothing",
         ),
         CLASS_TASKS,
     ),
@@ -99,6 +101,8 @@ LOSS_ARGS: dict[str, tuple[str, ...]] = {
     "ldam": ("max_margin", "scale", "drw_epoch", "beta"),
     "logit_adjusted": ("tau",),
     "balanced_softmax": (),
+    "grw_ce": ("rho",),
+    "label_aware_smoothing": ("smooth_head", "smooth_tail", "shape"),
     "bce": (),
     "weighted_bce": (),
     "focal_bce": ("gamma",),
@@ -112,6 +116,19 @@ LOSS_ARGS: dict[str, tuple[str, ...]] = {
     "lds_mse": ("bins", "kernel_size", "sigma", "power", "form", "kernel"),
     "balanced_mse": ("sigma", "learn_sigma", "form", "components"),
 }
+
+# Stage-2 methods of schedule: decoupled (medimbalance.decoupled), the keys of their
+# stage2_args, and the loss each trains with unless the method names another.
+STAGE2_METHODS = ("crt", "tau_norm", "lws", "ncm", "disalign", "mislas")
+STAGE2_ARGS: dict[str, tuple[str, ...]] = {
+    "crt": (),
+    "tau_norm": ("tau", "keep_bias"),
+    "lws": (),
+    "ncm": (),
+    "disalign": (),
+    "mislas": ("shift_bn",),
+}
+STAGE2_LOSS = {"disalign": "grw_ce", "mislas": "label_aware_smoothing"}
 
 # Loss arguments whose valid values depend on the loss (the schema lists their union).
 LOSS_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

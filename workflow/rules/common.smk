@@ -84,6 +84,15 @@ def get_training_set(wildcards):
     return inputs
 
 
+def get_stage1(wildcards):
+    """A decoupled method's stage-1 network: the trained model of the method it names, on the
+    same dataset, profile and seed (one job shared by every stage-2 method that names it)."""
+    stage1 = study.stage1(wildcards.method)
+    if stage1 is None:
+        return {}
+    return {"stage1": f"{RUN}/model.pt".format(**{**wildcards, "method": stage1})}
+
+
 def get_validation(wildcards):
     """The profile's validation rows when it shapes the validation split (``validation:
     train_distribution``); none otherwise (the whole split)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from medimbalance.checkpoints import Checkpoints, save_model
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, load_validation, read_json, save_npz, write_json
-from medimbalance.experiment import load_synthetic, run_training
+from medimbalance.experiment import load_synthetic, load_trained_model, run_training
 from medimbalance.schedules import RunArrays, TrainingJob
 from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
@@ -40,7 +40,9 @@ arrays = RunArrays(
     **(load_synthetic(inp.synthetic) if "synthetic" in inp.keys() else {}),
 )
 meta = read_json(inp.meta)
-trained = run_training(TrainingJob(run, arrays, meta, device, checkpoints))
+# A decoupled method's stage-1 network: another method's run on the same data and seed.
+stage1 = load_trained_model(inp.stage1, meta, device)[0] if "stage1" in inp.keys() else None
+trained = run_training(TrainingJob(run, arrays, meta, device, checkpoints, stage1))
 
 # The prior of the set it last trained on, for post-hoc adjustment of outputs on other test sets.
 counts = None if trained.stats is None else list(trained.stats.counts)
@@ -50,7 +52,7 @@ save_model(
     out.model,
     trained.model,
     run.to_dict(),
-    {**meta, "training_counts": counts, "kept_epochs": kept},
+    {**meta, "training_counts": counts, "kept_epochs": kept, "head": trained.head or run.spec.head},
 )
 write_json(out.history, {"epochs": trained.history})
 # Segmentation logits are maps per class and voxel: stored as float16 to halve their size.

@@ -12,7 +12,14 @@ from torch import nn
 
 from ..targets import TargetStats, one_hot
 from . import LOSSES
-from .weights import class_weights, ldam_margins, log_prior, per_class
+from .weights import (
+    class_weights,
+    grw_weights,
+    label_aware_smoothing,
+    ldam_margins,
+    log_prior,
+    per_class,
+)
 
 
 class WeightedCrossEntropy(nn.Module):
@@ -147,6 +154,24 @@ class PriorShiftedCrossEntropy(nn.Module):
         return F.cross_entropy(logits + self.shift.to(logits.dtype), targets)
 
 
+class LabelAwareSmoothing(nn.Module):
+    """Cross-entropy with label-aware smoothing (Zhong et al. 2021, MiSLAS): a sample of class
+    ``y`` is scored against ``(1 − ε_y)·onehot(y) + ε_y·u``, ``u`` uniform over the ``C``
+    classes, i.e. ``(1 − ε_y)·(−log p_y) + ε_y·mean_c(−log p_c)``, batch mean. (The paper's
+    eq. 3 spreads ``ε_y`` over the ``C − 1`` other classes; the authors' code, which gives
+    their numbers, over all ``C``, as here.)"""
+
+    def __init__(self, smoothing: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("smoothing", smoothing)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        log_p = F.log_softmax(logits, dim=1)
+        eps = self.smoothing.to(log_p.dtype)[targets]
+        nll = -log_p.gather(1, targets[:, None]).squeeze(1)
+        return ((1 - eps) * nll + eps * -log_p.mean(1)).mean()
+
+
 def _weights(stats: TargetStats, scheme: str, beta: float = 0.9999) -> torch.Tensor:
     return torch.from_numpy(class_weights(stats.counts, scheme, beta))
 
@@ -228,3 +253,20 @@ def logit_adjusted(stats: TargetStats, tau: float = 1.0) -> nn.Module:
 def balanced_softmax(stats: TargetStats) -> nn.Module:
     """Balanced softmax cross-entropy (Ren et al. 2020)."""
     return PriorShiftedCrossEntropy(stats.counts, 1.0)
+
+
+@LOSSES.register("grw_ce")
+def generalized_reweighted_ce(stats: TargetStats, rho: float = 1.2) -> nn.Module:
+    """Cross-entropy with generalized re-weighting (Zhang et al. 2021, DisAlign's stage-2
+    loss): :func:`~medimbalance.losses.weights.grw_weights`."""
+    return WeightedCrossEntropy(torch.from_numpy(grw_weights(stats.counts, rho)))
+
+
+@LOSSES.register("label_aware_smoothing")
+def label_aware_smoothing_ce(
+    stats: TargetStats, smooth_head: float = 0.3, smooth_tail: float = 0.0, shape: str = "concave"
+) -> nn.Module:
+    """Label-aware smoothing (Zhong et al. 2021, MiSLAS's stage-2 loss): more smoothing for
+    frequent classes (:func:`~medimbalance.losses.weights.label_aware_smoothing`)."""
+    eps = label_aware_smoothing(stats.counts, smooth_head, smooth_tail, shape)
+    return LabelAwareSmoothing(torch.from_numpy(eps))

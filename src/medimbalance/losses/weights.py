@@ -50,6 +50,52 @@ def class_weights(
     return (w / w.sum() * len(n)).astype(np.float32)
 
 
+def grw_weights(counts: Sequence[int], rho: float = 1.2) -> np.ndarray:
+    """Generalized re-weighting ``w_c ∝ (1 / r_c)^ρ``, ``r_c = n_c / Σ n``, normalised to sum
+    to ``C``, float32 (Zhang et al., "Distribution Alignment: A Unified Framework for Long-tail
+    Visual Recognition", CVPR 2021; their ImageNet-LT recipe uses ρ = 1.2). ρ = 0: no
+    re-weighting; ρ = 1: inverse frequency."""
+    n = np.asarray(counts, dtype=np.float64)
+    if (n <= 0).any():
+        raise ValueError(
+            f"every class needs at least one training image, got counts {list(counts)}"
+        )
+    if rho < 0:
+        raise ValueError(f"rho must be ≥ 0, got {rho}")
+    w = (n.sum() / n) ** rho
+    return (w / w.sum() * len(n)).astype(np.float32)
+
+
+LAS_SHAPES = ("concave", "linear", "convex")
+
+
+def label_aware_smoothing(
+    counts: Sequence[int], head: float = 0.3, tail: float = 0.0, shape: str = "concave"
+) -> np.ndarray:
+    """Per-class smoothing ``ε_c`` of label-aware smoothing (Zhong et al., "Improving
+    Calibration for Long-Tailed Recognition", CVPR 2021, eq. 5), float32: ``ε`` grows from
+    ``tail`` at the rarest class (``n_K``) to ``head`` at the most frequent (``n_1``) along
+    ``x = (n_c − n_K)/(n_1 − n_K)``: ``concave`` ``tail + (head − tail)·sin(πx/2)``,
+    ``linear`` ``tail + (head − tail)·x``, ``convex`` ``head + (head − tail)·sin(3π/2 +
+    πx/2)``. Equal counts give every class ``head``."""
+    n = np.asarray(counts, dtype=np.float64)
+    if shape not in LAS_SHAPES:
+        raise ValueError(
+            f"unknown smoothing shape {shape!r}; valid choices: {', '.join(LAS_SHAPES)}"
+        )
+    if not (0 <= tail <= 1 and 0 <= head <= 1):
+        raise ValueError(f"smoothing must lie in [0, 1], got head {head}, tail {tail}")
+    spread = n.max() - n.min()
+    x = (n - n.min()) / spread if spread > 0 else np.ones_like(n)
+    if shape == "concave":
+        eps = tail + (head - tail) * np.sin(np.pi * x / 2)
+    elif shape == "linear":
+        eps = tail + (head - tail) * x
+    else:
+        eps = head + (head - tail) * np.sin(1.5 * np.pi + np.pi * x / 2)
+    return eps.astype(np.float32)
+
+
 def ldam_margins(counts: Sequence[int], max_margin: float = 0.5) -> np.ndarray:
     """LDAM margins ``m_c ∝ n_c^{−1/4}`` ``(C,)`` float32, scaled so the largest (rarest class)
     is ``max_margin``.
