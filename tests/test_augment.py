@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medimbalance.augment import Augmenter, Mixup, build_augmenter, build_mixup
+from medimbalance.augment import (
+    Augmenter,
+    BatchMix,
+    MixedTargets,
+    Mixup,
+    build_augmenter,
+    build_mixup,
+    cutmix_box,
+)
 from medimbalance.balancing import class_draw_probabilities, sample_weights
 from medimbalance.training import TensorSet, train_one_epoch
 
@@ -151,7 +159,107 @@ def test_mixup_blends_images_and_labels(asymmetric):
 def test_mixup_by_name():
     assert build_mixup("none", 0.2, 3) is None
     assert isinstance(build_mixup("mixup", 0.4, 3), Mixup)
-    with pytest.raises(ValueError, match="mixup: unknown 'cutmix'; valid choices: none, mixup"):
+    assert isinstance(build_mixup("mixup", 0.4, 3, "multilabel"), BatchMix)
+    with pytest.raises(ValueError, match="mixup: unknown 'cutout'; valid choices: none, mixup"):
+        build_mixup("cutout", 0.2, 3)
+    with pytest.raises(ValueError, match="'remix' does not apply to multilabel data"):
+        build_mixup("remix", 0.2, 3, "multilabel")
+    with pytest.raises(ValueError, match="'cutmix' is for image-level tasks"):
         build_mixup("cutmix", 0.2, 3)
     with pytest.raises(ValueError, match="mixup_alpha must be > 0, got 0"):
         build_mixup("mixup", 0.0, 3)
+
+
+def _draws(seed, n, beta):
+    """The generator's draws of a batch mix, by hand: λ's seed, then the partners' order."""
+    g = torch.Generator().manual_seed(seed)
+    lam = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=g))).beta(*beta)
+    return lam, g
+
+
+def test_classification_mixup_mixes_the_loss_of_both_targets():
+    images, labels = torch.randn(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    mixed, targets = BatchMix("mixup", 0.4)(images, labels, torch.Generator().manual_seed(3))
+    lam, g = _draws(3, 6, (0.4, 0.4))
+    order = torch.randperm(6, generator=g)
+    assert torch.allclose(mixed, lam * images + (1 - lam) * images[order])
+    assert torch.equal(targets.second, labels[order]) and torch.allclose(
+        targets.weight, torch.tensor(lam).float()
+    )
+    logits = torch.randn(6, 3)
+    ce = nn.CrossEntropyLoss()
+    expected = lam * ce(logits, labels) + (1 - lam) * ce(logits, labels[order])
+    assert targets.loss(ce, logits).item() == pytest.approx(expected.item(), rel=1e-5)
+    soft = targets.soft(3)
+    assert torch.allclose(soft.sum(1), torch.ones(6)) and soft[0, 0] >= lam - 1e-6
+
+
+def test_mixed_targets_weigh_each_group_of_samples_by_its_share():
+    # Two samples keep their own label (w = 1), one takes its partner's (w = 0), one is mixed.
+    mixed = MixedTargets(
+        torch.tensor([0, 1, 2, 0]), torch.tensor([1, 2, 0, 2]), torch.tensor([1.0, 1.0, 0.0, 0.3])
+    )
+    logits = torch.randn(4, 3)
+    per = nn.CrossEntropyLoss(reduction="none")
+    a, b = per(logits, mixed.first), per(logits, mixed.second)
+    expected = (a[0] + a[1] + b[2] + 0.3 * a[3] + 0.7 * b[3]) / 4
+    assert mixed.loss(nn.CrossEntropyLoss(), logits).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
+
+
+def test_cutmix_pastes_one_box_and_mixes_labels_by_the_area_kept():
+    images, partner = torch.zeros(2, 1, 10, 10), torch.ones(2, 1, 10, 10)
+    rng = np.random.default_rng(0)
+    mixed, kept = cutmix_box(images, partner, 0.64, rng)  # side ⌊10·0.6⌋ = 6 before clipping
+    centre = np.random.default_rng(0).integers(10, size=2)  # the same draws: rows, then columns
+    rows = slice(max(centre[0] - 3, 0), min(centre[0] + 3, 10))
+    cols = slice(max(centre[1] - 3, 0), min(centre[1] + 3, 10))
+    area = (rows.stop - rows.start) * (cols.stop - cols.start)
+    assert kept == pytest.approx(1 - area / 100)
+    assert mixed[:, :, rows, cols].eq(1).all() and mixed.sum().item() == 2 * area
+    own = torch.arange(1.0, 5.0).view(4, 1, 1, 1).expand(4, 1, 10, 10)  # sample k is k + 1
+    out, targets = BatchMix("cutmix", 1.0)(own, torch.arange(4), torch.Generator().manual_seed(2))
+    _, g = _draws(2, 4, (1.0, 1.0))
+    order = torch.randperm(4, generator=g)
+    for k in range(4):
+        kept_here = (out[k] == k + 1).float().mean().item()
+        assert kept_here == pytest.approx(targets.weight[k].item() if order[k] != k else 1.0)
+    assert 0 < targets.weight[0] < 1 and torch.equal(targets.second, order)
+
+
+def test_remix_gives_the_label_to_the_rarer_class():
+    counts = [300, 100, 10]  # n_0 / n_2 = 30 ≥ κ, n_1 / n_2 = 10, n_0 / n_1 = 3
+    mix = BatchMix("remix", 1.0, counts=counts)
+    images = torch.randn(3, 1, 2, 2)
+    labels = torch.tensor([0, 1, 2])
+    _, targets = mix(images, labels, torch.Generator().manual_seed(5))
+    lam, g = _draws(5, 3, (1.0, 1.0))
+    order = torch.randperm(3, generator=g)
+    n = torch.tensor(counts, dtype=torch.float64)
+    for i, j in enumerate(order.tolist()):
+        ratio = n[labels[i]] / n[labels[j]]
+        expected = lam
+        if ratio >= 3 and lam < 0.5:
+            expected = 0.0  # i's class is the frequent one: the label goes to j's
+        elif ratio <= 1 / 3 and 1 - lam < 0.5:
+            expected = 1.0
+        assert targets.weight[i].item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_balanced_mixup_draws_partners_with_class_balanced_sampling():
+    labels = torch.tensor([0] * 9 + [1])
+    data = TensorSet(torch.arange(10.0).view(10, 1, 1, 1), labels)
+    weights = torch.from_numpy(sample_weights(labels.numpy(), 2, "class_balanced"))
+    mix = BatchMix("balanced_mixup", 0.2, data=data, weights=weights)
+    batch = torch.zeros(4, 1, 1, 1)
+    out, targets = mix(batch, torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(1))
+    lam, g = _draws(1, 4, (0.2, 1.0))
+    drawn = torch.multinomial(weights, 4, replacement=True, generator=g)
+    assert torch.allclose(out.flatten(), lam * drawn.float())  # (1 − λ)·0 + λ·x_balanced
+    assert torch.equal(targets.second, labels[drawn])
+    assert torch.allclose(targets.weight, torch.tensor(1 - lam).float())
+    many = torch.multinomial(
+        weights, 10000, replacement=True, generator=torch.Generator().manual_seed(0)
+    )
+    assert abs(labels[many].float().mean().item() - 0.5) < 0.02  # the rare class half the time

@@ -161,3 +161,18 @@ def test_unknown_schedule_and_posthoc_adjustment_of_non_logits_are_refused():
     spec = {"schedule": "one_class", "posthoc_tau": 1.0}
     with pytest.raises(ValueError, match="posthoc_tau: schedule 'one_class' does not give logits"):
         train(run("multiclass", spec, epochs=1), arrays(images, labels, 40), LESIONS)
+
+
+@pytest.mark.parametrize("mix", ["mixup", "cutmix", "remix", "balanced_mixup"])
+def test_a_classification_run_with_each_batch_mix_is_repeatable(mix):
+    images, labels = lesion_data()
+    cfg = run("multiclass", {"loss": "ce", "mixup": mix, "mixup_alpha": 0.4})
+    torch.manual_seed(0)
+    first = train(cfg, arrays(images, labels, 40), LESIONS)
+    torch.manual_seed(0)
+    second = train(cfg, arrays(images, labels, 40), LESIONS)
+    assert all(np.isfinite(r["train_loss"]) for r in first.history)
+    assert np.array_equal(first.outputs["test"], second.outputs["test"])
+    torch.manual_seed(0)
+    plain = train(run("multiclass", {"loss": "ce"}), arrays(images, labels, 40), LESIONS)
+    assert first.history[0]["train_loss"] != plain.history[0]["train_loss"]  # it does mix

@@ -41,6 +41,13 @@ def test_method_errors_name_what_does_not_fit():
         "model 'unet' is for segmentation data",
         "mixup: 'asymmetric' needs segmentation data",
     ]
+    assert method_errors({"mixup": "mixup", "loss": "bce"}, "multilabel") == []
+    assert method_errors({"mixup": "remix", "loss": "bce"}, "multilabel") == [
+        "mixup: 'remix' needs multiclass or binary data"
+    ]
+    assert method_errors(
+        {"mixup": "cutmix", "loss": "mse", "model": "regression_cnn"}, "regression"
+    ) == ["mixup: 'cutmix' needs multiclass or binary or multilabel data"]
     two_phase = {"resample": "ros", "loss": "ce", "model": "small_cnn", "schedule": "two_phase"}
     assert method_errors(two_phase, "binary") == []
     assert method_errors({**two_phase, "loss": "mse"}, "regression") == [

@@ -1,5 +1,7 @@
-"""On-the-fly augmentation, and mixup (a batch transform); the class-balanced sampler the
-augmentation goes with is :func:`medimbalance.balancing.sample_weights`.
+"""On-the-fly augmentation, and mixing of batches: mixup for segmentation (soft labels) and,
+for image-level tasks, mixup, CutMix, ReMix and Balanced-MixUp (pairs of targets and the
+weight of each); the class-balanced sampler the augmentation goes with is
+:func:`medimbalance.balancing.sample_weights`.
 
 The augmentation preset applies rotation, affine, horizontal flip and intensity/colour
 jitter, each independently with probability ``p`` (0.3 by default, as in re-weighted random
@@ -31,6 +33,9 @@ from monai.transforms import (
 
 from .config import AUGMENTS, MIXUPS
 from .targets import one_hot
+from .tasks import MIXUP_TASKS
+
+BATCH_MIXES = ("mixup", "cutmix", "remix", "balanced_mixup")  # of image-level batches
 
 
 class ColourJitter(RandomizableTransform):
@@ -235,10 +240,152 @@ class Mixup:
         return lam * images + (1 - lam) * images[order], labels
 
 
-def build_mixup(mixup: str, alpha: float, num_classes: int) -> Mixup | None:
-    """The mixup a method asks for: ``mixup``, ``asymmetric`` or ``none`` (no mixing)."""
+class MixedTargets:
+    """The targets of a mixed batch: each sample's label is ``weight ⊙ first + (1 − weight) ⊙
+    second`` (``first`` the batch's own targets, ``second`` those of the images mixed into it).
+    :meth:`loss` is the mixed loss ``mean_i [w_i ℓ(z_i, a_i) + (1 − w_i) ℓ(z_i, b_i)]`` for any
+    loss that averages over samples (Zhang et al.'s ``mixup_criterion``), computed over the
+    groups of samples sharing a weight."""
+
+    def __init__(self, first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> None:
+        self.first, self.second, self.weight = first, second, weight
+
+    def loss(self, loss_fn, outputs: torch.Tensor) -> torch.Tensor:
+        total = outputs.new_zeros(())
+        for w in torch.unique(self.weight).tolist():
+            rows = torch.nonzero(self.weight == w).flatten()
+            share = len(rows) / len(self.weight)
+            if w > 0:
+                total = total + share * w * loss_fn(outputs[rows], self.first[rows])
+            if w < 1:
+                total = total + share * (1 - w) * loss_fn(outputs[rows], self.second[rows])
+        return total
+
+    def soft(self, num_classes: int) -> torch.Tensor:
+        """The mixed labels ``(B, C)`` (class targets one-hot first)."""
+        first, second = self.first, self.second
+        if not first.is_floating_point():
+            first, second = (one_hot(t, num_classes, torch.float32) for t in (first, second))
+        w = self.weight.to(first.dtype)[:, None]
+        return w * first + (1 - w) * second
+
+
+class BatchMix:
+    """Mixing of image-level batches (a batch transform applied after augmentation), each
+    sample ``x̃ = λ x + (1 − λ) x'`` with a partner ``x'``, ``λ`` drawn once per batch:
+
+    - ``mixup`` (Zhang et al., ICLR 2018): partners from a shuffle of the batch, ``λ ~
+      Beta(α, α)``, labels mixed with ``λ``;
+    - ``cutmix`` (Yun et al., ICCV 2019): a box of each partner covering a share ``1 − λ`` of
+      the image (side ``√(1 − λ)`` of each axis, centre uniform, clipped at the border) is
+      pasted in; the labels are mixed with the share of the image kept;
+    - ``remix`` (Chou et al., ECCV 2020 workshops): images as mixup, but the label goes wholly
+      to the rarer class when the other is at least ``κ`` times more frequent and holds less
+      than ``τ`` of the image (``κ`` = 3, ``τ`` = 0.5 by default; ``counts`` the training
+      class counts);
+    - ``balanced_mixup`` (Galdran et al., MICCAI 2021): partners drawn from the training set
+      ``data`` with class-balanced sampling (``weights`` per training sample), ``λ ~ Beta(α,
+      1)`` weighting the partner: ``x̃ = (1 − λ) x + λ x_balanced``.
+
+    Returns the mixed images and :class:`MixedTargets`; draws from the training loop's seeded
+    generator, so a resumed run repeats it."""
+
+    def __init__(
+        self,
+        kind: str,
+        alpha: float,
+        counts=None,
+        data=None,
+        weights: torch.Tensor | None = None,
+        kappa: float = 3.0,
+        tau: float = 0.5,
+    ) -> None:
+        if kind not in BATCH_MIXES:
+            raise ValueError(f"unknown batch mix {kind!r}; valid choices: {', '.join(BATCH_MIXES)}")
+        if alpha <= 0:
+            raise ValueError(f"mixup_alpha must be > 0, got {alpha}")
+        if kind == "remix" and counts is None:
+            raise ValueError("remix needs the training class counts")
+        if kind == "balanced_mixup" and (data is None or weights is None):
+            raise ValueError("balanced_mixup needs the training set and its sampling weights")
+        self.kind, self.alpha, self.kappa, self.tau = kind, alpha, kappa, tau
+        self.counts = None if counts is None else torch.as_tensor(counts, dtype=torch.float64)
+        self.data, self.weights = data, weights
+
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, MixedTargets]:
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        rng = np.random.default_rng(seed)
+        n = len(images)
+        if self.kind == "balanced_mixup":
+            lam = float(rng.beta(self.alpha, 1.0))
+            drawn = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+            drawn = drawn.to(self.data.labels.device)
+            partner, second = self.data.batch(drawn), self.data.targets(drawn)
+            weight = torch.full((n,), 1 - lam, device=images.device)
+            return (1 - lam) * images + lam * partner.to(images.dtype), MixedTargets(
+                targets, second.to(targets.device), weight
+            )
+        lam = float(rng.beta(self.alpha, self.alpha))
+        order = torch.randperm(n, generator=generator).to(images.device)
+        partner, second = images[order], targets[order]
+        if self.kind == "cutmix":
+            mixed, kept = cutmix_box(images, partner, lam, rng)
+            return mixed, MixedTargets(
+                targets, second, torch.full((n,), kept, device=images.device)
+            )
+        weight = torch.full((n,), lam, device=images.device)
+        if self.kind == "remix":
+            counts = self.counts.to(images.device)
+            ratio = counts[targets] / counts[second]
+            weight = torch.where((ratio >= self.kappa) & (lam < self.tau), 0.0, weight)
+            weight = torch.where((ratio <= 1 / self.kappa) & (1 - lam < self.tau), 1.0, weight)
+        return lam * images + (1 - lam) * partner, MixedTargets(targets, second, weight)
+
+
+def cutmix_box(
+    images: torch.Tensor, partner: torch.Tensor, lam: float, rng: np.random.Generator
+) -> tuple[torch.Tensor, float]:
+    """``images`` with one box of ``partner`` pasted in (the same box for the whole batch, as
+    Yun et al. do): each spatial side ``⌊s·√(1 − λ)⌋``, centred uniformly, clipped; returns the
+    images and the share of each image kept, ``1 − box volume / image volume``."""
+    shape = images.shape[2:]
+    ratio = math.sqrt(1.0 - lam) if len(shape) == 2 else (1.0 - lam) ** (1 / len(shape))
+    box = []
+    for side in shape:
+        cut = int(side * ratio)
+        centre = int(rng.integers(side))
+        box.append(slice(max(centre - cut // 2, 0), min(centre + cut // 2, side)))
+    mixed = images.clone()
+    region = (slice(None), slice(None), *box)
+    mixed[region] = partner[region]
+    volume = math.prod(s.stop - s.start for s in box)
+    return mixed, 1.0 - volume / math.prod(shape)
+
+
+def build_mixup(
+    mixup: str,
+    alpha: float,
+    num_classes: int,
+    task: str = "segmentation",
+    train=None,
+    counts=None,
+    weights: torch.Tensor | None = None,
+) -> Mixup | BatchMix | None:
+    """The mixing a method asks for: ``none``; for segmentation ``mixup`` or ``asymmetric``
+    (:class:`Mixup`); for image-level tasks a :class:`BatchMix` (``train``, the training
+    class ``counts`` and class-balanced per-sample ``weights`` feed ReMix and Balanced-MixUp)."""
     if mixup not in MIXUPS:
         raise ValueError(f"mixup: unknown {mixup!r}; valid choices: {', '.join(MIXUPS)}")
     if mixup == "none":
         return None
-    return Mixup(num_classes, alpha, asymmetric=mixup == "asymmetric")
+    if task == "segmentation":
+        if mixup not in ("mixup", "asymmetric"):
+            raise ValueError(
+                f"mixup {mixup!r} is for image-level tasks; segmentation takes mixup, asymmetric"
+            )
+        return Mixup(num_classes, alpha, asymmetric=mixup == "asymmetric")
+    if task not in MIXUP_TASKS[mixup]:
+        raise ValueError(f"mixup {mixup!r} does not apply to {task} data")
+    return BatchMix(mixup, alpha, counts, train, weights)

@@ -8,7 +8,7 @@ from .tasks import MONITORS, TASKS, resolve_monitor
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
-MIXUPS = ("none", "mixup", "asymmetric")
+MIXUPS = ("none", "mixup", "asymmetric", "cutmix", "remix", "balanced_mixup")
 SAMPLERS = ("none", "class_balanced", "sqrt", "effective_number")  # balancing.sample_weights
 AUGMENTS = ("none", "preset", "foreground")  # augment.build_augmenter
 
@@ -75,8 +75,10 @@ class MethodSpec:
     loss_args: dict = field(default_factory=dict)  # keyword arguments of the loss (e.g. gamma)
     posthoc_tau: float = 0.0  # post-hoc logit adjustment of predictions: z − τ log π (0: none)
     measure: str = "squared"  # one_class: reconstruction error measure (one_class.MEASURES)
-    mixup: str = "none"  # segmentation: "mixup" or "asymmetric" (foreground labels kept hard)
-    mixup_alpha: float = 0.2  # mixing weights λ ~ Beta(α, α)
+    # batch mixing: mixup (every task), asymmetric (segmentation: foreground labels kept hard),
+    # cutmix, remix, balanced_mixup (image-level tasks; augment.BatchMix)
+    mixup: str = "none"
+    mixup_alpha: float = 0.2  # mixing weights λ ~ Beta(α, α) (Balanced-MixUp: Beta(α, 1))
     sampler: str = "none"  # weighted random sampler: class_balanced, sqrt or effective_number
     sampler_beta: float = 0.999  # β of the effective_number sampler
     augment: str = "none"  # on-the-fly augmentation: "preset" (every sample) or "foreground"

@@ -140,7 +140,23 @@ class TrainingJob:
             prob=spec.augment_prob,
             task=self.run.task,
         )
-        mix = build_mixup(spec.mixup, spec.mixup_alpha, len(self.classes))
+        mix = None
+        if spec.mixup != "none":
+            counts, balanced = None, None
+            if self.run.task in ("multiclass", "binary"):
+                labels = train.labels.cpu().numpy()
+                counts = np.bincount(labels, minlength=len(self.classes))
+                draws = sample_weights(labels, len(self.classes), "class_balanced")
+                balanced = torch.from_numpy(draws)
+            mix = build_mixup(
+                spec.mixup,
+                spec.mixup_alpha,
+                len(self.classes),
+                self.run.task,
+                train,
+                counts,
+                balanced,
+            )
         return {"sampler_weights": weights, "augment": augment, "mix": mix}
 
     def outputs(self, model: nn.Module) -> dict[str, np.ndarray]:

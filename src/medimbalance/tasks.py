@@ -136,13 +136,22 @@ LOSS_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("balanced_mse", "form"): ("bmc", "gai"),
 }
 
+# The tasks each batch mix applies to (medimbalance.augment: Mixup, BatchMix).
+_LABELLED = ("multiclass", "binary", "multilabel")
+MIXUP_TASKS: dict[str, tuple[str, ...]] = {
+    "mixup": ("segmentation", *_LABELLED),
+    "asymmetric": ("segmentation",),
+    "cutmix": _LABELLED,
+    "remix": CLASS_TASKS,
+    "balanced_mixup": CLASS_TASKS,
+}
+
 # Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).
 METHOD_FEATURES = (
     ("resample", "none", CLASS_TASKS),
     ("schedule", "single", CLASS_TASKS),
     ("head", "linear", CLASS_TASKS),
     ("posthoc_tau", 0.0, CLASS_TASKS),
-    ("mixup", "none", ("segmentation",)),
     ("sampler", "none", CLASS_TASKS),
 )
 
@@ -159,6 +168,9 @@ def method_errors(method: dict, task: str) -> list[str]:
         value = method.get(key, neutral)
         if value != neutral and task not in tasks:
             errors.append(f"{key}: {value!r} needs {' or '.join(tasks)} data")
+    mixup = method.get("mixup", "none")
+    if mixup != "none" and task not in MIXUP_TASKS.get(mixup, ()):
+        errors.append(f"mixup: {mixup!r} needs {' or '.join(MIXUP_TASKS[mixup])} data")
     if method.get("augment") == "foreground" and task != "segmentation":
         errors.append("augment: 'foreground' needs segmentation data (use 'preset')")
     return errors

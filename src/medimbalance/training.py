@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import Augmenter, Mixup
+from .augment import Augmenter, BatchMix, MixedTargets, Mixup
 from .checkpoints import Checkpoints
 from .config import MONITORS, TrainConfig
 from .metrics import TASK_SCALARS, task_metrics
@@ -140,7 +140,7 @@ def train_one_epoch(
     reconstruct: bool = False,
     sampler_weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
-    mix: Mixup | None = None,
+    mix: Mixup | BatchMix | None = None,
     batch_losses: list[float] | None = None,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss (and appends each
@@ -168,7 +168,11 @@ def train_one_epoch(
             x, y = augment(x, y)
         if mix is not None:
             x, y = mix(x, y, generator)
-        loss = loss_fn(forward(model, x), x if reconstruct else y)
+        out = forward(model, x)
+        if isinstance(y, MixedTargets):
+            loss = y.loss(loss_fn, out)
+        else:
+            loss = loss_fn(out, x if reconstruct else y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
         loss.backward()
@@ -249,7 +253,7 @@ def fit(
     trainable: Iterable[nn.Parameter] | None = None,
     sampler_weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
-    mix: Mixup | None = None,
+    mix: Mixup | BatchMix | None = None,
     on_epoch_end: Callable[[dict], None] = log_epoch,
 ) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping) on data of
