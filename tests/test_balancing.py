@@ -210,3 +210,19 @@ def test_the_resample_args_table_covers_every_resampler_and_the_schema():
     method = schema["properties"]["methods"]["additionalProperties"]["properties"]
     keys = set(method["resample_args"]["properties"])
     assert keys == {key for takes in RESAMPLE_ARGS.values() for key in takes}
+
+
+def test_class_aware_sampling_of_multilabel_data_by_hand():
+    from medimbalance.balancing import multilabel_sample_weights, sample_weights
+
+    # labels a (3 images), b (1 image, shared with a), and one image with no label
+    y = np.array([[1, 0], [1, 0], [1, 1], [0, 0]])
+    w = multilabel_sample_weights(y)
+    # groups a: 3 images, b: 1, none: 1 → image weights 1/3, 1/3, 1/3 + 1, 1; total 3
+    assert w == pytest.approx(np.array([1 / 3, 1 / 3, 4 / 3, 1.0]) / 3)
+    assert sample_weights(y, 2, "class_balanced") == pytest.approx(w)
+    drawn = np.random.default_rng(0).choice(4, 30000, p=w)
+    # an image holding b: drawn whenever b is picked (1/3), and a third of the times a is (1/9)
+    assert (y[drawn, 1] == 1).mean() == pytest.approx(4 / 9, abs=0.01)
+    with pytest.raises(ValueError, match="sampler 'sqrt' is for single-label data"):
+        sample_weights(y, 2, "sqrt")

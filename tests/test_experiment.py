@@ -176,3 +176,12 @@ def test_a_classification_run_with_each_batch_mix_is_repeatable(mix):
     torch.manual_seed(0)
     plain = train(run("multiclass", {"loss": "ce"}), arrays(images, labels, 40), LESIONS)
     assert first.history[0]["train_loss"] != plain.history[0]["train_loss"]  # it does mix
+
+
+def test_a_multilabel_run_with_class_aware_sampling_asl_and_cutmix():
+    images, labels = make_findings(FindingsSpec(n=60, image_size=16, prevalence=(0.5, 0.1)))
+    meta = {"classes": ["a", "b"], "channels": 1, "spatial_shape": [16, 16]}
+    spec = {"loss": "asl", "sampler": "class_balanced", "mixup": "cutmix", "mixup_alpha": 1.0}
+    trained = train(run("multilabel", spec), arrays(images, labels, 40), meta)
+    assert trained.outputs["test"].shape == (10, 2)
+    assert all(np.isfinite(r["train_loss"]) for r in trained.history)

@@ -308,11 +308,34 @@ def sample_weights(
     labels: np.ndarray, num_classes: int, scheme: str, beta: float = 0.999
 ) -> np.ndarray:
     """One weight per sample, ``(N,)`` float64, for a weighted random sampler: each class's draw
-    probability (:func:`class_draw_probabilities`) shared by its members."""
+    probability (:func:`class_draw_probabilities`) shared by its members. Multi-hot labels
+    ``(N, L)`` take :func:`multilabel_sample_weights` (``class_balanced`` only)."""
+    if np.ndim(labels) == 2:
+        if scheme != "class_balanced":
+            raise ValueError(
+                f"sampler {scheme!r} is for single-label data; multi-label data takes "
+                "class_balanced"
+            )
+        return multilabel_sample_weights(labels)
     labels = np.asarray(labels, dtype=np.int64)
     counts = class_counts(labels, num_classes)
     per_class = class_draw_probabilities(counts, scheme, beta) / np.maximum(counts, 1)
     return per_class[labels]
+
+
+def multilabel_sample_weights(labels: np.ndarray) -> np.ndarray:
+    """Class-aware sampling of multi-label data (Shen et al. 2016, as Wu et al.'s 2020
+    distribution-balanced re-sampling starts from): a draw picks a label uniformly, then an
+    image uniformly among those holding it, so image ``i`` is drawn with probability ``∝ Σ_{c ∈
+    pos(i)} 1/n_c``. Images without any positive label form one more group of their own (they
+    would otherwise never be drawn), so each of the ``L + 1`` groups is drawn equally often.
+    Returns ``(N,)`` float64 summing to 1; a label without positives is left out."""
+    y = np.asarray(labels) > 0.5
+    groups = np.concatenate([y, ~y.any(1, keepdims=True)], axis=1)
+    counts = groups.sum(0)
+    present = counts > 0
+    weights = (groups[:, present] / counts[present]).sum(1)
+    return weights / weights.sum()
 
 
 def resample(

@@ -32,10 +32,11 @@ LOSS_TASKS: dict[str, tuple[str, ...]] = {
             "balanced_softmax",
             "grw_ce",
             "label_aware_smoothing",
+            "vs",
         ),
         CLASS_TASKS,
     ),
-    **dict.fromkeys(("bce", "weighted_bce", "focal_bce"), ("multilabel",)),
+    **dict.fromkeys(("bce", "weighted_bce", "focal_bce", "asl"), ("multilabel",)),
     **dict.fromkeys(
         ("dice_ce", "gdl_wll", "seg_focal", "asym_focal", "large_margin", "asym_large_margin"),
         ("segmentation",),
@@ -103,9 +104,11 @@ LOSS_ARGS: dict[str, tuple[str, ...]] = {
     "balanced_softmax": (),
     "grw_ce": ("rho",),
     "label_aware_smoothing": ("smooth_head", "smooth_tail", "shape"),
+    "vs": ("gamma", "tau"),
     "bce": (),
     "weighted_bce": (),
     "focal_bce": ("gamma",),
+    "asl": ("gamma_pos", "gamma_neg", "clip"),
     "dice_ce": (),
     "gdl_wll": (),
     "seg_focal": ("gamma",),
@@ -152,7 +155,7 @@ METHOD_FEATURES = (
     ("schedule", "single", CLASS_TASKS),
     ("head", "linear", CLASS_TASKS),
     ("posthoc_tau", 0.0, CLASS_TASKS),
-    ("sampler", "none", CLASS_TASKS),
+    ("sampler", "none", (*CLASS_TASKS, "multilabel")),
 )
 
 
@@ -168,6 +171,10 @@ def method_errors(method: dict, task: str) -> list[str]:
         value = method.get(key, neutral)
         if value != neutral and task not in tasks:
             errors.append(f"{key}: {value!r} needs {' or '.join(tasks)} data")
+    if task == "multilabel" and method.get("sampler", "none") not in ("none", "class_balanced"):
+        errors.append(
+            f"sampler: {method['sampler']!r} is for single-label data (multilabel: class_balanced)"
+        )
     mixup = method.get("mixup", "none")
     if mixup != "none" and task not in MIXUP_TASKS.get(mixup, ()):
         errors.append(f"mixup: {mixup!r} needs {' or '.join(MIXUP_TASKS[mixup])} data")

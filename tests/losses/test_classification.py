@@ -138,3 +138,16 @@ def test_gradcheck_of_custom_losses(loss):
     z = torch.randn(4, 3, dtype=torch.double, requires_grad=True)
     y = torch.tensor([0, 2, 1, 2])
     assert torch.autograd.gradcheck(lambda x: loss(x, y), (z,))
+
+
+def test_vector_scaling_loss_by_hand():
+    # counts 80, 20: Δ = (1, 0.25^γ), ι = τ log(0.8, 0.2); γ = 0.5, τ = 1
+    loss = build_loss("vs", [80, 20], gamma=0.5, tau=1.0)
+    z = torch.tensor([[2.0, 1.0]])
+    adjusted = [2.0 * 1.0 + math.log(0.8), 1.0 * 0.5 + math.log(0.2)]
+    expected = -adjusted[1] + math.log(math.exp(adjusted[0]) + math.exp(adjusted[1]))
+    assert loss(z, torch.tensor([1])).item() == pytest.approx(expected, rel=1e-5)
+    # γ = 0 is logit adjustment with the same τ
+    la = build_loss("logit_adjusted", [80, 20], tau=1.0)
+    vs0 = build_loss("vs", [80, 20], gamma=0.0, tau=1.0)
+    assert vs0(z, torch.tensor([0])).item() == pytest.approx(la(z, torch.tensor([0])).item())

@@ -45,3 +45,22 @@ def test_gradcheck_of_weighted_bce():
     target = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.double)
     z = torch.randn(2, 2, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: loss(x, target), (z,))
+
+
+def test_asymmetric_loss_by_hand():
+    # One image, two labels: z = (0, 2), y = (1, 0); γ+ = 1, γ− = 2, m = 0.1.
+    loss = build_loss("asl", [3, 1], gamma_pos=1.0, gamma_neg=2.0, clip=0.1)
+    p = [0.5, 1 / (1 + math.exp(-2))]
+    positive = (1 - p[0]) ** 1 * math.log(p[0])
+    shifted = p[1] - 0.1  # p_m
+    negative = shifted**2 * math.log(1 - shifted)
+    value = loss(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])).item()
+    assert value == pytest.approx(-(positive + negative), rel=1e-5)
+    # a negative below the margin costs nothing; γ = 0 and m = 0 is BCE summed over labels
+    assert loss(torch.tensor([[5.0, -3.0]]), torch.tensor([[1.0, 0.0]])).item() < 1e-2
+    plain = build_loss("asl", [3, 1], gamma_pos=0.0, gamma_neg=0.0, clip=0.0)
+    z, y = torch.tensor([[0.3, -1.2], [2.0, 0.1]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    bce = F.binary_cross_entropy_with_logits(z, y, reduction="none").sum(1).mean()
+    assert plain(z, y).item() == pytest.approx(bce.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="clip in"):
+        build_loss("asl", [3, 1], clip=1.0)

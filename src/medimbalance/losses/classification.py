@@ -154,6 +154,23 @@ class PriorShiftedCrossEntropy(nn.Module):
         return F.cross_entropy(logits + self.shift.to(logits.dtype), targets)
 
 
+class VectorScalingLoss(nn.Module):
+    """Vector-scaling loss (Kini et al., "Label-Imbalanced and Group-Sensitive Classification
+    under Overparameterization", NeurIPS 2021): cross-entropy on ``Δ_c z_c + ι_c`` with the
+    multiplicative ``Δ_c = (n_c / n_max)^γ`` and the additive ``ι_c = τ log π_c``. γ = 0 is
+    logit adjustment; τ = 0 the multiplicative (CDT) adjustment alone."""
+
+    def __init__(self, counts: Sequence[int], gamma: float = 0.2, tau: float = 1.0) -> None:
+        super().__init__()
+        n = torch.tensor(counts, dtype=torch.float64)
+        self.register_buffer("scale", ((n / n.max()) ** gamma).float())
+        self.register_buffer("shift", tau * torch.from_numpy(log_prior(counts)))
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        adjusted = logits * per_class(self.scale, logits) + per_class(self.shift, logits)
+        return F.cross_entropy(adjusted, targets)
+
+
 class LabelAwareSmoothing(nn.Module):
     """Cross-entropy with label-aware smoothing (Zhong et al. 2021, MiSLAS): a sample of class
     ``y`` is scored against ``(1 − ε_y)·onehot(y) + ε_y·u``, ``u`` uniform over the ``C``
@@ -270,3 +287,9 @@ def label_aware_smoothing_ce(
     frequent classes (:func:`~medimbalance.losses.weights.label_aware_smoothing`)."""
     eps = label_aware_smoothing(stats.counts, smooth_head, smooth_tail, shape)
     return LabelAwareSmoothing(torch.from_numpy(eps))
+
+
+@LOSSES.register("vs")
+def vector_scaling(stats: TargetStats, gamma: float = 0.2, tau: float = 1.0) -> nn.Module:
+    """Vector-scaling loss (Kini et al. 2021): multiplicative and additive logit adjustment."""
+    return VectorScalingLoss(stats.counts, gamma, tau)
