@@ -1,6 +1,7 @@
 """Cross-field config checks and the study accessors, without Snakemake's DAG: the config is
 validated by the schema first (which fills in its defaults), as common.smk does."""
 
+import pytest
 import yaml
 from conftest import REPO
 from snakemake.utils import validate
@@ -199,3 +200,33 @@ def test_decoupled_config_errors_name_the_key_and_what_is_expected():
     assert any("methods.d.stage1: 'ldam_drw' ends in a cosine layer" in e for e in errors)
     two_phase = next(e for e in errors if e.startswith("config key methods.e:"))
     assert "use schedule: decoupled with stage1" in two_phase and "tau_norm" in two_phase
+
+
+def test_a_pretrained_checkpoint_is_a_training_input_and_not_for_decoupled_methods(tmp_path):
+    md5 = "0" * 32
+
+    def edit(c):
+        c["methods"]["warm"] = {
+            "resample": "none",
+            "model": "small_cnn",
+            "pretrained": {"file": "weights/cnn.pt", "md5": md5},
+        }
+        c["methods"]["crt"] = {
+            "schedule": "decoupled",
+            "stage1": "warm",
+            "pretrained": {"file": "x.pt", "md5": md5},
+        }
+
+    config = validated(edit)
+    assert config["methods"]["warm"]["pretrained"] == {
+        "file": "weights/cnn.pt",
+        "md5": md5,
+        "strip_prefix": "",
+        "channels": "repeat",
+    }
+    assert config_errors(config) == [
+        "config key methods.crt: pretrained does not apply to schedule decoupled (a decoupled "
+        "method starts from its stage-1 network: give that method the checkpoint)"
+    ]
+    with pytest.raises(Exception, match="does not match"):
+        validated(lambda c: c["methods"]["ros"].update(pretrained={"file": "a.pt", "md5": "abc"}))

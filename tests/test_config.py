@@ -205,7 +205,7 @@ CASES = {
     ),
     "sampler on regression data": (
         lambda c: c["methods"]["mse"].update(sampler="sqrt"),
-        [r"config key methods.mse: sampler: 'sqrt' needs multiclass or binary data"],
+        [r"config key methods.mse: sampler: 'sqrt' needs multiclass or binary or multilabel data"],
     ),
     "foreground augmentation outside segmentation": (
         lambda c: c["methods"]["baseline"].update(augment="foreground"),

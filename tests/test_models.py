@@ -62,3 +62,18 @@ def test_cosine_head_replaces_the_last_linear_layer():
     assert out.tolist()[0] == pytest.approx([0.6, 0.8])
     with pytest.raises(ValueError, match="unknown head 'mlp'"):
         build_model("small_cnn", 1, 4, (16, 16), head="mlp")
+
+
+@pytest.mark.parametrize("name", ["resnet50", "efficientnet_b0", "seresnet50", "vit_b16"])
+@pytest.mark.parametrize("shape", [(32, 32), (32, 32, 32)])
+def test_the_backbones_papers_use_in_2d_and_3d(name, shape):
+    from medimbalance.training import last_layer
+
+    model = build_model(name, 2, 7, shape)
+    assert model(torch.zeros(2, 2, *shape)).shape == (2, 7)
+    assert last_layer(model).out_features == 7  # the head stage 2 and pretrained weights swap
+
+
+def test_vit_needs_sides_of_whole_patches():
+    with pytest.raises(ValueError, match="vit_b16 downsamples by 16: every image side"):
+        build_model("vit_b16", 1, 2, (28, 28))

@@ -277,6 +277,11 @@ def _decoupled_errors(study: Study, name: str, method: dict) -> list[str]:
     """A decoupled method names a stage-1 method that trains one network with a linear output
     layer on the profile's own images, and stage-2 arguments its stage-2 method takes."""
     where, errors = f"config key methods.{name}", []
+    if method.get("schedule") in ("decoupled", "one_class") and method.get("pretrained"):
+        errors.append(
+            f"{where}: pretrained does not apply to schedule {method['schedule']} (a decoupled "
+            "method starts from its stage-1 network: give that method the checkpoint)"
+        )
     if method.get("schedule") != "decoupled":
         if method.get("stage2_args"):
             errors.append(f"{where}: stage2_args apply to schedule decoupled only")

@@ -86,6 +86,8 @@ class MethodSpec:
     stage1: str = ""  # decoupled: the method whose trained network is the stage-1 representation
     stage2: str = "crt"  # decoupled: how the classifier is re-balanced (decoupled.STAGE2_METHODS)
     stage2_args: dict = field(default_factory=dict)  # decoupled: e.g. tau for tau_norm
+    # weights from a local checkpoint: file, md5, strip_prefix, channels (medimbalance.pretrained)
+    pretrained: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, choices in (("mixup", MIXUPS), ("sampler", SAMPLERS), ("augment", AUGMENTS)):

@@ -10,7 +10,17 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.networks.nets import BasicUNet, Classifier, DenseNet121, UNet, resnet18
+from monai.networks.nets import (
+    BasicUNet,
+    Classifier,
+    DenseNet121,
+    EfficientNetBN,
+    SEResNet50,
+    UNet,
+    ViT,
+    resnet18,
+    resnet50,
+)
 from torch import nn
 
 from .registry import Registry
@@ -48,6 +58,65 @@ def densenet_121(in_channels: int, num_classes: int, spatial_shape: Sequence[int
     return DenseNet121(
         spatial_dims=len(spatial_shape), in_channels=in_channels, out_channels=num_classes
     )
+
+
+@MODELS.register("resnet50")
+def resnet_50(in_channels: int, num_classes: int, spatial_shape: Sequence[int]) -> nn.Module:
+    """MONAI ResNet-50 (He et al., CVPR 2016) in 2D or 3D: the backbone of MONICA's and
+    LongTailCXR's tables (at 224 px)."""
+    return resnet50(
+        spatial_dims=len(spatial_shape), n_input_channels=in_channels, num_classes=num_classes
+    )
+
+
+@MODELS.register("efficientnet_b0")
+def efficientnet_b0(in_channels: int, num_classes: int, spatial_shape: Sequence[int]) -> nn.Module:
+    """MONAI EfficientNet-B0 (Tan and Le, ICML 2019) in 2D or 3D, randomly initialised (MONAI's
+    own download of ImageNet weights is off: use ``pretrained`` with a local file)."""
+    return EfficientNetBN(
+        "efficientnet-b0",
+        pretrained=False,
+        spatial_dims=len(spatial_shape),
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )
+
+
+@MODELS.register("seresnet50")
+def seresnet_50(in_channels: int, num_classes: int, spatial_shape: Sequence[int]) -> nn.Module:
+    """MONAI SE-ResNet-50 (Hu et al., CVPR 2018) in 2D or 3D."""
+    return SEResNet50(
+        spatial_dims=len(spatial_shape), in_channels=in_channels, num_classes=num_classes
+    )
+
+
+class ViTClassifier(nn.Module):
+    """MONAI's ``ViT`` as a classifier that returns the logits only (MONAI's returns the logits
+    and every block's hidden states); its class-token head is a plain linear layer."""
+
+    def __init__(self, vit: ViT) -> None:
+        super().__init__()
+        self.vit = vit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit(x)[0]
+
+
+@MODELS.register("vit_b16")
+def vit_b16(in_channels: int, num_classes: int, spatial_shape: Sequence[int]) -> nn.Module:
+    """ViT-B/16 (Dosovitskiy et al., ICLR 2021; MONAI ``ViT``: 12 layers, 12 heads, hidden size
+    768, 16-pixel patches) in 2D or 3D; every image side must be a multiple of 16."""
+    _check_divisible(spatial_shape, 16, "vit_b16")
+    vit = ViT(
+        in_channels=in_channels,
+        img_size=tuple(spatial_shape),
+        patch_size=16,
+        classification=True,
+        num_classes=num_classes,
+        spatial_dims=len(spatial_shape),
+        post_activation=None,
+    )
+    return ViTClassifier(vit)
 
 
 class RegressionCNN(nn.Module):

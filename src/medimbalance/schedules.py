@@ -30,6 +30,7 @@ from .config import RunConfig
 from .losses import build_loss
 from .models import build_model, num_outputs
 from .one_class import one_class_logits, train_one_class
+from .pretrained import load_pretrained
 from .registry import Registry
 from .targets import TargetStats, target_stats
 from .training import (
@@ -109,7 +110,8 @@ class TrainingJob:
 
     def network(self) -> nn.Module:
         """The method's network for this dataset, on the device (drawn from torch's seeded
-        global random state)."""
+        global random state), started from the method's ``pretrained`` checkpoint if it names
+        one (its output layer re-initialised for this class count)."""
         spec, meta = self.run.spec, self.meta
         model = build_model(
             spec.model,
@@ -118,6 +120,9 @@ class TrainingJob:
             meta["spatial_shape"],
             head=spec.head,
         )
+        if spec.pretrained:
+            head = last_layer(model) if self.run.task != "segmentation" else None
+            load_pretrained(model, **spec.pretrained, head=head)
         return model.to(self.device)
 
     def loss(self, stats: TargetStats) -> nn.Module:

@@ -93,6 +93,12 @@ def get_stage1(wildcards):
     return {"stage1": f"{RUN}/model.pt".format(**{**wildcards, "method": stage1})}
 
 
+def get_pretrained(wildcards):
+    """The checkpoint file a method's network starts from (``pretrained.file``), if any."""
+    pretrained = study.methods[wildcards.method].get("pretrained")
+    return {"pretrained": pretrained["file"]} if pretrained else {}
+
+
 def get_validation(wildcards):
     """The profile's validation rows when it shapes the validation split (``validation:
     train_distribution``); none otherwise (the whole split)."""

@@ -3,6 +3,7 @@ rule train:
         unpack(get_training_set),
         unpack(get_validation),
         unpack(get_stage1),
+        unpack(get_pretrained),
         profile_indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
         train_images="results/{study}/data/{dataset}/train_images.npy",
         train_targets="results/{study}/data/{dataset}/train_targets.npy",

@@ -21,7 +21,9 @@ inp, out = snakemake.input, snakemake.output
 run = RunConfig.from_dict(snakemake.params.run)
 configure(run.seed, snakemake.threads)
 device = select_device()
-write_json(out.env, environment_info(device))
+# The checkpoint a method starts from (its MD5 is checked when the network is built).
+pretrained = {k: run.spec.pretrained[k] for k in ("file", "md5")} if run.spec.pretrained else None
+write_json(out.env, {**environment_info(device), "pretrained": pretrained})
 write_json(out.run_config, run.to_dict())
 
 # What the checkpoints are valid for: the run and what it learns from (not the test split).
