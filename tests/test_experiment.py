@@ -185,3 +185,15 @@ def test_a_multilabel_run_with_class_aware_sampling_asl_and_cutmix():
     trained = train(run("multilabel", spec), arrays(images, labels, 40), meta)
     assert trained.outputs["test"].shape == (10, 2)
     assert all(np.isfinite(r["train_loss"]) for r in trained.history)
+
+
+def test_a_run_with_randaugment_and_sam_is_repeatable():
+    images, labels = lesion_data()
+    spec = {"loss": "ldam", "head": "cosine", "augment": "randaugment", "randaugment_n": 2}
+    cfg = run("multiclass", spec, sam_rho=0.05, optimizer="sgd", lr=0.05)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        runs.append(train(cfg, arrays(images, labels, 40), LESIONS))
+    assert np.array_equal(runs[0].outputs["test"], runs[1].outputs["test"])
+    assert all(np.isfinite(r["train_loss"]) for r in runs[0].history)

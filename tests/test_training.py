@@ -401,3 +401,21 @@ def test_divergence_checks_by_hand():
     inf = [torch.nn.Parameter(torch.tensor([1.0, float("inf")]))]
     with pytest.raises(TrainingDivergedError, match="parameters are NaN or infinite after"):
         check_divergence("epoch 1", 1.0, 1.0, inf, cfg)
+
+
+@pytest.mark.parametrize("rho, expected", [(0.0, 1.4), (0.5, 1.5)])
+def test_sharpness_aware_step_by_hand(rho, expected):
+    # L(w) = (w·1 − 3)², w = 1: g = −4; SAM moves w to 1 − ρ, where the gradient is
+    # 2(−2 − ρ) = −5 for ρ = 0.5, and SGD (lr 0.1) steps from w = 1 with it.
+    from medimbalance.training import train_one_epoch
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    data = TensorSet(torch.ones(1, 1), torch.full((1, 1), 3.0))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    mse = torch.nn.MSELoss()
+    train_one_epoch(
+        model, mse, optimizer, data, batch_size=1, generator=torch.Generator(), epoch=1, sam_rho=rho
+    )
+    assert model.weight.item() == pytest.approx(expected)

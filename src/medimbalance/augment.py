@@ -32,6 +32,7 @@ from monai.transforms import (
 )
 
 from .config import AUGMENTS, MIXUPS
+from .randaugment import RandAugment
 from .targets import one_hot
 from .tasks import MIXUP_TASKS
 
@@ -194,13 +195,25 @@ class Augmenter:
 
 
 def build_augmenter(
-    augment: str, spatial_dims: int, channels: int, prob: float, task: str
-) -> Augmenter | None:
-    """The augmenter a method asks for (``none``: no augmentation)."""
+    augment: str,
+    spatial_dims: int,
+    channels: int,
+    prob: float,
+    task: str,
+    randaugment: tuple[int, float] = (2, 9.0),
+) -> Augmenter | RandAugment | None:
+    """The augmenter a method asks for (``none``: no augmentation; ``randaugment``: RandAugment
+    with ``randaugment = (n, m)`` on 2D images of classification or multi-label data)."""
     if augment not in AUGMENTS:
         raise ValueError(f"augment: unknown {augment!r}; valid choices: {', '.join(AUGMENTS)}")
     if augment == "none":
         return None
+    if augment == "randaugment":
+        if task not in ("multiclass", "binary", "multilabel") or spatial_dims != 2:
+            raise ValueError(
+                "augment: randaugment is for 2D images of classification or multi-label data"
+            )
+        return RandAugment(*randaugment)
     masks = task == "segmentation"
     return Augmenter(spatial_dims, channels, prob, masks, foreground_only=augment == "foreground")
 

@@ -10,7 +10,7 @@ OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
 MIXUPS = ("none", "mixup", "asymmetric", "cutmix", "remix", "balanced_mixup")
 SAMPLERS = ("none", "class_balanced", "sqrt", "effective_number")  # balancing.sample_weights
-AUGMENTS = ("none", "preset", "foreground")  # augment.build_augmenter
+AUGMENTS = ("none", "preset", "foreground", "randaugment")  # augment.build_augmenter
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class TrainConfig:
     # fail the run when an epoch's mean training loss exceeds this multiple of the first
     # epoch's (a diverged optimisation whose loss is still finite); 0: never
     divergence_factor: float = 1000.0
+    # sharpness-aware minimisation: each step descends from the weights moved by sam_rho along
+    # the normalised gradient (Foret et al., ICLR 2021); 0: plain steps
+    sam_rho: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(self.milestones))
@@ -50,6 +53,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.sam_rho < 0:
+            raise ValueError(f"training.sam_rho must be ≥ 0, got {self.sam_rho}")
         if self.lr <= 0:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
@@ -83,6 +88,8 @@ class MethodSpec:
     sampler_beta: float = 0.999  # β of the effective_number sampler
     augment: str = "none"  # on-the-fly augmentation: "preset" (every sample) or "foreground"
     augment_prob: float = 0.3  # probability of each transform of the preset
+    randaugment_n: int = 2  # randaugment: operations per image (Cubuk et al. 2020's N)
+    randaugment_m: float = 9.0  # randaugment: their magnitude, 0 to 10 (M)
     stage1: str = ""  # decoupled: the method whose trained network is the stage-1 representation
     stage2: str = "crt"  # decoupled: how the classifier is re-balanced (decoupled.STAGE2_METHODS)
     stage2_args: dict = field(default_factory=dict)  # decoupled: e.g. tau for tau_norm

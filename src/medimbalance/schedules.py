@@ -144,6 +144,7 @@ class TrainingJob:
             channels=meta["channels"],
             prob=spec.augment_prob,
             task=self.run.task,
+            randaugment=(spec.randaugment_n, spec.randaugment_m),
         )
         mix = None
         if spec.mixup != "none":

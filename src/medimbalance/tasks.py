@@ -33,6 +33,7 @@ LOSS_TASKS: dict[str, tuple[str, ...]] = {
             "grw_ce",
             "label_aware_smoothing",
             "vs",
+            "lade",
         ),
         CLASS_TASKS,
     ),
@@ -109,6 +110,7 @@ LOSS_ARGS: dict[str, tuple[str, ...]] = {
     "grw_ce": ("rho",),
     "label_aware_smoothing": ("smooth_head", "smooth_tail", "shape"),
     "vs": ("gamma", "tau"),
+    "lade": ("alpha", "remine_lambda"),
     "bce": (),
     "weighted_bce": (),
     "focal_bce": ("gamma",),
@@ -182,6 +184,8 @@ def method_errors(method: dict, task: str) -> list[str]:
     mixup = method.get("mixup", "none")
     if mixup != "none" and task not in MIXUP_TASKS.get(mixup, ()):
         errors.append(f"mixup: {mixup!r} needs {' or '.join(MIXUP_TASKS[mixup])} data")
+    if method.get("augment") == "randaugment" and task not in _LABELLED:
+        errors.append("augment: 'randaugment' needs multiclass or binary or multilabel data")
     if method.get("augment") == "foreground" and task != "segmentation":
         errors.append("augment: 'foreground' needs segmentation data (use 'preset')")
     return errors

@@ -142,6 +142,7 @@ def train_one_epoch(
     augment: Augmenter | None = None,
     mix: Mixup | BatchMix | None = None,
     batch_losses: list[float] | None = None,
+    sam_rho: float = 0.0,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss (and appends each
     batch's loss to ``batch_losses`` when given).
@@ -151,7 +152,8 @@ def train_one_epoch(
     compares the output with the input images instead of the labels (autoencoders). With
     ``sampler_weights`` (one per sample), the epoch draws ``len(data)`` samples with replacement in
     proportion to them (a weighted random sampler) instead of a permutation. ``augment``
-    transforms every batch on the fly, and ``mix`` (mixup) then blends it.
+    transforms every batch on the fly, and ``mix`` (mixup) then blends it. ``sam_rho`` > 0
+    makes every step sharpness-aware (:func:`sam_step`).
     Raises ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
@@ -168,20 +170,53 @@ def train_one_epoch(
             x, y = augment(x, y)
         if mix is not None:
             x, y = mix(x, y, generator)
-        out = forward(model, x)
-        if isinstance(y, MixedTargets):
-            loss = y.loss(loss_fn, out)
-        else:
-            loss = loss_fn(out, x if reconstruct else y)
+
+        def batch_loss(x=x, y=y) -> torch.Tensor:
+            out = forward(model, x)
+            if isinstance(y, MixedTargets):
+                return y.loss(loss_fn, out)
+            return loss_fn(out, x if reconstruct else y)
+
+        loss = batch_loss()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
         loss.backward()
+        if sam_rho > 0:
+            sam_step(optimizer, batch_loss, sam_rho)
         optimizer.step()
         total += loss.item() * idx.numel()
         seen += idx.numel()
         if batch_losses is not None:
             batch_losses.append(loss.item())
     return total / seen
+
+
+@torch.no_grad()
+def _norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def sam_step(
+    optimizer: torch.optim.Optimizer, batch_loss: Callable[[], torch.Tensor], rho: float
+) -> None:
+    """Turn the gradients already in the parameters into sharpness-aware ones (Foret et al.,
+    "Sharpness-Aware Minimization for Efficiently Improving Generalization", ICLR 2021): move
+    the weights to ``w + ρ g/‖g‖``, take the gradient of ``batch_loss`` there, and move them
+    back, so that the optimizer's step uses ``∇L(w + ε)``. (Batch-norm statistics see the batch
+    twice.)"""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not params:
+        return
+    scale = rho / (_norm([p.grad for p in params]) + 1e-12)
+    with torch.no_grad():
+        moves = [p.grad * scale for p in params]
+        for p, e in zip(params, moves, strict=True):
+            p.add_(e)
+    optimizer.zero_grad(set_to_none=True)
+    batch_loss().backward()
+    with torch.no_grad():
+        for p, e in zip(params, moves, strict=True):
+            p.sub_(e)
 
 
 def ordered_indices(data: TensorSet | MemmapSet, batch_size: int) -> tuple[torch.Tensor, ...]:
@@ -303,6 +338,7 @@ def fit(
             augment=augment,
             mix=mix,
             batch_losses=batch_losses,
+            sam_rho=cfg.sam_rho,
         )
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()

@@ -151,3 +151,31 @@ def test_vector_scaling_loss_by_hand():
     la = build_loss("logit_adjusted", [80, 20], tau=1.0)
     vs0 = build_loss("vs", [80, 20], gamma=0.0, tau=1.0)
     assert vs0(z, torch.tensor([0])).item() == pytest.approx(la(z, torch.tensor([0])).item())
+
+
+def test_lade_by_hand():
+    counts, alpha, lam = [3, 1], 0.1, 0.1
+    prior = [0.75, 0.25]
+    z = [[1.0, -1.0], [0.5, 2.0], [0.0, 0.3]]
+    y = [0, 1, 0]
+    loss = build_loss("lade", counts, alpha=alpha, remine_lambda=lam)
+    value = loss(torch.tensor(z), torch.tensor(y)).item()
+    # prior-corrected cross-entropy on z + log π
+    ce = 0.0
+    for row, label in zip(z, y, strict=True):
+        adjusted = [v + math.log(p) for v, p in zip(row, prior, strict=True)]
+        ce += -adjusted[label] + math.log(sum(math.exp(a) for a in adjusted))
+    ce /= 3
+    regulariser = 0.0
+    for c in range(2):
+        members = [row[c] for row, label in zip(z, y, strict=True) if label == c]
+        first = sum(members) / len(members)
+        second = math.log(sum(math.exp(row[c] - math.log(prior[c]) - math.log(2)) for row in z))
+        second -= math.log(3)
+        regulariser -= prior[c] * (first - second - lam * second**2)
+    assert value == pytest.approx(ce + alpha * regulariser, rel=1e-5)
+    plain = build_loss("lade", counts, alpha=0.0)
+    balanced = build_loss("balanced_softmax", counts)
+    assert plain(torch.tensor(z), torch.tensor(y)).item() == pytest.approx(
+        balanced(torch.tensor(z), torch.tensor(y)).item()
+    )

@@ -171,6 +171,31 @@ class VectorScalingLoss(nn.Module):
         return F.cross_entropy(adjusted, targets)
 
 
+class LADELoss(nn.Module):
+    """LADE (Hong et al., "Disentangling Label Distribution for Long-tailed Visual
+    Recognition", CVPR 2021): the prior-corrected cross-entropy on ``z + log π`` plus ``α`` ×
+    the LADE regulariser, which estimates, per class ``c`` on the batch, the Donsker–Varadhan
+    bound ``mean_{i: y_i = c} z_ic − (log Σ_i exp(z_ic − log π_c − log C) − log B)`` minus
+    ``λ`` × the square of its second term, and adds ``−Σ_c π_c`` × that (the authors' code: a
+    class absent from the batch contributes only its second term)."""
+
+    def __init__(self, counts: Sequence[int], alpha: float = 0.1, remine_lambda: float = 0.1):
+        super().__init__()
+        self.register_buffer("log_prior", torch.from_numpy(log_prior(counts)))
+        self.alpha, self.remine_lambda = alpha, remine_lambda
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        log_prior_ = self.log_prior.to(logits.dtype)
+        ce = F.cross_entropy(logits + log_prior_, targets)
+        num_classes = logits.shape[1]
+        member = F.one_hot(targets, num_classes).to(logits.dtype)  # (B, C)
+        first = (logits * member).sum(0) / (member.sum(0) + 1e-8)
+        shifted = logits - log_prior_ - math.log(num_classes)
+        second = torch.logsumexp(shifted, dim=0) - math.log(len(logits))
+        bound = first - second - self.remine_lambda * second**2
+        return ce - self.alpha * (log_prior_.exp() * bound).sum()
+
+
 class LabelAwareSmoothing(nn.Module):
     """Cross-entropy with label-aware smoothing (Zhong et al. 2021, MiSLAS): a sample of class
     ``y`` is scored against ``(1 − ε_y)·onehot(y) + ε_y·u``, ``u`` uniform over the ``C``
@@ -293,3 +318,9 @@ def label_aware_smoothing_ce(
 def vector_scaling(stats: TargetStats, gamma: float = 0.2, tau: float = 1.0) -> nn.Module:
     """Vector-scaling loss (Kini et al. 2021): multiplicative and additive logit adjustment."""
     return VectorScalingLoss(stats.counts, gamma, tau)
+
+
+@LOSSES.register("lade")
+def lade(stats: TargetStats, alpha: float = 0.1, remine_lambda: float = 0.1) -> nn.Module:
+    """LADE (Hong et al. 2021): prior-corrected cross-entropy plus the LADE regulariser."""
+    return LADELoss(stats.counts, alpha, remine_lambda)
