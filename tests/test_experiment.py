@@ -156,7 +156,10 @@ def test_each_schedule_resumes_from_its_checkpoints_only_for_the_same_run(spec, 
 
 def test_unknown_schedule_and_posthoc_adjustment_of_non_logits_are_refused():
     images, labels = lesion_data()
-    with pytest.raises(ValueError, match="unknown schedule 'two_phases'; valid choices: decoupled, one_class, single"):
+    with pytest.raises(
+        ValueError,
+        match="unknown schedule 'two_phases'; valid choices: decoupled, one_class, single",
+    ):
         train(run("multiclass", {"schedule": "two_phases"}), arrays(images, labels, 40), LESIONS)
     spec = {"schedule": "one_class", "posthoc_tau": 1.0}
     with pytest.raises(ValueError, match="posthoc_tau: schedule 'one_class' does not give logits"):

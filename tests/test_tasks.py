@@ -92,3 +92,10 @@ def test_argument_errors_name_the_keys_and_what_is_taken():
         "loss_args.power 2 has no reference form of lds_mse (0.5 or 1; form: paper takes any power)"
     ]
     assert argument_errors({"loss": "lds_mse", "loss_args": {"power": 2, "form": "paper"}}) == []
+
+
+def test_an_effective_number_beta_outside_0_1_is_refused_before_any_job():
+    assert argument_errors({"loss": "cb_ce", "loss_args": {"beta": 1.0}}) == [
+        "loss_args.beta 1.0 of loss 'cb_ce' is an effective-number beta: it must lie in [0, 1)"
+    ]
+    assert argument_errors({"loss": "fbeta", "loss_args": {"beta": 4.0}}) == []

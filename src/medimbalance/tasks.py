@@ -39,7 +39,18 @@ LOSS_TASKS: dict[str, tuple[str, ...]] = {
     ),
     **dict.fromkeys(("bce", "weighted_bce", "focal_bce", "asl"), ("multilabel",)),
     **dict.fromkeys(
-        ("dice_ce", "gdl_wll", "seg_focal", "asym_focal", "large_margin", "asym_large_margin"),
+        (
+            "dice_ce",
+            "gdl_wll",
+            "seg_focal",
+            "asym_focal",
+            "large_margin",
+            "asym_large_margin",
+            "seg_ce",
+            "dice",
+            "tversky",
+            "fbeta",
+        ),
         ("segmentation",),
     ),
     **dict.fromkeys(("mse", "lds_mse", "balanced_mse"), ("regression",)),
@@ -121,6 +132,10 @@ LOSS_ARGS: dict[str, tuple[str, ...]] = {
     "asym_focal": ("gamma",),
     "large_margin": ("margin",),
     "asym_large_margin": ("margin",),
+    "seg_ce": (),
+    "dice": ("include_background",),
+    "tversky": ("alpha", "beta", "include_background"),
+    "fbeta": ("beta", "include_background"),
     "mse": (),
     "lds_mse": ("bins", "kernel_size", "sigma", "power", "form", "kernel"),
     "balanced_mse": ("sigma", "learn_sigma", "form", "components"),
@@ -138,6 +153,16 @@ STAGE2_ARGS: dict[str, tuple[str, ...]] = {
     "mislas": ("shift_bn",),
 }
 STAGE2_LOSS = {"disalign": "grw_ce", "mislas": "label_aware_smoothing"}
+
+# Losses whose ``beta`` is the effective-number β of Cui et al. (2019), in [0, 1).
+EFFECTIVE_NUMBER_LOSSES = (
+    "weighted_ce",
+    "cb_ce",
+    "cb_focal",
+    "cb_sigmoid",
+    "cb_softmax_focal",
+    "ldam",
+)
 
 # Loss arguments whose valid values depend on the loss (the schema lists their union).
 LOSS_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -212,6 +237,11 @@ def argument_errors(method: dict) -> list[str]:
                 f"loss_args.{key} {given[key]!r} is not a {key} of loss {loss!r} "
                 f"(valid: {', '.join(choices)})"
             )
+    if loss in EFFECTIVE_NUMBER_LOSSES and not 0 <= given.get("beta", 0) < 1:
+        errors.append(
+            f"loss_args.beta {given['beta']} of loss {loss!r} is an effective-number beta: it "
+            "must lie in [0, 1)"
+        )
     if loss == "lds_mse" and given.get("form", "reference") == "reference":
         if given.get("power", 1.0) not in (0.5, 1.0):
             errors.append(

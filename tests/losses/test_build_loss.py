@@ -17,9 +17,9 @@ def test_registry_and_bad_arguments():
     with pytest.raises(ValueError, match="every class needs at least one training image"):
         build_loss("cb_ce", [3, 0])
     with pytest.raises(
-        ValueError, match="unknown loss 'dice'; valid choices: asl, asym_focal, asym_large_margin"
+        ValueError, match="unknown loss 'dyce'; valid choices: asl, asym_focal, asym_large_margin"
     ):
-        build_loss("dice", [10, 5])
+        build_loss("dyce", [10, 5])
 
 
 def test_cross_entropy_hand_value():

@@ -87,3 +87,38 @@ def test_gradcheck_of_custom_losses(loss):
     target = torch.tensor([[[0, 1], [2, 0]]])
     z = torch.randn(1, 3, 2, 2, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: loss(x, target), (z,))
+
+
+def _one_class_maps():
+    # 1 image, 2 classes, 4 voxels; logits that give foreground probabilities 0.9, 0.6, 0.2, 0.1
+    p = torch.tensor([0.9, 0.6, 0.2, 0.1])
+    logits = torch.stack([torch.zeros(4), torch.log(p / (1 - p))]).view(1, 2, 2, 2)
+    mask = torch.tensor([1, 0, 1, 0]).view(1, 2, 2)
+    return p, logits, mask
+
+
+def test_fbeta_is_the_tversky_loss_with_the_f_beta_weights_by_hand():
+    from medimbalance.losses.segmentation import fbeta_weights
+
+    assert fbeta_weights(2.0) == pytest.approx((0.2, 0.8))
+    p, logits, mask = _one_class_maps()
+    y = mask.flatten().float()
+    tp, fp, fn = (p * y).sum(), (p * (1 - y)).sum(), ((1 - p) * y).sum()
+    f2 = (tp + 1e-5) / (tp + 0.2 * fp + 0.8 * fn + 1e-5)
+    loss = build_loss("fbeta", [10, 2], beta=2.0, include_background=False)
+    assert loss(logits, mask).item() == pytest.approx(1 - f2.item(), rel=1e-5)
+    # the F-β score is (1 + β²) TP / ((1 + β²) TP + β² FN + FP)
+    assert f2.item() == pytest.approx((5 * tp / (5 * tp + 4 * fn + fp)).item(), rel=1e-4)
+    tversky = build_loss("tversky", [10, 2], alpha=0.2, beta=0.8, include_background=False)
+    assert tversky(logits, mask).item() == pytest.approx(loss(logits, mask).item())
+
+
+def test_dice_alone_and_plain_cross_entropy_by_hand():
+    p, logits, mask = _one_class_maps()
+    y = mask.flatten().float()
+    dice = (2 * (p * y).sum() + 1e-5) / (p.sum() + y.sum() + 1e-5)
+    loss = build_loss("dice", [10, 2], include_background=False)
+    assert loss(logits, mask).item() == pytest.approx(1 - dice.item(), rel=1e-5)
+    ce = build_loss("seg_ce", [10, 2])(logits, mask).item()
+    expected = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+    assert ce == pytest.approx(expected.item(), rel=1e-5)

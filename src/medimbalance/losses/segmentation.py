@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from monai.losses import DiceLoss, GeneralizedDiceLoss
+from monai.losses import DiceLoss, GeneralizedDiceLoss, TverskyLoss
 from torch import nn
 
 from ..targets import TargetStats, one_hot
@@ -35,6 +35,33 @@ class DiceWithLogLoss(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         labels = one_hot(targets, logits.shape[1], logits.dtype)
         return self.dice(logits, labels) + soft_cross_entropy(logits, labels, self.weights)
+
+
+class OverlapLoss(nn.Module):
+    """A MONAI overlap loss (Dice, Tversky) on softmax probabilities of one-hot or soft labels."""
+
+    def __init__(self, overlap: nn.Module) -> None:
+        super().__init__()
+        self.overlap = overlap
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.overlap(logits, one_hot(targets, logits.shape[1], logits.dtype))
+
+
+class SegmentationCE(nn.Module):
+    """Cross-entropy per voxel, averaged over images and voxels (one-hot or soft labels)."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(logits, one_hot(targets, logits.shape[1], logits.dtype))
+
+
+def fbeta_weights(beta: float) -> tuple[float, float]:
+    """The Tversky weights ``(α, β_T)`` of false positives and false negatives whose index is
+    the F-β score: ``F_β = TP / (TP + FP/(1 + β²) + β² FN/(1 + β²))`` (Salehi et al., "Tversky
+    loss function for image segmentation", MLMI 2017; Hashemi et al. 2018)."""
+    if beta <= 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    return 1 / (1 + beta**2), beta**2 / (1 + beta**2)
 
 
 class SegmentationFocal(nn.Module):
@@ -115,3 +142,37 @@ def large_margin(stats: TargetStats, margin: float = 1.0) -> nn.Module:
 def asym_large_margin(stats: TargetStats, margin: float = 1.0) -> nn.Module:
     """Asymmetric large-margin loss: the margin on foreground logits only (Li et al., TMI 2021)."""
     return LargeMarginLoss(margin, asymmetric=True)
+
+
+@LOSSES.register("seg_ce")
+def seg_ce(stats: TargetStats) -> nn.Module:
+    """Plain cross-entropy per voxel: Table II's "CE" baseline (Li et al., TMI 2021)."""
+    return SegmentationCE()
+
+
+@LOSSES.register("dice")
+def dice(stats: TargetStats, include_background: bool = True) -> nn.Module:
+    """Soft Dice alone (MONAI ``DiceLoss``, softmax; Milletari et al. 2016), mean over classes
+    and images."""
+    return OverlapLoss(DiceLoss(softmax=True, include_background=include_background))
+
+
+@LOSSES.register("tversky")
+def tversky(
+    stats: TargetStats, alpha: float = 0.3, beta: float = 0.7, include_background: bool = True
+) -> nn.Module:
+    """Tversky loss ``1 − TP/(TP + α FP + β FN)`` per class (MONAI ``TverskyLoss``, softmax;
+    Salehi et al. 2017, whose α = 0.3, β = 0.7 weigh false negatives more)."""
+    return OverlapLoss(
+        TverskyLoss(softmax=True, alpha=alpha, beta=beta, include_background=include_background)
+    )
+
+
+@LOSSES.register("fbeta")
+def fbeta(stats: TargetStats, beta: float = 2.0, include_background: bool = True) -> nn.Module:
+    """F-β loss ``1 − F_β`` as the Tversky loss with ``α = 1/(1 + β²)``, ``β_T = β²/(1 + β²)``
+    (:func:`fbeta_weights`): Table II's F2, F4 and F8 rows are ``beta`` 2, 4 and 8."""
+    a, b = fbeta_weights(beta)
+    return OverlapLoss(
+        TverskyLoss(softmax=True, alpha=a, beta=b, include_background=include_background)
+    )
