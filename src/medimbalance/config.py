@@ -93,6 +93,10 @@ class MethodSpec:
     stage1: str = ""  # decoupled: the method whose trained network is the stage-1 representation
     stage2: str = "crt"  # decoupled: how the classifier is re-balanced (decoupled.STAGE2_METHODS)
     stage2_args: dict = field(default_factory=dict)  # decoupled: e.g. tau for tau_norm
+    # segmentation: an adversarial step after each step (adversarial.py), Li et al. 2021
+    adversarial: str = "none"  # "symmetric" or "asymmetric" (foreground voxels only)
+    adversarial_eps: float = 10.0  # size of the perturbation (L2 norm per image)
+    adversarial_xi: float = 1e-5  # size of the random probe
     # weights from a local checkpoint: file, md5, strip_prefix, channels (medimbalance.pretrained)
     pretrained: dict = field(default_factory=dict)
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .adversarial import build_adversarial
 from .augment import build_augmenter, build_mixup
 from .balancing import sample_weights
 from .checkpoints import Checkpoints
@@ -163,7 +164,13 @@ class TrainingJob:
                 counts,
                 balanced,
             )
-        return {"sampler_weights": weights, "augment": augment, "mix": mix}
+        adversarial = build_adversarial(spec.adversarial, spec.adversarial_eps, spec.adversarial_xi)
+        return {
+            "sampler_weights": weights,
+            "augment": augment,
+            "mix": mix,
+            "adversarial": adversarial,
+        }
 
     def outputs(self, model: nn.Module) -> dict[str, np.ndarray]:
         """The model's raw outputs on the validation and test splits."""

@@ -187,6 +187,7 @@ METHOD_FEATURES = (
     ("head", "linear", CLASS_TASKS),
     ("posthoc_tau", 0.0, CLASS_TASKS),
     ("sampler", "none", (*CLASS_TASKS, "multilabel")),
+    ("adversarial", "none", ("segmentation",)),
 )
 
 

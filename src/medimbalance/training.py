@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .adversarial import AdversarialPerturbation
 from .augment import Augmenter, BatchMix, MixedTargets, Mixup
 from .checkpoints import Checkpoints
 from .config import MONITORS, TrainConfig
@@ -143,6 +144,7 @@ def train_one_epoch(
     mix: Mixup | BatchMix | None = None,
     batch_losses: list[float] | None = None,
     sam_rho: float = 0.0,
+    adversarial: AdversarialPerturbation | None = None,
 ) -> float:
     """One pass in a seeded random order; returns the mean training loss (and appends each
     batch's loss to ``batch_losses`` when given).
@@ -153,7 +155,8 @@ def train_one_epoch(
     ``sampler_weights`` (one per sample), the epoch draws ``len(data)`` samples with replacement in
     proportion to them (a weighted random sampler) instead of a permutation. ``augment``
     transforms every batch on the fly, and ``mix`` (mixup) then blends it. ``sam_rho`` > 0
-    makes every step sharpness-aware (:func:`sam_step`).
+    makes every step sharpness-aware (:func:`sam_step`); ``adversarial`` adds a second step on
+    the adversarially perturbed batch after each (:mod:`medimbalance.adversarial`).
     Raises ``FloatingPointError`` naming the epoch and batch when the loss is NaN or infinite.
     """
     model.eval() if frozen_features else model.train()
@@ -184,6 +187,11 @@ def train_one_epoch(
         if sam_rho > 0:
             sam_step(optimizer, batch_loss, sam_rho)
         optimizer.step()
+        if adversarial is not None:
+            r = adversarial(model, x, y, generator)
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss(x + r, y).backward()
+            optimizer.step()
         total += loss.item() * idx.numel()
         seen += idx.numel()
         if batch_losses is not None:
@@ -289,6 +297,7 @@ def fit(
     sampler_weights: torch.Tensor | None = None,
     augment: Augmenter | None = None,
     mix: Mixup | BatchMix | None = None,
+    adversarial: AdversarialPerturbation | None = None,
     on_epoch_end: Callable[[dict], None] = log_epoch,
 ) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs (fewer with early stopping) on data of
@@ -339,6 +348,7 @@ def fit(
             mix=mix,
             batch_losses=batch_losses,
             sam_rho=cfg.sam_rho,
+            adversarial=adversarial,
         )
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
