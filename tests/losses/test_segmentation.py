@@ -122,3 +122,22 @@ def test_dice_alone_and_plain_cross_entropy_by_hand():
     ce = build_loss("seg_ce", [10, 2])(logits, mask).item()
     expected = -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
     assert ce == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_margin_focal_combinations_by_hand():
+    # one voxel of class 1 and one of class 0, logits (0, 1) each; margin 0.5, γ = 2
+    logits = torch.tensor([[0.0, 0.0], [1.0, 1.0]]).view(1, 2, 2, 1)
+    mask = torch.tensor([1, 0]).view(1, 2, 1)
+
+    def focal_term(z, label, gamma):
+        p = torch.softmax(torch.tensor(z), 0)[label]
+        return -((1 - p) ** gamma) * torch.log(p)
+
+    sym = build_loss("margin_focal", [10, 2], margin=0.5, gamma=2.0)(logits, mask).item()
+    # symmetric: both true logits lowered by 0.5, both focal
+    expected = (focal_term([0.0, 0.5], 1, 2) + focal_term([-0.5, 1.0], 0, 2)) / 2
+    assert sym == pytest.approx(expected.item(), rel=1e-5)
+    asym = build_loss("asym_margin_focal", [10, 2], margin=0.5, gamma=2.0)(logits, mask).item()
+    # asymmetric: margin on the foreground voxel only, plain CE there; focal on the background
+    expected = (focal_term([0.0, 0.5], 1, 0) + focal_term([0.0, 1.0], 0, 2)) / 2
+    assert asym == pytest.approx(expected.item(), rel=1e-5)

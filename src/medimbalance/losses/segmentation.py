@@ -103,6 +103,25 @@ class LargeMarginLoss(nn.Module):
         return soft_cross_entropy(logits - labels * per_class(margins, logits), labels)
 
 
+class MarginFocalLoss(nn.Module):
+    """Large margin and focal loss together (Li et al., TMI 2021, the combinations of Table
+    II): the focal loss of :class:`SegmentationFocal` on the logits ``z − m y`` of
+    :class:`LargeMarginLoss`. ``asymmetric=True`` takes both asymmetric forms: the margin on the
+    foreground classes only, the focal down-weighting on the background only."""
+
+    def __init__(self, margin: float = 1.0, gamma: float = 2.0, asymmetric: bool = False):
+        super().__init__()
+        self.margin, self.asymmetric = margin, asymmetric
+        self.focal = SegmentationFocal(gamma, asymmetric)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        labels = one_hot(targets, logits.shape[1], logits.dtype)
+        margins = torch.full((logits.shape[1],), float(self.margin))
+        if self.asymmetric:
+            margins[0] = 0
+        return self.focal(logits - labels * per_class(margins, logits), labels)
+
+
 @LOSSES.register("dice_ce")
 def dice_ce(stats: TargetStats) -> nn.Module:
     """Soft Dice (MONAI ``DiceLoss``, softmax, background included) plus cross-entropy: the
@@ -176,3 +195,15 @@ def fbeta(stats: TargetStats, beta: float = 2.0, include_background: bool = True
     return OverlapLoss(
         TverskyLoss(softmax=True, alpha=a, beta=b, include_background=include_background)
     )
+
+
+@LOSSES.register("margin_focal")
+def margin_focal(stats: TargetStats, margin: float = 1.0, gamma: float = 2.0) -> nn.Module:
+    """Large margin + focal loss, symmetric (Li et al., TMI 2021)."""
+    return MarginFocalLoss(margin, gamma)
+
+
+@LOSSES.register("asym_margin_focal")
+def asym_margin_focal(stats: TargetStats, margin: float = 1.0, gamma: float = 2.0) -> nn.Module:
+    """Asymmetric large margin + asymmetric focal loss (Li et al., TMI 2021)."""
+    return MarginFocalLoss(margin, gamma, asymmetric=True)
