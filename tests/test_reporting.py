@@ -6,6 +6,7 @@ from medimbalance.display import html_table_page
 from medimbalance.figures import plot_sweep
 from medimbalance.metrics import TASK_SCALARS
 from medimbalance.reporting import (
+    absent_classes,
     cross_markdown,
     flagged_metrics,
     metrics_frame,
@@ -113,6 +114,18 @@ def test_cells_where_an_absent_class_convention_applied_are_flagged_and_explaine
     assert "Balanced accuracy is" not in caption  # no flagged cell of it
     plain = results_markdown(tidy, "multiclass", "x", "p", [0, 1], [4])
     assert "†" not in plain
+    # with the runs' absent classes the caption says which method lacked what
+    absent["metrics"]["absent_classes"] = {"targets": ["pos"], "predictions": []}
+    named = results_markdown(
+        tidy, "multiclass", "x", "p", [0, 1], [4], flagged=flagged, absent=absent_classes(records)
+    )
+    assert absent_classes(records) == {"b": {"targets": ["pos"], "predictions": []}}
+    assert "† In at least one seed of b (absent from the test targets: pos): Macro-F1 is" in named
+    absent["metrics"]["absent_classes"] = {"targets": [], "predictions": ["neg", "pos"]}
+    named = results_markdown(
+        tidy, "multiclass", "x", "p", [0, 1], [4], flagged=flagged, absent=absent_classes(records)
+    )
+    assert "seed of b (never predicted: neg, pos): " in named
     # the cross-evaluation table flags the cell of the test set it happened on
     cross = tidy[tidy["metric"].isin(["balanced_accuracy", "macro_f1"])]
     both = pd.concat([cross.assign(test_set="own"), cross.assign(test_set="other")])

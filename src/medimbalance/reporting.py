@@ -57,17 +57,51 @@ def flagged_metrics(records: Sequence[dict]) -> dict[tuple[str, str], list[str]]
     return {key: sorted(classes) for key, classes in flagged.items()}
 
 
-def flag_note(flagged: dict[tuple[str, str], list[str]], metrics: Sequence[str]) -> str:
-    """The caption sentence that explains the flagged cells of ``metrics`` ('' if none)."""
+def absent_classes(records: Sequence[dict]) -> dict[str, dict[str, list[str]]]:
+    """Method → the classes absent from the test targets (``targets``) and the classes never
+    predicted (``predictions``) in at least one of its runs (only methods with any)."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for record in records:
+        absent = record["metrics"].get("absent_classes", {})
+        for kind in ("targets", "predictions"):
+            if absent.get(kind):
+                entry = found.setdefault(record["method"], {"targets": set(), "predictions": set()})
+                entry[kind].update(absent[kind])
+    return {m: {k: sorted(v) for k, v in kinds.items()} for m, kinds in found.items()}
+
+
+def flag_note(
+    flagged: dict[tuple[str, str], list[str]],
+    metrics: Sequence[str],
+    absent: dict[str, dict[str, list[str]]] | None = None,
+) -> str:
+    """The caption sentence that explains the flagged cells of ``metrics`` ('' if none): with
+    ``absent`` (:func:`absent_classes`), which method lacked which classes in its test targets
+    or its predictions."""
     shown = {metric for _, metric in flagged if metric in metrics}
     if not shown:
         return ""
-    classes = sorted({c for (_, m), cs in flagged.items() if m in shown for c in cs})
+    methods = sorted({method for method, m in flagged if m in shown})
     rules = "; ".join(
         f"{display.metric_format(m).label} is {ABSENT_CLASS_POLICY[m]}"
         for m in metrics
         if m in shown
     )
+    if absent:
+        where = []
+        for method in methods:
+            kinds = absent.get(method, {})
+            parts = [
+                f"{label} {', '.join(kinds[kind])}"
+                for kind, label in (
+                    ("targets", "absent from the test targets:"),
+                    ("predictions", "never predicted:"),
+                )
+                if kinds.get(kind)
+            ]
+            where.append(f"{method} ({'; '.join(parts)})" if parts else method)
+        return f"{display.FLAG} In at least one seed of {', '.join(where)}: {rules}."
+    classes = sorted({c for (_, m), cs in flagged.items() if m in shown for c in cs})
     return (
         f"{display.FLAG} In at least one seed, class(es) {', '.join(classes)} were absent from "
         f"the test targets or never predicted: {rules}."
@@ -119,12 +153,14 @@ def results_markdown(
     n_test: Sequence[int],
     guess_ranges: Sequence[Sequence[float]] = (),
     flagged: dict[tuple[str, str], list[str]] | None = None,
+    absent: dict[str, dict[str, list[str]]] | None = None,
 ) -> str:
     """The results table of one dataset × profile (:func:`tidy_summary` of its runs) with
     its caption: the split and its size (``n_test``: the test images of each run), what a
     cell is, how the best value is marked, (regression, ``guess_ranges`` of the runs) the
     range the uniform random guess draws from, and the cells in which an absent class's
-    convention applied (``flagged``, from :func:`flagged_metrics`)."""
+    convention applied (``flagged``, from :func:`flagged_metrics`; ``absent``, from
+    :func:`absent_classes`, says which classes each method lacked)."""
     flagged = flagged or {}
     metrics = list(dict.fromkeys(tidy["metric"]))
     parts = [
@@ -141,7 +177,7 @@ def results_markdown(
             f"The uniform random guess draws each prediction uniformly over {ranges or 'a range'}"
             ": a reference, not a method."
         )
-    parts.append(flag_note(flagged, metrics))
+    parts.append(flag_note(flagged, metrics, absent))
     caption = " ".join(p for p in parts if p)
     return display.results_table(tidy, metrics, HEADLINE_METRICS[task][0], caption, set(flagged))
 

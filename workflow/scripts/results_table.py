@@ -8,7 +8,13 @@ from itertools import product
 from medimbalance.data.io import atomic_write, read_json
 from medimbalance.display import html_table_page
 from medimbalance.jobs.logs import log_to_file
-from medimbalance.reporting import flagged_metrics, metrics_frame, results_markdown, tidy_summary
+from medimbalance.reporting import (
+    absent_classes,
+    flagged_metrics,
+    metrics_frame,
+    results_markdown,
+    tidy_summary,
+)
 
 log = log_to_file(snakemake.log[0])
 methods, seeds, wc = snakemake.params.methods, snakemake.params.seeds, snakemake.wildcards
@@ -24,7 +30,15 @@ guesses = [
 ]
 flagged = flagged_metrics(records)
 markdown = results_markdown(
-    tidy, snakemake.params.task, wc.dataset, wc.profile, seeds, n_test, guesses, flagged
+    tidy,
+    snakemake.params.task,
+    wc.dataset,
+    wc.profile,
+    seeds,
+    n_test,
+    guesses,
+    flagged,
+    absent_classes(records),
 )
 # which classes an absent-class convention applied to, per method × metric ('' for none)
 tidy["flagged"] = [
