@@ -39,7 +39,7 @@ from torch import nn
 from .balancing import sample_weights
 from .metrics import task_metrics
 from .models import DisAlignClassifier, NCMClassifier, replace_head
-from .tasks import STAGE2_METHODS
+from .tasks import MONITORS, STAGE2_METHODS
 from .training import TensorSet, fit, last_layer, predict_logits
 
 if TYPE_CHECKING:
@@ -148,8 +148,6 @@ def choose_tau(
 ) -> tuple[float, list[dict]]:
     """The τ of :data:`TAU_GRID` whose normalised layer scores best on ``features`` (the
     validation split) by ``monitor`` (ties: the smallest τ), and the score of each."""
-    from .tasks import MONITORS
-
     larger = MONITORS[monitor]
     scores = []
     classes = [str(c) for c in range(layer.out_features)]
