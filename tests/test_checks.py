@@ -230,3 +230,20 @@ def test_a_pretrained_checkpoint_is_a_training_input_and_not_for_decoupled_metho
     ]
     with pytest.raises(Exception, match="does not match"):
         validated(lambda c: c["methods"]["ros"].update(pretrained={"file": "a.pt", "md5": "abc"}))
+
+
+def test_patch_settings_are_checked_against_the_dataset():
+    def edit(c):
+        c["methods"]["dice_ce"]["patch"] = {"size": [32, 32, 32], "foreground": 2}
+        c["methods"]["baseline"]["patch"] = {"size": [8, 8]}
+
+    errors = config_errors(validated(edit))
+    tumours = next(e for e in errors if e.startswith("config key methods.dice_ce"))
+    # The demo's tumours are 2D slices: a 3-axis patch and a share above 1 are both named.
+    assert "patch.size must list 2 positive voxel counts, got [32, 32, 32]" in tumours
+    assert "patch.foreground must lie in [0, 1], got 2" in tumours
+    assert "dataset 'tumours' is segmentation" in tumours
+    lesions = next(e for e in errors if e.startswith("config key methods.baseline"))
+    assert "patch: {'size': [8, 8]} needs segmentation data" in lesions
+    with pytest.raises(Exception, match="size"):  # the schema requires a size
+        validated(lambda c: c["methods"]["dice_ce"].update(patch={"foreground": 0.5}))

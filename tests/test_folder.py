@@ -156,3 +156,122 @@ def test_manifest_relative_paths_resolve_against_its_folder(tmp_path):
     write_png(tmp_path / "sub" / "x.png", 1)
     table = read_manifest(manifest(tmp_path / "sub", [{"path": "x.png", "label": "a"}]), "binary")
     assert table["path"].iloc[0] == str((tmp_path / "sub" / "x.png").resolve())
+
+
+def write_case(folder, name, image, mask, spacing):
+    """A NIfTI image/mask pair whose header gives ``spacing`` (mm per axis)."""
+    affine = np.diag([*spacing, 1.0])
+    nibabel.save(nibabel.Nifti1Image(image, affine), folder / f"{name}.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(mask, affine), folder / f"{name}_mask.nii.gz")
+    return {"path": f"{name}.nii.gz", "mask": f"{name}_mask.nii.gz"}
+
+
+def test_volumes_of_different_sizes_keep_their_spacing_and_are_padded(tmp_path, rng):
+    sizes = [(10, 12, 6), (14, 9, 8), (12, 12, 7)]
+    spacings = [(0.5, 0.5, 3.0), (1.0, 1.0, 2.0), (0.8, 0.8, 2.5)]
+    rows, images, masks = [], [], []
+    for i, (size, spacing) in enumerate(zip(sizes, spacings, strict=True)):
+        images.append(rng.normal(size=size).astype(np.float32) + 5)
+        masks.append((rng.random(size) < 0.2).astype(np.uint8) * rng.integers(1, 3, size))
+        rows.append(write_case(tmp_path, f"c{i}", images[-1], masks[-1].astype(np.uint8), spacing))
+    meta = convert_folder(
+        manifest(tmp_path, rows), "segmentation", ["bg", "a", "b"], None, tmp_path / "raw"
+    )
+    assert meta["spatial_shape"] == [14, 12, 8]  # the largest size per axis
+    assert meta["case_sizes"] == [list(s) for s in sizes]
+    assert meta["case_spacing"] == [list(s) for s in spacings]
+    stored = load_array(tmp_path / "raw/images.npy")
+    stored_masks = load_array(tmp_path / "raw/targets.npy")
+    for i, size in enumerate(sizes):
+        corner = tuple(slice(0, n) for n in size)
+        np.testing.assert_array_equal(stored[i, 0][corner], images[i])  # no resampling
+        np.testing.assert_array_equal(stored_masks[i][corner], masks[i])
+        assert stored[i, 0].sum() == pytest.approx(images[i].sum(), rel=1e-5)  # zero padding
+        assert stored_masks[i].sum() == masks[i].sum()
+
+
+def test_cases_are_resampled_to_a_target_spacing(tmp_path):
+    coarse = np.zeros((8, 8, 4), np.float32)
+    coarse[2:6, 2:6, 1:3] = 1.0
+    fine = np.zeros((16, 16, 8), np.float32)
+    fine[4:12, 4:12, 2:6] = 1.0
+    rows = [
+        write_case(tmp_path, "coarse", coarse, coarse.astype(np.uint8), (2.0, 2.0, 4.0)),
+        write_case(tmp_path, "fine", fine, fine.astype(np.uint8), (1.0, 1.0, 2.0)),
+    ]
+    meta = convert_folder(
+        manifest(tmp_path, rows),
+        "segmentation",
+        ["bg", "fg"],
+        None,
+        tmp_path / "raw",
+        spacing=[1.0, 1.0, 2.0],
+    )
+    # Same physical extent (16 × 16 × 16 mm): both cases become 16 × 16 × 8 at 1 × 1 × 2 mm.
+    assert meta["spatial_shape"] == [16, 16, 8] and "case_sizes" not in meta
+    assert meta["case_spacing"] == [[1.0, 1.0, 2.0]] * 2
+    masks = load_array(tmp_path / "raw/targets.npy")
+    assert masks[0].sum() == masks[1].sum() == fine.sum()  # the same cube, in physical units
+    with pytest.raises(ValueError, match=r"spacing \[1.0, 1.0\] needs one value per axis"):
+        convert_folder(
+            manifest(tmp_path, rows),
+            "segmentation",
+            ["bg", "fg"],
+            None,
+            tmp_path / "r2",
+            spacing=[1.0, 1.0],
+        )
+    with pytest.raises(ValueError, match=r"either shape .* or spacing, not both"):
+        convert_folder(
+            manifest(tmp_path, rows),
+            "segmentation",
+            ["bg", "fg"],
+            [8, 8, 8],
+            tmp_path / "r3",
+            spacing=[1.0, 1.0, 2.0],
+        )
+
+
+def test_a_fixed_shape_scales_the_spacing_and_dicom_spacing_is_read(tmp_path):
+    rows = [{"path": str(NIB_DATA / "anatomical.nii"), "label": "a"}]
+    meta = convert_folder(
+        manifest(tmp_path, rows), "multiclass", ["a"], [11, 41, 50], tmp_path / "r"
+    )
+    assert meta["case_spacing"] == [[6.0, 2.0, 1.0]]  # 2 mm × 33/11, × 41/41, × 25/50
+    dicom = [{"path": str(NIB_DATA / "0.dcm"), "target": "1.5"}]
+    meta = convert_folder(manifest(tmp_path, dicom), "regression", ["y"], None, tmp_path / "d")
+    assert meta["case_spacing"] == [[1.796875, 1.796875]]  # from the DICOM header
+
+
+def test_regions_are_named_by_class_and_checked(tmp_path):
+    mask = np.zeros((6, 6, 6), np.uint8)
+    mask[1:4, 1:4, 1:4] = 2
+    rows = [write_case(tmp_path, "c0", mask.astype(np.float32), mask, (1, 1, 1))]
+    classes = ["background", "edema", "core"]
+    meta = convert_folder(
+        manifest(tmp_path, rows),
+        "segmentation",
+        classes,
+        None,
+        tmp_path / "raw",
+        regions={"tumour": ["edema", "core"], "core_only": [2]},
+    )
+    assert meta["regions"] == {"tumour": [1, 2], "core_only": [2]}
+    with pytest.raises(ValueError, match=r"region 'x' names 'necrosis', not a foreground class"):
+        convert_folder(
+            manifest(tmp_path, rows),
+            "segmentation",
+            classes,
+            None,
+            tmp_path / "r2",
+            regions={"x": ["necrosis"]},
+        )
+    with pytest.raises(ValueError, match=r"region 'bg' names 'background', not a foreground"):
+        convert_folder(
+            manifest(tmp_path, rows),
+            "segmentation",
+            classes,
+            None,
+            tmp_path / "r3",
+            regions={"bg": ["background"]},
+        )

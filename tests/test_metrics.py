@@ -249,12 +249,13 @@ def test_dice_matches_monai_per_image_and_class():
     targets = rng.integers(0, 3, size=(4, 8, 8))
     predicted = np.where(rng.random((4, 8, 8)) < 0.7, targets, rng.integers(0, 3, size=(4, 8, 8)))
     targets[3][targets[3] == 2] = 0  # class 2 absent from one image's mask ...
-    predicted[3][predicted[3] == 2] = 0  # ... and from its prediction: undefined there
+    predicted[3][predicted[3] == 2] = 0  # ... and from its prediction: Dice 1 (BraTS)
     m = segmentation_metrics(targets, predicted, ["bg", "a", "b"])
     one_hot = lambda a: F.one_hot(torch.as_tensor(a), 3).movedim(-1, 1)  # noqa: E731
-    monai = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
+    # MONAI's ignore_empty=False is the BraTS convention: both empty 1, one empty 0.
+    monai = DiceMetric(include_background=True, reduction="none", ignore_empty=False)
     per_image = monai(one_hot(predicted), one_hot(targets)).numpy()
-    assert np.isnan(per_image[3, 2])
+    assert per_image[3, 2] == 1.0
     assert m["per_class"]["dice"] == pytest.approx(np.nanmean(per_image, axis=0).tolist())
     assert m["dice"] == pytest.approx(np.mean(np.nanmean(per_image, axis=0)[1:]))
     sensitivity = [(predicted[targets == c] == c).mean() for c in range(3)]  # pooled, for sanity
@@ -279,7 +280,13 @@ def test_hd95_matches_monai():
             compute_hausdorff_distance(as_tensor(predicted), as_tensor(truth), percentile=95)
         )
         assert hausdorff95(predicted, truth) == pytest.approx(expected, abs=1e-5), trial
-    assert np.isnan(hausdorff95(np.zeros((4, 4), bool), truth[:4, :4] | True))
+        spacing = (0.5, 2.0)  # anisotropic voxels: distances in mm, as MONAI's spacing gives
+        expected_mm = float(
+            compute_hausdorff_distance(
+                as_tensor(predicted), as_tensor(truth), percentile=95, spacing=list(spacing)
+            )
+        )
+        assert hausdorff95(predicted, truth, spacing) == pytest.approx(expected_mm, abs=1e-5)
     volume = np.zeros((2, 12, 12, 12), np.int64)
     volume[:, 3:8, 3:8, 3:8] = 1
     m = segmentation_metrics(volume, np.roll(volume, 1, axis=1), ["bg", "fg"])
@@ -372,3 +379,83 @@ def test_task_metrics_dispatch_by_task():
     assert reg["mse"] == 0.0
     cls = task_metrics("binary", np.array([0, 1]), logits, ["no", "yes"])
     assert cls["accuracy"] == 1.0 and cls["task"] == "binary"
+
+
+def test_hd95_in_mm_by_hand_with_anisotropic_spacing():
+    from medimbalance.metrics import hausdorff95
+
+    truth = np.zeros((10, 10, 10), bool)
+    truth[2:5, 2:5, 2:5] = True
+    shifted = np.roll(truth, 2, axis=2)  # two voxels along the third axis
+    # Every edge voxel of the shifted cube lies 2 voxels from the truth's edges along axis 2
+    # at most: 2 × 3 mm = 6 mm there, against 2 voxels = 2 units without the spacing.
+    assert hausdorff95(shifted, truth) == pytest.approx(2.0)
+    assert hausdorff95(shifted, truth, (1.0, 1.0, 3.0)) == pytest.approx(6.0)
+    assert hausdorff95(np.roll(truth, 2, axis=0), truth, (0.5, 1.0, 3.0)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"spacing \[1.0, 1.0\] needs one value per axis"):
+        hausdorff95(shifted, truth, (1.0, 1.0))
+
+
+def test_empty_masks_follow_the_brats_convention():
+    from medimbalance.metrics import EMPTY_MASK_POLICY, hausdorff95, worst_case_distance
+
+    empty, lesion = np.zeros((240, 240, 155), bool), np.zeros((240, 240, 155), bool)
+    lesion[100:110, 100:110, 70:80] = True
+    assert hausdorff95(empty, empty) == 0.0
+    worst = np.sqrt(240**2 + 240**2 + 155**2)  # the challenge's 373.13 mm
+    assert worst_case_distance(empty.shape, (1, 1, 1)) == pytest.approx(373.13, abs=0.01)
+    assert hausdorff95(empty, lesion, (1, 1, 1)) == pytest.approx(worst)  # missed
+    assert hausdorff95(lesion, empty, (1, 1, 1)) == pytest.approx(worst)  # hallucinated
+    assert hausdorff95(lesion, empty, (2, 1, 1)) == pytest.approx(np.sqrt(480**2 + 240**2 + 155**2))
+    assert "373.13" in EMPTY_MASK_POLICY["worst_case"]
+    # Per image: both empty, missed, hallucinated, found exactly.
+    t = np.zeros((4, 6, 6), np.int64)
+    p = np.zeros((4, 6, 6), np.int64)
+    t[1, 1:3, 1:3] = 1
+    p[2, 1:3, 1:3] = 1
+    t[3, 2:4, 2:4] = p[3, 2:4, 2:4] = 1
+    m = segmentation_metrics(t, p, ["bg", "fg"])
+    diagonal = np.sqrt(36 + 36)
+    # Dice per image 1, 0, 0, 1; HD95 0, worst, worst, 0; sensitivity –, 0, –, 1 (defined
+    # only where the reference has the structure); precision –, –, 0, 1.
+    assert m["per_class"]["dice"][1] == pytest.approx(0.5)
+    assert m["per_class"]["hd95"][1] == pytest.approx(diagonal / 2)
+    assert m["per_class"]["sensitivity"][1] == pytest.approx(0.5)
+    assert m["per_class"]["precision"][1] == pytest.approx(0.5)
+    assert m["hd95_unit"] == "voxel"
+    assert segmentation_metrics(t, p, ["bg", "fg"], spacing=(2.0, 2.0))["hd95_unit"] == "mm"
+    spaced = segmentation_metrics(t, p, ["bg", "fg"], spacing=(2.0, 2.0))
+    assert spaced["per_class"]["hd95"][1] == pytest.approx(diagonal)  # (2 × diagonal) / 2
+
+
+def test_regions_are_unions_of_labels():
+    # Labels 1 edema, 2 core, 3 enhancing; the prediction calls every core voxel enhancing.
+    t = np.zeros((1, 8, 8), np.int64)
+    t[0, 1:7, 1:7] = 1
+    t[0, 2:6, 2:6] = 2
+    t[0, 3:5, 3:5] = 3
+    p = t.copy()
+    p[p == 2] = 3
+    regions = {"whole_tumour": [1, 2, 3], "tumour_core": [2, 3], "enhancing_tumour": [3]}
+    m = segmentation_metrics(t, p, ["bg", "edema", "core", "enhancing"], regions=regions)
+    region = dict(zip(m["regions"], range(3), strict=True))
+    per = m["per_region"]
+    # WT and TC are unions that the mislabelling leaves intact: Dice 1, HD95 0.
+    assert per["dice"][region["whole_tumour"]] == 1.0 and per["hd95"][region["tumour_core"]] == 0
+    # ET: 4 true voxels inside 16 predicted: Dice 2·4/(16 + 4), sensitivity 1, precision 1/4.
+    et = region["enhancing_tumour"]
+    assert per["dice"][et] == pytest.approx(0.4)
+    assert per["sensitivity"][et] == 1.0 and per["precision"][et] == pytest.approx(0.25)
+    # Label 2 alone is never predicted: Dice 0 (missed), precision undefined.
+    assert m["per_class"]["dice"][2] == 0.0 and m["per_class"]["precision"][2] is None
+    with pytest.raises(ValueError, match=r"region 'x' must list foreground labels in 1..3"):
+        segmentation_metrics(t, p, ["bg", "a", "b", "c"], regions={"x": [0, 1]})
+
+
+def test_spacing_per_image_must_match_the_images():
+    from medimbalance.metrics import image_spacings
+
+    assert image_spacings(None, 2, 3) == [None, None]
+    assert [list(x) for x in image_spacings([1, 2, 3], 2, 3)] == [[1, 2, 3], [1, 2, 3]]
+    with pytest.raises(ValueError, match=r"spacing must give 3 values for each of the 2 images"):
+        image_spacings([[1, 1, 1]], 2, 3)

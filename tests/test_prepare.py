@@ -74,3 +74,51 @@ def test_a_patient_in_two_given_splits_is_refused():
         r"\(train, val\)",
     ):
         assign_splits(np.zeros(5), official, groups, 0.2, 0.2, 0, ["P-007", "P-1", "P-2"])
+
+
+def test_padded_cases_are_normalised_on_their_own_voxels(tmp_path, rng):
+    from medimbalance.data.prepare import split_geometry
+
+    sizes = [[4, 6], [6, 3], [5, 5]]
+    images = np.zeros((3, 1, 6, 6), np.float32)
+    masks = np.zeros((3, 6, 6), np.uint8)
+    for i, (h, w) in enumerate(sizes):
+        images[i, 0, :h, :w] = rng.normal(10, 3, (h, w))
+        masks[i, :h, :w] = rng.integers(0, 2, (h, w))
+    voxels = np.concatenate([images[i, 0, :h, :w].ravel() for i, (h, w) in enumerate(sizes)])
+    mean, std = channel_stats(images, np.arange(3), sizes)
+    assert mean == pytest.approx([voxels.mean()]) and std == pytest.approx([voxels.std()])
+    write_split(
+        images,
+        masks,
+        np.array([2, 0]),
+        tmp_path / "i.npy",
+        tmp_path / "t.npy",
+        None,
+        (mean, std),
+        sizes,
+    )
+    out, out_masks = load_array(tmp_path / "i.npy"), load_array(tmp_path / "t.npy")
+    assert (out[0, 0, 5:] == 0).all() and (out[0, 0, :, 5:] == 0).all()  # padding stays 0
+    assert out[0, 0, :5, :5] == pytest.approx((images[2, 0, :5, :5] - mean[0]) / std[0], rel=1e-5)
+    assert np.array_equal(out_masks, masks[[2, 0]])
+    # Resampling to a fixed shape uses each case's own voxels, and the spacing scales with it.
+    write_split(
+        images,
+        masks,
+        np.array([1]),
+        tmp_path / "r.npy",
+        tmp_path / "m.npy",
+        [12, 6],
+        None,
+        sizes,
+    )
+    assert load_array(tmp_path / "m.npy")[0].tolist()[::2] == masks[1, :6, :3].repeat(2, 1).tolist()
+    meta = {"spatial_shape": [6, 6], "case_spacing": [[1, 1], [2, 1], [1, 3]], "case_sizes": sizes}
+    parts = {"train": np.array([0, 2]), "test": np.array([1])}
+    geometry = split_geometry(meta, parts, None)
+    assert geometry["split_sizes"] == {"train": [[4, 6], [5, 5]], "test": [[6, 3]]}
+    assert geometry["split_spacing"]["test"] == [[2, 1]]
+    resized = split_geometry(meta, parts, [12, 6])
+    assert "split_sizes" not in resized
+    assert resized["split_spacing"]["test"] == [[1.0, 0.5]]  # 2 mm × 6/12, 1 mm × 3/6

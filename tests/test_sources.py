@@ -96,7 +96,8 @@ def test_raw_plans_name_each_step_by_content():
     archive = "resources/msd/Task01_BrainTumour.tar"
     assert brats.extract == (archive, archive.removesuffix(".tar"))
     assert brats.convert[0] == "resources/msd/Task01_BrainTumour"
-    assert brats.convert[1]["args"] == {"shape": [64, 64, 64]} and "md5" not in brats.convert[1]
+    assert brats.convert[1]["args"] == {"shape": [64, 64, 64], "spacing": None}
+    assert "md5" not in brats.convert[1]
     flag = {"source": "medmnist", "flag": "breastmnist", "size": 28}
     breast = raw_plan(flag, "binary")
     download = breast.download

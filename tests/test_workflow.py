@@ -48,7 +48,10 @@ def test_tables_have_methods_as_rows_and_metrics_as_columns(tiny_run):
     "table, columns",
     [
         ("findings_natural", ["auroc", "average_precision", "micro_auroc", "auroc[finding_1]"]),
-        ("tumours_natural", ["dice", "sensitivity", "precision", "dice[enhancing]"]),
+        (
+            "tumours_natural",
+            ["dice", "sensitivity", "precision", "dice[enhancing_tumour]", "hd95[tumour_core]"],
+        ),
         ("std_low", ["mse", "mae", "percentage_error", "bias"]),
     ],
 )
@@ -181,7 +184,7 @@ def test_calibration_and_estimation_under_shift(tiny_run):
     assert not (tables / "std_low_shift.md").exists()  # regression is not estimated
     seg = pd.read_csv(tables / "tumours_natural.csv")
     assert {"hd95", "dice"} <= set(seg["metric"])
-    assert "HD95 (px)" in (tables / "tumours_natural.md").read_text()
+    assert "HD95 (mm)" in (tables / "tumours_natural.md").read_text()
     reg = pd.read_csv(tables / "std_low.csv")
     assert {"mae_few", "uniform_guess_percentage_error"} <= set(reg["metric"])
     text = (tables / "std_low.md").read_text()

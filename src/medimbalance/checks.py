@@ -15,6 +15,7 @@ from .tasks import (
     SYNTHESIZING,
     argument_errors,
     method_errors,
+    patch_errors,
     resolve_monitor,
 )
 
@@ -228,6 +229,13 @@ def _method_errors(study: Study, name: str, task: str) -> list[str]:
             )
             continue
         unfit = method_errors(study.methods[method], task)
+        patch = study.methods[method].get("patch")
+        if patch and task == "segmentation":
+            geometry = declared_geometry(study.datasets[name])
+            size = patch.get("size") if isinstance(patch, dict) else None
+            dims = len(geometry.get("spatial_shape") or size or [])
+            classes = geometry.get("classes") or len(patch.get("class_ratios") or [])
+            unfit += patch_errors(patch, dims, classes)
         if unfit:
             errors.append(
                 f"config key methods.{method}: {'; '.join(unfit)}, but dataset {name!r} is "

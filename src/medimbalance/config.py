@@ -99,6 +99,8 @@ class MethodSpec:
     adversarial_xi: float = 1e-5  # size of the random probe
     # weights from a local checkpoint: file, md5, strip_prefix, channels (medimbalance.pretrained)
     pretrained: dict = field(default_factory=dict)
+    # segmentation: train on patches, infer by sliding windows (medimbalance.patches); {}: whole
+    patch: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, choices in (("mixup", MIXUPS), ("sampler", SAMPLERS), ("augment", AUGMENTS)):

@@ -4,7 +4,7 @@ summaries (one row per method × metric with ``mean``, ``std`` and ``n``).
 
 Conventions of every table (results, cross-evaluation, calibration):
 
-- the header names the metric and its unit (``Balanced accuracy (%)``, ``HD95 (px)``);
+- the header names the metric and its unit (``Balanced accuracy (%)``, ``HD95 (mm)``);
   rates that papers report in percent (accuracy, balanced accuracy, macro-F1, recall, G-mean,
   calibration errors) are shown × 100 to one decimal, scores on other scales (AUROC, MCC,
   Dice, MSE) to three;
@@ -75,11 +75,12 @@ FORMATS = {
     "average_precision": MetricFormat("AP"),
     "micro_auroc": MetricFormat("Micro-AUROC"),
     "micro_average_precision": MetricFormat("Micro-AP"),
-    # segmentation (distances in pixels or voxels: no spacing is kept)
+    # segmentation (distances in mm from each case's voxel spacing; 1 mm per pixel for files
+    # whose header has no spacing, such as PNG)
     "dice": MetricFormat("Dice"),
     "sensitivity": MetricFormat("Sensitivity"),
     "precision": MetricFormat("Precision"),
-    "hd95": MetricFormat("HD95", unit="px", digits=1, better="lower"),
+    "hd95": MetricFormat("HD95", unit="mm", digits=1, better="lower"),
     # regression (errors in the target's unit)
     "mse": MetricFormat("MSE", better="lower"),
     "mae": MetricFormat("MAE", better="lower"),

@@ -278,23 +278,41 @@ def multilabel_metrics(
     }
 
 
-def overlap_per_image(predicted: np.ndarray, targets: np.ndarray, num_classes: int) -> dict:
-    """Per image and class ``(N, C)``: Dice ``2|P∩T| / (|P| + |T|)``, sensitivity ``|P∩T|/|T|``
-    and precision ``|P∩T|/|P|``; ``NaN`` where undefined (Dice: class absent from both)."""
+# What segmentation metrics do with an empty structure (a class or region absent from the
+# reference mask, the prediction, or both), after the BraTS challenge's convention.
+EMPTY_MASK_POLICY = {
+    "both_empty": "Dice 1 and HD95 0 (nothing to find and nothing found); sensitivity and "
+    "precision undefined (left out of the means)",
+    "missed": "a structure in the reference but not in the prediction: Dice 0, sensitivity 0, "
+    "precision undefined, HD95 the worst-case distance",
+    "hallucinated": "a structure in the prediction but not in the reference: Dice 0, precision "
+    "0, sensitivity undefined, HD95 the worst-case distance",
+    "worst_case": "the image's diagonal in millimetres, sqrt(sum((size_i * spacing_i)^2)) "
+    "(373.13 mm for BraTS's 240 x 240 x 155 volumes at 1 mm, the challenge's value)",
+}
+
+
+def overlap_counts(predicted: np.ndarray, targets: np.ndarray, structures: Sequence) -> dict:
+    """Per image and structure ``(N, S)``: Dice ``2|P∩T| / (|P| + |T|)`` (1 where both are
+    empty, :data:`EMPTY_MASK_POLICY`), sensitivity ``|P∩T|/|T|`` and precision ``|P∩T|/|P|``
+    (``NaN`` where undefined). A structure is a list of labels whose union it is (one label
+    for a class, several for a region such as BraTS's tumour core)."""
     n = len(targets)
     predicted = np.asarray(predicted).reshape(n, -1)
     targets = np.asarray(targets).reshape(n, -1)
-    shape = (n, num_classes)
+    shape = (n, len(structures))
     inter, pred, true = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    for c in range(num_classes):
-        p, t = predicted == c, targets == c
-        inter[:, c], pred[:, c], true[:, c] = (p & t).sum(1), p.sum(1), t.sum(1)
+    for s, labels in enumerate(structures):
+        p, t = np.isin(predicted, labels), np.isin(targets, labels)
+        inter[:, s], pred[:, s], true[:, s] = (p & t).sum(1), p.sum(1), t.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "dice": 2 * inter / (pred + true),
-            "sensitivity": inter / true,
-            "precision": inter / pred,
-        }
+        dice = np.where(pred + true == 0, 1.0, 2 * inter / (pred + true))
+        return {"dice": dice, "sensitivity": inter / true, "precision": inter / pred}
+
+
+def overlap_per_image(predicted: np.ndarray, targets: np.ndarray, num_classes: int) -> dict:
+    """:func:`overlap_counts` for the classes ``0..num_classes-1``, ``(N, C)``."""
+    return overlap_counts(predicted, targets, [[c] for c in range(num_classes)])
 
 
 def _edges(mask: np.ndarray) -> np.ndarray:
@@ -302,28 +320,71 @@ def _edges(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask)
 
 
-def hausdorff95(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """95th-percentile symmetric Hausdorff distance (voxels) between the edges of two boolean
-    masks, as MONAI's ``compute_hausdorff_distance(percentile=95)``: the larger of the two
-    directed 95th percentiles; ``NaN`` when either mask is empty."""
+def worst_case_distance(shape: Sequence[int], spacing: Sequence[float] | None = None) -> float:
+    """The HD95 given to a missed or hallucinated structure: the image's diagonal in mm."""
+    spacing = np.ones(len(shape)) if spacing is None else np.asarray(spacing, np.float64)
+    return float(np.sqrt(np.sum((np.asarray(shape, np.float64) * spacing) ** 2)))
+
+
+def hausdorff95(
+    predicted: np.ndarray, truth: np.ndarray, spacing: Sequence[float] | None = None
+) -> float:
+    """95th-percentile symmetric Hausdorff distance between the edges of two boolean masks, as
+    MONAI's ``compute_hausdorff_distance(percentile=95, spacing=...)``: the larger of the two
+    directed 95th percentiles, in the units of ``spacing`` (the voxel size per axis, mm;
+    voxels when ``None``). Empty masks follow :data:`EMPTY_MASK_POLICY`: 0 when both are
+    empty, :func:`worst_case_distance` when one is."""
     predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
+    if predicted.shape != truth.shape:
+        raise ValueError(f"masks differ in shape: {predicted.shape} and {truth.shape}")
+    if spacing is not None and len(spacing) != truth.ndim:
+        raise ValueError(f"spacing {list(spacing)} needs one value per axis of {truth.shape}")
+    if not predicted.any() and not truth.any():
+        return 0.0
     if not predicted.any() or not truth.any():
-        return float("nan")
+        return worst_case_distance(truth.shape, spacing)
     edges_p, edges_t = _edges(predicted), _edges(truth)
-    to_t = ndimage.distance_transform_edt(~edges_t)[edges_p]
-    to_p = ndimage.distance_transform_edt(~edges_p)[edges_t]
+    to_t = ndimage.distance_transform_edt(~edges_t, sampling=spacing)[edges_p]
+    to_p = ndimage.distance_transform_edt(~edges_p, sampling=spacing)[edges_t]
     return float(max(np.percentile(to_t, 95), np.percentile(to_p, 95)))
 
 
-def segmentation_metrics(
-    targets: np.ndarray, predicted: np.ndarray, class_names: Sequence[str], hausdorff: bool = True
-) -> dict:
-    """Dice, sensitivity, precision and the 95 % Hausdorff distance (voxels) per class (means
-    over the images where defined) and their means over the foreground classes (class 0 is
-    the background). ``hausdorff=False`` skips the distances (the training loop's per-epoch
-    validation does).
+def image_spacings(spacing, n: int, ndim: int) -> list:
+    """One spacing (or ``None``) per image from ``None``, one spacing ``(D,)`` for all, or one
+    per image ``(N, D)``."""
+    if spacing is None:
+        return [None] * n
+    spacing = np.asarray(spacing, np.float64)
+    if spacing.ndim == 1:
+        spacing = np.broadcast_to(spacing, (n, len(spacing)))
+    if spacing.shape != (n, ndim):
+        raise ValueError(
+            f"spacing must give {ndim} values for each of the {n} images, got shape "
+            f"{list(spacing.shape)}"
+        )
+    return list(spacing)
 
-    ``targets`` and ``predicted`` are label maps ``(N, *spatial)`` with values ``0..C-1``.
+
+def segmentation_metrics(
+    targets: np.ndarray,
+    predicted: np.ndarray,
+    class_names: Sequence[str],
+    hausdorff: bool = True,
+    spacing=None,
+    regions: dict[str, Sequence[int]] | None = None,
+    sizes: Sequence[Sequence[int]] | None = None,
+) -> dict:
+    """Dice, sensitivity, precision and the 95 % Hausdorff distance per class (means over the
+    images where defined) and their means over the foreground classes (class 0 is the
+    background); with ``regions`` (name → the labels whose union it is: BraTS's whole tumour,
+    tumour core, enhancing tumour), the same four per region under ``per_region``. Empty
+    structures follow :data:`EMPTY_MASK_POLICY`. HD95 is in mm with ``spacing`` (one ``(D,)``
+    for every image, or ``(N, D)``), else in voxels; ``hausdorff=False`` skips the distances
+    (the training loop's per-epoch validation does).
+
+    ``targets`` and ``predicted`` are label maps ``(N, *spatial)`` with values ``0..C-1``;
+    with ``sizes`` (padded cases of different sizes) each image is scored on its own low
+    corner of that size.
     """
     targets, predicted = np.asarray(targets), np.asarray(predicted)
     if predicted.shape != targets.shape:
@@ -333,21 +394,46 @@ def segmentation_metrics(
     num_classes = len(class_names)
     if targets.size and int(targets.max()) >= num_classes:
         raise ValueError(f"mask labels must lie in 0..{num_classes - 1}, got {int(targets.max())}")
-    overlap = overlap_per_image(predicted, targets, num_classes)
+    spacings = image_spacings(spacing, len(targets), targets.ndim - 1)
+    regions = dict(regions or {})
+    for name, labels in regions.items():
+        bad = [label for label in labels if not 0 < int(label) < num_classes]
+        if bad or not labels:
+            raise ValueError(
+                f"region {name!r} must list foreground labels in 1..{num_classes - 1}, got "
+                f"{list(labels)}"
+            )
+    structures = [[c] for c in range(num_classes)] + [list(v) for v in regions.values()]
+    if sizes is None:
+        pairs = list(zip(predicted, targets, strict=True))
+        overlap = overlap_counts(predicted, targets, structures)
+    else:
+        if len(sizes) != len(targets):
+            raise ValueError(f"sizes must give one size per image ({len(targets)})")
+        corners = [tuple(slice(0, int(n)) for n in size) for size in sizes]
+        pairs = [(p[c], t[c]) for p, t, c in zip(predicted, targets, corners, strict=True)]
+        rows = [overlap_counts(p[None], t[None], structures) for p, t in pairs]
+        overlap = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]} if rows else {}
     if hausdorff:
         overlap["hd95"] = np.array(
             [
-                [hausdorff95(p == c, t == c) for c in range(num_classes)]
-                for p, t in zip(predicted, targets, strict=True)
+                [hausdorff95(np.isin(p, s), np.isin(t, s), sp) for s in structures]
+                for (p, t), sp in zip(pairs, spacings, strict=True)
             ]
-        ).reshape(len(targets), num_classes)
-    per_class = {k: [_nanmean(v[:, c]) for c in range(num_classes)] for k, v in overlap.items()}
-    return {
+        ).reshape(len(targets), len(structures))
+    means = {k: [_nanmean(v[:, s]) for s in range(len(structures))] for k, v in overlap.items()}
+    per_class = {k: v[:num_classes] for k, v in means.items()}
+    out = {
         "n": len(targets),
         "classes": list(class_names),
+        "hd95_unit": "voxel" if spacing is None else "mm",
         **{k: _mean_defined(v[1:]) for k, v in per_class.items()},  # over the foreground
         "per_class": per_class,
     }
+    if regions:
+        out["regions"] = {name: [int(x) for x in v] for name, v in regions.items()}
+        out["per_region"] = {k: v[num_classes:] for k, v in means.items()}
+    return out
 
 
 def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict:
@@ -450,18 +536,25 @@ def task_metrics(
     train_targets: np.ndarray | None = None,
     guess_range: Sequence[float] | None = None,
     groups: dict | None = None,
+    spacing=None,
+    regions: dict[str, Sequence[int]] | None = None,
+    sizes: Sequence[Sequence[int]] | None = None,
 ) -> dict:
     """The metrics of ``task`` from raw network outputs: class logits ``(N, C)``, label logits
     ``(N, L)``, segmentation logits ``(N, C, *spatial)`` (or predicted label maps), or
     regression predictions ``(N, 1)``. With ``train_targets`` (the training set's targets),
     classification adds the many/medium/few-shot accuracies and regression the errors per
     target bin and the uniform guess over ``guess_range``; ``groups`` holds the keyword
-    arguments of :func:`shot_groups`. The result records its ``task``."""
+    arguments of :func:`shot_groups`. Segmentation takes the voxel ``spacing``, the named
+    ``regions`` and the case ``sizes`` of :func:`segmentation_metrics`. The result records
+    its ``task``."""
     if task == "multilabel":
         metrics = multilabel_metrics(targets, sigmoid(outputs), class_names)
     elif task == "segmentation":
         labels = outputs if outputs.ndim == np.ndim(targets) else np.argmax(outputs, axis=1)
-        metrics = segmentation_metrics(targets, labels, class_names, hausdorff)
+        metrics = segmentation_metrics(
+            targets, labels, class_names, hausdorff, spacing, regions, sizes
+        )
     elif task == "regression":
         metrics = regression_metrics(targets, outputs)
         if train_targets is not None:

@@ -200,7 +200,8 @@ def _check_divisible(
         raise ValueError(
             f"{name} downsamples by {factor}: every image side must be a multiple of {factor}"
             f"{f' and at least {minimum}' if minimum else ''}, "
-            f"got {tuple(spatial_shape)} (set the dataset's preprocess.shape)"
+            f"got {tuple(spatial_shape)} (set the dataset's preprocess.shape, or the method's "
+            "patch.size when it trains on patches)"
         )
 
 

@@ -14,20 +14,23 @@ from .metrics import ABSENT_CLASS_POLICY, HEADLINE_METRICS, TASK_SCALARS
 from .tables import summary
 
 # The per-class column of each task's table: recall per class, AUROC per label, Dice per
-# foreground region (regression has none).
+# foreground label (regression has none). A segmentation dataset with named regions shows
+# REGION_COLUMNS per region instead (metrics.json keeps the rest).
 PER_CLASS_COLUMN = {
     "multiclass": "recall",
     "binary": "recall",
     "multilabel": "auroc",
     "segmentation": "dice",
 }
+REGION_COLUMNS = ("dice", "hd95")
 TIDY_COLUMNS = ("metric", "mean", "std", "n")
 POINTS = display.MetricFormat("points", digits=1)  # percentage points, one decimal
 
 
 def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
     """One row per run: ``method``, ``seed``, the task's scalar metrics and its per-class
-    columns (``recall[<class>]``, ``auroc[<label>]`` or ``dice[<region>]``).
+    columns (``recall[<class>]``, ``auroc[<label>]`` or ``dice[<label>]``; for segmentation
+    with named regions ``dice[<region>]`` and ``hd95[<region>]`` instead).
 
     Each record is ``{"method": str, "seed": int, "metrics": <metrics.json contents>}``.
     """
@@ -38,7 +41,13 @@ def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
         row = {"method": record["method"], "seed": int(record["seed"])}
         row.update({name: m[name] for name in TASK_SCALARS[task] if name in m})
         column = PER_CLASS_COLUMN.get(task)
-        if column:
+        if m.get("per_region"):
+            regions = list(m["regions"])
+            for base in REGION_COLUMNS:
+                row.update(
+                    {f"{base}[{r}]": v for r, v in zip(regions, m["per_region"][base], strict=True)}
+                )
+        elif column:
             pairs = zip(m["classes"], m["per_class"][column], strict=True)
             skip = 1 if task == "segmentation" else 0  # the background
             row.update({f"{column}[{c}]": v for c, v in list(pairs)[skip:]})

@@ -31,6 +31,7 @@ from .config import RunConfig
 from .losses import build_loss
 from .models import build_model, num_outputs
 from .one_class import one_class_logits, train_one_class
+from .patches import CaseSet, PatchSet, PatchSpec
 from .pretrained import load_pretrained
 from .registry import Registry
 from .targets import TargetStats, target_stats
@@ -78,13 +79,29 @@ class TrainingJob:
     device: torch.device
     checkpoints: Checkpoints | None = None
     stage1: nn.Module | None = None  # decoupled: the stage-1 network
-    val: TensorSet | MemmapSet = field(init=False)
-    test: TensorSet | MemmapSet = field(init=False)
+    val: TensorSet | MemmapSet | CaseSet = field(init=False)
+    test: TensorSet | MemmapSet | CaseSet = field(init=False)
+    patch: PatchSpec | None = field(init=False)  # the method's patches, if it trains on them
 
     def __post_init__(self) -> None:
         a = self.arrays
+        self.patch = None
+        if self.run.spec.patch:
+            spatial = self.meta["spatial_shape"]
+            self.patch = PatchSpec.from_dict(self.run.spec.patch, len(spatial), len(self.classes))
+            self.val = self.cases("val", a.val_images, a.val_targets)
+            self.test = self.cases("test", a.test_images, a.test_targets)
+            return
         self.val = self.load(a.val_images, a.val_targets)
         self.test = self.load(a.test_images, a.test_targets)
+
+    def sizes(self, split: str) -> list | None:
+        """Each case's own size in the split's padded arrays (``None``: all the stored size)."""
+        return self.meta.get("split_sizes", {}).get(split)
+
+    def cases(self, split: str, images: np.ndarray, masks: np.ndarray) -> CaseSet:
+        """Whole cases of ``split`` for sliding-window inference with the method's patches."""
+        return CaseSet(images, masks, self.sizes(split), self.patch, self.device)
 
     @property
     def classes(self) -> list[str]:
@@ -96,12 +113,26 @@ class TrainingJob:
 
     def stats(self, rows: np.ndarray) -> TargetStats:
         """Target statistics of the training rows ``rows`` (the re-weighting losses' input)."""
-        return target_stats(self.run.task, self.arrays.train_targets, rows, len(self.classes))
+        return target_stats(
+            self.run.task, self.arrays.train_targets, rows, len(self.classes), self.sizes("train")
+        )
 
     def training_set(self) -> tuple[TensorSet | MemmapSet, TargetStats]:
         """The (resampled) training set and its statistics: the real rows and, after SMOTE or a
         GAN, the synthetic images appended (preloaded together)."""
         a, task = self.arrays, self.run.task
+        if self.patch is not None:
+            train = PatchSet(
+                a.train_images,
+                a.train_targets,
+                a.rows,
+                self.sizes("train"),
+                self.patch,
+                len(self.classes),
+                self.device,
+                self.run.seed,
+            )
+            return train, self.stats(a.rows)
         if not a.has_synthetic():
             return self.load(a.train_images, a.train_targets[a.rows], a.rows), self.stats(a.rows)
         targets = np.concatenate([a.train_targets[a.rows], a.synthetic_targets])
@@ -118,7 +149,7 @@ class TrainingJob:
             spec.model,
             meta["channels"],
             num_outputs(self.run.task, meta),
-            meta["spatial_shape"],
+            self.patch.size if self.patch else meta["spatial_shape"],  # what the network sees
             head=spec.head,
         )
         if spec.pretrained:

@@ -42,18 +42,22 @@ COLUMNS = (
 
 
 def metric_value(metrics: dict, name: str) -> float | None:
-    """Metric ``name`` of a run's ``metrics.json``: a scalar key (``balanced_accuracy``) or one
-    class's entry of a per-class metric (``recall[grade_4]``, ``dice[edema]``); ``None`` when
-    the run has no such value."""
+    """Metric ``name`` of a run's ``metrics.json``: a scalar key (``balanced_accuracy``), one
+    class's entry of a per-class metric (``recall[grade_4]``, ``dice[edema]``) or one region's
+    of a segmentation metric (``hd95[tumour_core]``); ``None`` when the run has no such
+    value."""
     match = re.fullmatch(r"(\w+)\[(.+)\]", name)
     if match is None:
         value = metrics.get(name)
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     base, label = match.groups()
     per_class, classes = metrics.get("per_class", {}).get(base), metrics.get("classes", [])
-    if per_class is None or label not in classes:
-        return None
-    return per_class[classes.index(label)]
+    if per_class is not None and label in classes:
+        return per_class[classes.index(label)]
+    per_region, regions = metrics.get("per_region", {}).get(base), list(metrics.get("regions", {}))
+    if per_region is not None and label in regions:  # a segmentation region (tumour_core)
+        return per_region[regions.index(label)]
+    return None
 
 
 def metric_names(metrics: dict) -> list[str]:
@@ -61,7 +65,9 @@ def metric_names(metrics: dict) -> list[str]:
     scalars = [k for k, v in metrics.items() if metric_value(metrics, k) is not None]
     classes = metrics.get("classes", [])
     per_class = [f"{base}[{c}]" for base in metrics.get("per_class", {}) for c in classes]
-    return sorted(scalars) + per_class
+    regions = metrics.get("regions", {})
+    per_region = [f"{base}[{r}]" for base in metrics.get("per_region", {}) for r in regions]
+    return sorted(scalars) + per_class + per_region
 
 
 def run_metric(metrics: dict, name: str, path: str, what: str) -> float:

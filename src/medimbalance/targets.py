@@ -43,10 +43,16 @@ class TargetStats:
 
 
 def target_stats(
-    task: str, targets: np.ndarray, rows: np.ndarray, num_classes: int, chunk: int = 64
+    task: str,
+    targets: np.ndarray,
+    rows: np.ndarray,
+    num_classes: int,
+    sizes: Sequence[Sequence[int]] | None = None,
+    chunk: int = 64,
 ) -> TargetStats:
     """Statistics of ``targets[rows]`` (the training set), read ``chunk`` rows at a time so a
-    memory-mapped set of masks is never loaded whole."""
+    memory-mapped set of masks is never loaded whole; padded masks of cases of different
+    ``sizes`` (one per row of ``targets``) count each case's own voxels only."""
     rows = np.asarray(rows)
     if task in CLASS_TASKS:
         return TargetStats(tuple(class_counts(targets[rows], num_classes).tolist()), len(rows))
@@ -55,6 +61,11 @@ def target_stats(
         return TargetStats(tuple(positives.tolist()), len(rows))
     if task == "segmentation":
         counts = np.zeros(num_classes, np.int64)
+        if sizes is not None:
+            for row in rows:
+                case = np.asarray(targets[(int(row), *(slice(0, n) for n in sizes[row]))])
+                counts += np.bincount(case.ravel(), minlength=num_classes)[:num_classes]
+            return TargetStats(tuple(counts.tolist()), int(counts.sum()))
         for start in range(0, len(rows), chunk):
             masks = np.asarray(targets[np.sort(rows[start : start + chunk])])
             counts += np.bincount(masks.ravel(), minlength=num_classes)[:num_classes]

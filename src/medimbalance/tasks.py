@@ -192,7 +192,58 @@ METHOD_FEATURES = (
     ("posthoc_tau", 0.0, CLASS_TASKS),
     ("sampler", "none", (*CLASS_TASKS, "multilabel")),
     ("adversarial", "none", ("segmentation",)),
+    ("patch", {}, ("segmentation",)),
 )
+
+# A method's ``patch`` mapping (medimbalance.patches.PatchSpec): its keys, and MONAI's blend
+# modes for overlapping sliding windows.
+PATCH_KEYS = ("size", "foreground", "class_ratios", "per_epoch", "overlap", "blend", "locations")
+BLENDS = ("gaussian", "constant")
+
+
+def patch_errors(patch: dict, spatial_dims: int, num_classes: int, where: str = "patch") -> list:
+    """What is wrong with a method's ``patch`` mapping for images of ``spatial_dims`` axes
+    and ``num_classes`` classes (empty when nothing is)."""
+    if not isinstance(patch, dict):
+        return [f"{where} must be a mapping with a size, got {patch!r}"]
+    errors = []
+    unknown = sorted(set(patch) - set(PATCH_KEYS))
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {unknown}; valid keys: {list(PATCH_KEYS)}")
+    size = patch.get("size")
+    if (
+        not isinstance(size, list | tuple)
+        or len(size) != spatial_dims
+        or not all(isinstance(n, int) and n >= 1 for n in size)
+    ):
+        errors.append(f"{where}.size must list {spatial_dims} positive voxel counts, got {size!r}")
+    foreground = patch.get("foreground", 0.33)
+    if not isinstance(foreground, int | float) or not 0 <= foreground <= 1:
+        errors.append(f"{where}.foreground must lie in [0, 1], got {foreground!r}")
+    ratios = patch.get("class_ratios")
+    if ratios is not None:
+        if "foreground" in patch:
+            errors.append(f"{where}: give foreground or class_ratios, not both")
+        if (
+            not isinstance(ratios, list | tuple)
+            or len(ratios) != num_classes
+            or not all(isinstance(r, int | float) and r >= 0 for r in ratios)
+            or not sum(ratios) > 0
+        ):
+            errors.append(
+                f"{where}.class_ratios must give {num_classes} non-negative weights (background "
+                f"first), not all 0, got {ratios!r}"
+            )
+    overlap = patch.get("overlap", 0.5)
+    if not isinstance(overlap, int | float) or not 0 <= overlap < 1:
+        errors.append(f"{where}.overlap must lie in [0, 1), got {overlap!r}")
+    if patch.get("blend", "gaussian") not in BLENDS:
+        errors.append(f"{where}.blend must be one of {list(BLENDS)}, got {patch.get('blend')!r}")
+    for key in ("per_epoch", "locations"):
+        value = patch.get(key, 1)
+        if not isinstance(value, int) or value < (0 if key == "per_epoch" else 1):
+            errors.append(f"{where}.{key} must be a whole number ≥ {int(key != 'per_epoch')}")
+    return errors
 
 
 def method_errors(method: dict, task: str) -> list[str]:

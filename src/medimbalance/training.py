@@ -244,6 +244,8 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits ``(N, K)`` for every sample of ``data``, in order, in evaluation mode."""
     model.eval()
+    if hasattr(data, "padded_logits"):  # whole cases by sliding windows
+        return torch.from_numpy(data.padded_logits(model))
     return torch.cat([forward(model, x) for x in ordered_batches(data, batch_size)])
 
 
@@ -259,6 +261,8 @@ def evaluate(
     """Validation loss (mean over samples) and the task's scalar metrics (``TASK_SCALARS``, but
     no Hausdorff distances), batch by batch: segmentation keeps only the predicted label maps."""
     model.eval()
+    if hasattr(data, "logits"):  # whole cases by sliding windows (medimbalance.patches)
+        return evaluate_cases(model, loss_fn, data, task=task)
     total, outputs = 0.0, []
     for idx in ordered_indices(data, batch_size):
         out = forward(model, data.batch(idx))
@@ -267,6 +271,33 @@ def evaluate(
     outputs = torch.cat(outputs).numpy()
     names = [str(c) for c in range(out.shape[1])]
     m = task_metrics(task, data.labels.cpu().numpy(), outputs, names, hausdorff=False)
+    scalars = {f"val_{k}": m[k] for k in TASK_SCALARS[task] if k in m}
+    return {"val_loss": total / len(data), **scalars}
+
+
+@torch.no_grad()
+def evaluate_cases(model: nn.Module, loss_fn: nn.Module, data, *, task: str) -> dict:
+    """:func:`evaluate` on whole cases inferred by sliding windows (a
+    :class:`medimbalance.patches.CaseSet`): the loss is the mean over cases of each case's
+    loss, the metrics are scored on each case at its own size."""
+    total, predicted, masks = 0.0, [], []
+    for i in range(len(data)):
+        out = data.logits(model, i)
+        _, mask = data.case(i)
+        total += float(loss_fn(out, mask))
+        predicted.append(out.argmax(1)[0].to(torch.uint8).cpu().numpy())
+        masks.append(mask[0].cpu().numpy())
+    names = [str(c) for c in range(out.shape[1])]
+    shape = np.max([m.shape for m in masks], axis=0)
+    pad = lambda a: np.pad(a, [(0, n - k) for n, k in zip(shape, a.shape, strict=True)])  # noqa: E731
+    m = task_metrics(
+        task,
+        np.stack([pad(a) for a in masks]),
+        np.stack([pad(a) for a in predicted]),
+        names,
+        hausdorff=False,
+        sizes=[a.shape for a in masks],
+    )
     scalars = {f"val_{k}": m[k] for k in TASK_SCALARS[task] if k in m}
     return {"val_loss": total / len(data), **scalars}
 
@@ -333,6 +364,8 @@ def fit(
             loss_fn.set_epoch(epoch)
         if augment is not None:
             augment.reseed(seed, epoch)
+        if hasattr(train, "reseed"):  # patches: this epoch's draws (medimbalance.patches)
+            train.reseed(seed, epoch)
         batch_losses = []
         train_loss = train_one_epoch(
             model,

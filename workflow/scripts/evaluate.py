@@ -37,6 +37,11 @@ metrics = task_metrics(
     train_targets=train_targets,
     guess_range=snakemake.params.guess_range,
     groups=snakemake.params.shot_groups,
+    # segmentation: HD95 in mm (1 mm per voxel where the files gave no spacing), the named
+    # regions, each case at its own size
+    spacing=meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
+    regions=meta.get("regions"),
+    sizes=meta.get("split_sizes", {}).get("test"),
 )
 for metric, absent in metrics.get("flagged", {}).items():
     log.warning("%s: class(es) %s absent from the test targets or never predicted", metric, absent)

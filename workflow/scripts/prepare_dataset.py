@@ -3,7 +3,13 @@
 import _libpath  # noqa: F401
 
 from medimbalance.data.io import load_array, read_json, write_json
-from medimbalance.data.prepare import assign_splits, channel_stats, stratify_key, write_split
+from medimbalance.data.prepare import (
+    assign_splits,
+    channel_stats,
+    split_geometry,
+    stratify_key,
+    write_split,
+)
 from medimbalance.data.splits import SPLITS
 from medimbalance.jobs.logs import log_to_file
 
@@ -24,7 +30,10 @@ parts = assign_splits(
     split.get("seed", 0),
     meta.get("patients"),
 )
-stats = channel_stats(images, parts["train"]) if pre.get("normalize") == "zscore" else None
+sizes = meta.pop("case_sizes", None)  # padded cases of different sizes
+stats = None
+if pre.get("normalize") == "zscore":
+    stats = channel_stats(images, parts["train"], sizes)
 for name in SPLITS:
     out = snakemake.output
     write_split(
@@ -35,10 +44,13 @@ for name in SPLITS:
         out[f"{name}_targets"],
         pre.get("shape"),
         stats,
+        sizes,
     )
     log.info("%s: %d images", name, len(parts[name]))
 
 meta["splits"] = {name: len(parts[name]) for name in SPLITS}
+meta.update(split_geometry({**meta, "case_sizes": sizes}, parts, pre.get("shape")))
+meta.pop("case_spacing", None)  # per split now
 meta["preprocess"] = {**pre, "channel_mean": stats and stats[0], "channel_std": stats and stats[1]}
 if pre.get("shape"):
     meta["spatial_shape"] = list(pre["shape"])

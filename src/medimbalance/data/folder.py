@@ -150,6 +150,48 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {error}") from error
 
 
+def read_header(path: str | Path) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The spatial size and voxel spacing (mm per axis, in the axis order of
+    :func:`read_image`) of an image file, from its header alone. NIfTI: the header's
+    ``pixdim``; SimpleITK formats: the image's spacing (1 per axis where the format has none,
+    as for PNG and JPEG). ``ValueError`` names an unreadable file."""
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith((".nii", ".nii.gz")):
+            import nibabel as nib
+
+            header = nib.load(path).header
+            dims, zooms = header.get_data_shape(), header.get_zooms()
+            if len(dims) == 4:  # (X, Y, Z, C): a 2D slice when Z = 1
+                dims, zooms = (dims[:2], zooms[:2]) if dims[2] == 1 else (dims[:3], zooms[:3])
+            elif len(dims) == 3 and dims[2] == 1:
+                dims, zooms = dims[:2], zooms[:2]
+            # float32 in the header: kept to its 7 significant digits (0.8, not 0.800000011)
+            return tuple(int(d) for d in dims), tuple(float(f"{z:.7g}") for z in zooms[: len(dims)])
+        import SimpleITK as sitk
+
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        size, spacing = reader.GetSize(), reader.GetSpacing()  # (x, y[, z]): reversed below
+        if len(size) == 3 and size[2] == 1:  # a single slice
+            size, spacing = size[:2], spacing[:2]
+        return tuple(int(d) for d in size[::-1]), tuple(float(z) for z in spacing[::-1])
+    except Exception as error:  # the readers raise many kinds; the message must name the file
+        raise ValueError(f"cannot read image {path}: {error}") from error
+
+
+def target_size(
+    size: Sequence[int], spacing: Sequence[float], target: Sequence[float] | None
+) -> tuple[int, ...]:
+    """The size of an image of ``size`` voxels at ``spacing`` once resampled to the ``target``
+    spacing (nnU-Net's habit: the same physical extent, rounded to whole voxels)."""
+    if target is None:
+        return tuple(size)
+    return tuple(max(1, round(n * s / t)) for n, s, t in zip(size, spacing, target, strict=True))
+
+
 def resize(array: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
     """Resample ``(C, *spatial)`` to ``(C, *shape)``: linear for images, nearest for masks."""
     from scipy.ndimage import zoom
@@ -164,12 +206,23 @@ class _WiderPixels(Exception):
     """An image does not fit the 8-bit pixels chosen from the images before it."""
 
 
-def _write_images(table, task, first, shape, resampled, dtype, folder) -> np.ndarray | None:
-    """Write ``images.npy`` (``dtype`` pixels) and return the masks of a segmentation manifest;
-    raises ``_WiderPixels`` when an image is not 8-bit and ``dtype`` is uint8."""
+def _pad_into(out: np.ndarray, array: np.ndarray) -> None:
+    """Write ``array`` into the low corner of ``out`` (same leading axes), zeros beyond it."""
+    out[...] = 0
+    out[tuple(slice(0, n) for n in array.shape)] = array
+
+
+def _write_images(table, task, first, sizes, out_shape, resampled, dtype, folder):
+    """Write ``images.npy`` (``dtype`` pixels, every image resampled to its entry of ``sizes``
+    and padded at the high end to ``out_shape``) and return the masks of a segmentation
+    manifest; raises ``_WiderPixels`` when an image is not 8-bit and ``dtype`` is uint8."""
     first_path = table["path"].iloc[0]
-    masks = np.zeros((len(table), *shape), np.uint8) if task == "segmentation" else None
-    with atomic_memmap(folder / "images.npy", dtype, (len(table), first.shape[0], *shape)) as out:
+    masks = None
+    if task == "segmentation":
+        masks = np.zeros((len(table), *out_shape), np.uint8)
+    with atomic_memmap(
+        folder / "images.npy", dtype, (len(table), first.shape[0], *out_shape)
+    ) as out:
         for i, path in enumerate(table["path"]):
             image = first if i == 0 else read_image(path)
             where = f"{path} (manifest row {i + 2})"
@@ -178,15 +231,10 @@ def _write_images(table, task, first, shape, resampled, dtype, folder) -> np.nda
                     f"{where} has shape {image.shape}, but {first_path} has "
                     f"{first.shape}: every image needs the same channels and dimensions"
                 )
-            if not resampled and image.shape[1:] != first.shape[1:]:
-                raise ValueError(
-                    f"{where} has size {image.shape[1:]}, but {first_path} has "
-                    f"{first.shape[1:]}: set the dataset's shape key (e.g. shape: "
-                    f"{list(first.shape[1:])}) to resample every image to one size"
-                )
             if dtype == np.uint8 and image.dtype != np.uint8:
                 raise _WiderPixels
             _check_pixels(image, where, first_path, first.dtype)
+            size = sizes[i]
             if masks is not None:
                 mask = read_image(table["mask"].iloc[i])
                 if mask.shape[1:] != image.shape[1:]:
@@ -194,12 +242,52 @@ def _write_images(table, task, first, shape, resampled, dtype, folder) -> np.nda
                         f"mask {table['mask'].iloc[i]} has shape {mask.shape[1:]}, but image "
                         f"{path} has {image.shape[1:]}"
                     )
-                masks[i] = resize(mask[:1], shape, order=0)[0].astype(np.uint8)
+                _pad_into(masks[i], resize(mask[:1], size, order=0)[0].astype(np.uint8))
             if dtype == np.uint8 and not resampled:
-                out[i] = image
+                _pad_into(out[i], image)
             else:
-                out[i] = resize(image.astype(np.float32), shape, order=1).astype(dtype)
+                _pad_into(out[i], resize(image.astype(np.float32), size, order=1).astype(dtype))
     return masks
+
+
+def case_geometry(
+    table: pd.DataFrame,
+    task: str,
+    shape: Sequence[int] | None,
+    spacing: Sequence[float] | None,
+) -> tuple[list[tuple[int, ...]], list[tuple[float, ...]]]:
+    """Each image's size once resampled and its voxel spacing then, from the headers:
+    ``shape`` resizes every image to that size (the spacing scales with it), ``spacing``
+    resamples each to that spacing (its size follows its extent), neither keeps both. Sizes
+    may differ only for segmentation (cases are padded, the masks say where they end);
+    otherwise ``ValueError`` names the row and the ``shape`` key."""
+    if shape is not None and spacing is not None:
+        raise ValueError("give a dataset either shape (a fixed size) or spacing, not both")
+    sizes, spacings = [], []
+    for i, path in enumerate(table["path"]):
+        size, native = read_header(path)
+        if spacing is not None and len(spacing) != len(size):
+            raise ValueError(
+                f"spacing {list(spacing)} needs one value per axis of {path}'s size {list(size)}"
+            )
+        if shape is not None:
+            if len(shape) != len(size):
+                raise ValueError(
+                    f"shape {list(shape)} needs one value per axis of {path}'s size {list(size)}"
+                )
+            sizes.append(tuple(int(n) for n in shape))
+            spacings.append(tuple(s * n / m for s, n, m in zip(native, size, shape, strict=True)))
+        else:
+            sizes.append(target_size(size, native, spacing))
+            spacings.append(tuple(float(x) for x in spacing) if spacing else native)
+        if task != "segmentation" and sizes[i] != sizes[0]:
+            first = table["path"].iloc[0]
+            raise ValueError(
+                f"{path} (manifest row {i + 2}) has size {sizes[i]}, but {first} has "
+                f"{sizes[0]}: set the dataset's shape key (e.g. shape: {list(sizes[0])}) to "
+                "resample every image to one size"
+            )
+    return sizes, spacings
 
 
 def _check_pixels(image: np.ndarray, where: str, first_path: str, first_dtype) -> None:
@@ -256,19 +344,28 @@ def convert_folder(
     folder: str | Path,
     source: str = "folder",
     extra_meta: dict | None = None,
+    spacing: Sequence[float] | None = None,
+    regions: dict[str, Sequence] | None = None,
 ) -> dict:
-    """Read every image (and mask) of a manifest, resample to ``shape``, write a raw dataset."""
+    """Read every image (and mask) of a manifest, resample it to ``shape`` or to the voxel
+    ``spacing`` (or neither), write a raw dataset. Segmentation cases of different sizes are
+    stored padded at the high end to the largest (zeros; ``meta["case_sizes"]`` says where
+    each ends); ``meta["case_spacing"]`` holds every case's spacing (mm per axis).
+    ``regions`` (name → labels, by name or index) are the unions of labels scored beside them
+    (BraTS's whole tumour, tumour core, enhancing tumour)."""
     table = read_manifest(manifest, task)
     # Labels are checked before any image is read or written: a bad row fails fast.
     targets = None if task == "segmentation" else parse_targets(table, task, classes, str(manifest))
+    named = None if regions is None else region_labels(regions, classes, str(manifest))
     first = read_image(table["path"].iloc[0])
-    resampled = bool(shape)
-    shape = tuple(shape) if shape else tuple(first.shape[1:])
+    sizes, spacings = case_geometry(table, task, shape or None, spacing)
+    resampled = bool(shape) or spacing is not None
+    out_shape = tuple(int(n) for n in np.max(sizes, axis=0))
     folder = Path(folder)
     try:
-        masks = _write_images(table, task, first, shape, resampled, np.uint8, folder)
+        masks = _write_images(table, task, first, sizes, out_shape, resampled, np.uint8, folder)
     except _WiderPixels:  # an image after 8-bit ones holds more: start again in float32
-        masks = _write_images(table, task, first, shape, resampled, np.float32, folder)
+        masks = _write_images(table, task, first, sizes, out_shape, resampled, np.float32, folder)
     if masks is not None:
         found = int(masks.max())
         if found >= len(classes):
@@ -285,7 +382,10 @@ def convert_folder(
         "task": task,
         "classes": list(classes),
         "channels": int(first.shape[0]),
-        "spatial_shape": [int(s) for s in shape],
+        "spatial_shape": list(out_shape),
+        "case_spacing": [list(x) for x in spacings],
+        **({"case_sizes": [list(x) for x in sizes]} if len(set(sizes)) > 1 else {}),
+        **({"regions": named} if named is not None else {}),
         "manifest": str(manifest),
         "official_split": split is not None and bool((split >= 0).any()),
         "patients": None if patients is None else [str(p) for p in patients],
@@ -295,3 +395,24 @@ def convert_folder(
         folder, targets, meta, split=None if split is None else split.to_numpy(), groups=groups
     )
     return meta
+
+
+def region_labels(regions: dict, classes: Sequence[str], where: str) -> dict[str, list[int]]:
+    """Named regions as label indices: each entry lists class names or indices of foreground
+    classes; ``ValueError`` names the region and the unknown label."""
+    index = {c: i for i, c in enumerate(classes)}
+    out = {}
+    for name, labels in regions.items():
+        if not isinstance(labels, list | tuple) or not labels:
+            raise ValueError(f"{where}: region {name!r} must list labels, got {labels!r}")
+        ids = []
+        for label in labels:
+            i = index.get(label, label)
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 < i < len(classes):
+                raise ValueError(
+                    f"{where}: region {name!r} names {label!r}, not a foreground class of "
+                    f"{list(classes)}"
+                )
+            ids.append(i)
+        out[str(name)] = sorted(set(ids))
+    return out

@@ -75,16 +75,24 @@ def write_tumours(parameters: dict, folder: str | Path) -> None:
     images, masks = synthetic.make_tumours(spec)
     folder = Path(folder)
     (folder / "cases").mkdir(parents=True, exist_ok=True)
+    spacing = spec.spacing or (1.0,) * len(spec.shape)
+    affine = np.diag([*spacing, *(1.0,) * (4 - len(spacing))])
+    # Cases of different sizes (real scans rarely share one): background added at the high end.
+    extra = np.random.default_rng([spec.seed, 1]).integers(
+        0, spec.size_jitter + 1, (len(images), len(spec.shape))
+    )
     rows = []
     for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
         case = f"case_{i:04d}"
+        pads = [(0, int(e)) for e in extra[i]]
+        image, mask = np.pad(image, [(0, 0), *pads]), np.pad(mask, pads)
         if image.ndim == 4:
             volume = np.moveaxis(image, 0, -1)
         else:
             volume = image.transpose(1, 2, 0)[:, :, None]
         path, mask_path = f"cases/{case}.nii.gz", f"cases/{case}_mask.nii.gz"
-        nib.save(nib.Nifti1Image(volume, np.eye(4)), folder / path)
-        nib.save(nib.Nifti1Image(mask, np.eye(4)), folder / mask_path)
+        nib.save(nib.Nifti1Image(volume, affine), folder / path)
+        nib.save(nib.Nifti1Image(mask, affine), folder / mask_path)
         rows.append({"path": path, "mask": mask_path, "patient_id": case})
     pd.DataFrame(rows).to_csv(folder / "manifest.tsv", sep="\t", index=False)
     log.info(

@@ -49,10 +49,24 @@ def msd_manifest(task_dir: str | Path, manifest: str | Path) -> tuple[list[str],
     return classes, regions(labels)
 
 
-def convert_msd(task_dir: str | Path, shape: list[int], folder: str | Path) -> dict:
-    """Extracted Task01 → raw dataset, volumes resampled to ``shape`` (4 channels)."""
+def convert_msd(
+    task_dir: str | Path,
+    shape: list[int] | None,
+    folder: str | Path,
+    spacing: list[float] | None = None,
+) -> dict:
+    """Extracted Task01 → raw dataset (4 channels): volumes resampled to ``shape``, to the
+    voxel ``spacing``, or (neither) kept at native resolution with each case's spacing from
+    its NIfTI header; the BraTS regions from the labels of ``dataset.json``."""
     manifest = Path(folder) / "manifest.tsv"
     classes, named = msd_manifest(task_dir, manifest)
     return convert_folder(
-        manifest, "segmentation", classes, shape, folder, "msd_brats", {"regions": named}
+        manifest,
+        "segmentation",
+        classes,
+        shape,
+        folder,
+        "msd_brats",
+        spacing=spacing,
+        regions=named,
     )

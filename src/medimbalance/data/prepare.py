@@ -7,6 +7,7 @@ patient in two splits) and stratified by a task-appropriate key.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,8 +37,14 @@ def stratify_key(targets: np.ndarray, task: str) -> np.ndarray:
         order = np.argsort(prevalence)  # rarest first
         ranked = targets[:, order].astype(bool)
         return np.where(ranked.any(1), order[ranked.argmax(1)], -1)
-    if task == "segmentation":
-        return (targets.reshape(len(targets), -1) > 0).any(1).astype(np.int64)
+    if task == "segmentation":  # masks may be memory-mapped and larger than RAM: in chunks
+        step = max(1, CHUNK_BYTES // max(1, int(np.prod(targets.shape[1:]))))
+        return np.concatenate(
+            [
+                np.asarray(targets[i : i + step]).reshape(len(targets[i : i + step]), -1).any(1)
+                for i in range(0, len(targets), step)
+            ]
+        ).astype(np.int64)
     edges = np.quantile(targets, np.linspace(0, 1, 11)[1:-1])
     return np.searchsorted(edges, targets)
 
@@ -103,14 +110,36 @@ def _can_stratify(key: np.ndarray) -> bool:
     return bool(counts.min() >= 3)
 
 
-def channel_stats(images: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std over ``images[indices]`` ``(N, C, ...)``, in chunks."""
+def crop(array: np.ndarray, size: Sequence[int] | None) -> np.ndarray:
+    """The low corner ``size`` of ``array``'s trailing axes: a padded case without its padding
+    (``array`` unchanged when ``size`` is ``None``)."""
+    if size is None:
+        return array
+    lead = array.ndim - len(size)
+    return array[(slice(None),) * lead + tuple(slice(0, int(n)) for n in size)]
+
+
+def channel_stats(
+    images: np.ndarray, indices: np.ndarray, sizes: Sequence | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over ``images[indices]`` ``(N, C, ...)``, in chunks; with
+    ``sizes`` (each case's size in the padded array) over each case's own voxels only."""
     channels = images.shape[1]
     total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
     step = rows_per_chunk(images.shape[1:])
     for start in range(0, len(indices), step):
-        block = np.asarray(images[indices[start : start + step]], np.float64)
-        flat = block.swapaxes(0, 1).reshape(channels, -1)
+        chunk = indices[start : start + step]
+        block = np.asarray(images[chunk], np.float64)
+        if sizes is None:
+            flat = block.swapaxes(0, 1).reshape(channels, -1)
+        else:
+            flat = np.concatenate(
+                [
+                    crop(b, sizes[i]).reshape(channels, -1)
+                    for b, i in zip(block, chunk, strict=True)
+                ],
+                axis=1,
+            )
         total += flat.sum(1)
         total_sq += (flat**2).sum(1)
         count += flat.shape[1]
@@ -127,35 +156,81 @@ def write_split(
     targets_out: str | Path,
     shape: Sequence[int] | None,
     stats: tuple[np.ndarray, np.ndarray] | None,
+    sizes: Sequence | None = None,
 ) -> None:
     """Copy ``images[indices]`` (resampled to ``shape``, z-scored with ``stats``) in chunks.
 
-    Masks follow their images (nearest-neighbour resampling). uint8 images stay uint8 unless
-    normalised.
+    Masks follow their images (nearest-neighbour resampling) and are written chunk by chunk
+    too. uint8 images stay uint8 unless normalised. With ``sizes`` (padded cases), ``shape``
+    resamples each case's own voxels, and z-scoring leaves the padding at 0.
     """
     from .folder import resize
 
     spatial = tuple(shape) if shape else images.shape[2:]
     dtype = np.float32 if stats is not None or images.dtype != np.uint8 else np.uint8
     is_mask = targets.ndim == images.ndim - 1 and targets.shape[1:] == images.shape[2:]
-    out_targets = np.empty((len(indices), *spatial), targets.dtype) if is_mask and shape else None
-    with atomic_memmap(images_out, dtype, (len(indices), images.shape[1], *spatial)) as out:
-        step = rows_per_chunk((images.shape[1], *np.maximum(images.shape[2:], spatial)))
+    step = rows_per_chunk((images.shape[1], *np.maximum(images.shape[2:], spatial)))
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(
+            atomic_memmap(images_out, dtype, (len(indices), images.shape[1], *spatial))
+        )
+        out_targets = None
+        if is_mask:
+            out_targets = stack.enter_context(
+                atomic_memmap(targets_out, targets.dtype, (len(indices), *spatial))
+            )
         for start in range(0, len(indices), step):
             chunk = indices[start : start + step]
             block = np.asarray(images[chunk])
+            masks = np.asarray(targets[chunk]) if is_mask else None
             if shape:
-                block = np.stack([resize(b.astype(np.float32), spatial, order=1) for b in block])
-                if out_targets is not None:
-                    masks = [resize(m[None], spatial, order=0)[0] for m in targets[chunk]]
-                    out_targets[start : start + len(chunk)] = np.stack(masks)
+                case = [None] * len(chunk) if sizes is None else [sizes[i] for i in chunk]
+                block = np.stack(
+                    [
+                        resize(crop(b, c).astype(np.float32), spatial, order=1)
+                        for b, c in zip(block, case, strict=True)
+                    ]
+                )
+                if masks is not None:
+                    masks = np.stack(
+                        [
+                            resize(crop(m, c)[None], spatial, order=0)[0]
+                            for m, c in zip(masks, case, strict=True)
+                        ]
+                    )
             if stats is not None:
                 mean, std = stats
                 shape_c = (1, -1) + (1,) * (block.ndim - 2)
                 block = (block - mean.reshape(shape_c)) / std.reshape(shape_c)
+                if sizes is not None and not shape:  # the padding stays 0
+                    for b, i in zip(block, chunk, strict=True):
+                        valid = np.zeros(b.shape[1:], bool)
+                        valid[tuple(slice(0, int(n)) for n in sizes[i])] = True
+                        b[:, ~valid] = 0
             out[start : start + len(chunk)] = (
                 block.astype(dtype) if dtype != np.uint8 else np.round(block).astype(np.uint8)
             )
-    save_array(
-        targets_out, out_targets if out_targets is not None else np.asarray(targets[indices])
-    )
+            if out_targets is not None:
+                out_targets[start : start + len(chunk)] = masks
+    if not is_mask:
+        save_array(targets_out, np.asarray(targets[indices]))
+
+
+def split_geometry(meta: dict, parts: dict[str, np.ndarray], shape: Sequence[int] | None) -> dict:
+    """The prepared dataset's per-split case geometry from the raw ``meta``:
+    ``split_spacing`` (each case's voxel spacing, mm per axis) and, for padded cases kept at
+    their own size, ``split_sizes``; after resampling to ``shape`` the spacing scales and every
+    case has that size."""
+    spacing, sizes = meta.get("case_spacing"), meta.get("case_sizes")
+    out = {}
+    if spacing is not None:
+        full = sizes or [meta["spatial_shape"]] * len(spacing)
+        if shape:
+            spacing = [
+                [s * n / m for s, n, m in zip(sp, size, shape, strict=True)]
+                for sp, size in zip(spacing, full, strict=True)
+            ]
+        out["split_spacing"] = {k: [list(spacing[i]) for i in v] for k, v in parts.items()}
+    if sizes is not None and not shape:
+        out["split_sizes"] = {k: [list(sizes[i]) for i in v] for k, v in parts.items()}
+    return out

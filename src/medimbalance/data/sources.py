@@ -83,6 +83,12 @@ SOURCES: dict[str, Source] = {
             "task": "segmentation",
             "classes": ["background", "edema", "non_enhancing", "enhancing"],
             "shape": None,
+            "spacing": None,
+            "regions": {
+                "whole_tumour": ["edema", "non_enhancing", "enhancing"],
+                "tumour_core": ["non_enhancing", "enhancing"],
+                "enhancing_tumour": ["enhancing"],
+            },
         },
     ),
     "synthetic_std_regression": Source(
@@ -111,10 +117,13 @@ SOURCES: dict[str, Source] = {
         download="msd/Task01_BrainTumour",
         extract=True,
         converter="medimbalance.data.msd:convert_msd",
-        keys=("shape",),
+        keys=("shape", "spacing"),
     ),
     "folder": Source(
-        family="folder", input_key="manifest", converter=_FOLDER, keys=("task", "classes", "shape")
+        family="folder",
+        input_key="manifest",
+        converter=_FOLDER,
+        keys=("task", "classes", "shape", "spacing", "regions"),
     ),
 }
 
@@ -281,7 +290,10 @@ def declared_geometry(dataset: dict, preprocess: dict | None = None) -> dict:
         "synthetic_graded_lesions": [generator.get("image_size", 28)] * 2,
         "synthetic_findings": [generator.get("image_size", 32)] * 2,
         "synthetic_std_regression": [generator.get("image_size", 52)] * 2,
-        "synthetic_tumours": generator.get("shape", [64, 64]),
+        # cases of different sizes are padded to the largest, which only the data tells
+        "synthetic_tumours": None
+        if generator.get("size_jitter")
+        else generator.get("shape", [64, 64]),
         "cifar10": [32, 32],
         "cifar100": [32, 32],
         "medmnist": [dataset.get("size", 28)] * 2,

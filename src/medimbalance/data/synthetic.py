@@ -201,9 +201,20 @@ class TumoursSpec:
     tumour_fraction: float = 0.01  # mean share of voxels inside the tumour (edema included)
     noise: float = 0.05
     seed: int = 0
+    # cases of different sizes: each padded at the high end by 0..size_jitter voxels per axis
+    size_jitter: int = 0
+    spacing: tuple[float, ...] | None = None  # voxel spacing (mm) in the files' headers; 1 mm
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(self.shape))  # lists from the config
+        if self.spacing is not None:
+            object.__setattr__(self, "spacing", tuple(float(x) for x in self.spacing))
+            if len(self.spacing) != len(self.shape) or min(self.spacing) <= 0:
+                raise ValueError(
+                    f"spacing must give {len(self.shape)} positive sizes, got {self.spacing}"
+                )
+        if self.size_jitter < 0:
+            raise ValueError(f"size_jitter must be ≥ 0, got {self.size_jitter}")
         if len(self.shape) not in (2, 3) or min(self.shape) < 16:
             raise ValueError(f"shape must be 2 or 3 sizes ≥ 16, got {self.shape}")
         if not 0 < self.tumour_fraction < 0.2:
