@@ -1,5 +1,7 @@
 """Patch training and sliding-window inference (medimbalance.patches)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -104,8 +106,12 @@ def test_sliding_windows_equal_whole_image_inference_when_the_window_covers_it(r
         # Smaller windows that overlap: the same shape, each voxel's outputs a blend.
         small = CaseSet(images, masks, None, PatchSpec((8, 8, 8), overlap=0.5), DEVICE)
         assert small.logits(net, 0).shape == whole.shape
-        padded = cases.padded_logits(net)
-    assert padded.shape == (2, 3, 16, 16, 8) and (padded[1, :, :, 12:] == 0).all()
+        labels = cases.predicted_labels(net)
+        second = cases.logits(net, 1)  # the second case at its own size, 16 × 12 × 8
+    assert labels.shape == (2, 16, 16, 8) and labels.dtype == np.uint8
+    assert (labels[1, :, 12:] == 0).all()  # background in the padding
+    np.testing.assert_array_equal(labels[1, :, :12], second[0].argmax(0).numpy())
+    np.testing.assert_array_equal(labels[0], whole[0].argmax(0).numpy())
     assert cases.case(1)[1].shape == (1, 16, 12, 8)
 
 
@@ -127,3 +133,33 @@ def test_patch_settings_are_checked():
     assert patch_errors({"size": [4, 4], "foreground": 0.5, "class_ratios": [1, 1, 1]}, 2, 3)
     with pytest.raises(ValueError, match=r"patch\.size"):
         PatchSpec.from_dict({"size": [0, 4]}, 2, 3)
+
+
+def mapped_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (``/proc/self/smaps``)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if not line.split(":")[0].isalpha() or "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's smaps")
+def test_reading_patches_releases_the_mapped_pages(tmp_path, rng):
+    from medimbalance.data.io import load_array, save_array
+
+    images, masks = padded_cases(rng, [(64, 64, 64)] * 2, (64, 64, 64), foreground=0.01)
+    save_array(tmp_path / "i.npy", images), save_array(tmp_path / "m.npy", masks)
+    mapped = load_array(tmp_path / "i.npy", mmap=True)
+    spec = PatchSpec(size=(48, 48, 48), per_epoch=4)
+    patches = PatchSet(
+        mapped, load_array(tmp_path / "m.npy", mmap=True), np.arange(2), None, spec, 3, DEVICE
+    )
+    np.asarray(mapped).sum()  # touch every page: 2 MiB of cases resident in this mapping
+    assert mapped_kib(tmp_path / "i.npy") > 1500
+    x = patches.batch(torch.arange(4))
+    row, slices, _ = patches.draws[0]
+    np.testing.assert_array_equal(x[0, 0].numpy(), images[row, 0][slices])
+    assert mapped_kib(tmp_path / "i.npy") < 100  # read, then released

@@ -42,15 +42,31 @@ def test_patch_methods_are_scored_per_region_in_mm(seg_run):
         assert metrics["hd95_unit"] == "mm" and set(metrics["per_region"]) >= {"dice", "hd95"}
         assert list(metrics["regions"]) == ["whole_tumour", "tumour_core", "enhancing_tumour"]
         assert all(v is not None for v in metrics["per_region"]["hd95"])
-        with np.load(run / "predictions.npz") as p:
-            logits, sizes = p["test_logits"], meta["split_sizes"]["test"]
-            assert logits.shape[2:] == tuple(meta["spatial_shape"])
-            for case, size in zip(logits, sizes, strict=True):  # zeros beyond each case
-                inside = np.zeros(case.shape[1:], bool)
+        with np.load(run / "predictions.npz") as p:  # label maps of whole cases, not logits
+            labels, sizes = p["test_labels"], meta["split_sizes"]["test"]
+            assert "test_logits" not in p.files and labels.dtype == np.uint8
+            assert labels.shape[1:] == tuple(meta["spatial_shape"])
+            for case, size in zip(labels, sizes, strict=True):  # background beyond each case
+                inside = np.zeros(case.shape, bool)
                 inside[tuple(slice(0, n) for n in size)] = True
-                assert not case[:, ~inside].any()
+                assert not case[~inside].any() and case[inside].max() <= 3
         history = json.loads((run / "history.json").read_text())["epochs"]
         assert len(history) == 2 and all("val_dice" in r for r in history)
     table = pd.read_csv(seg_run / "tables/tumours_natural.csv")
     assert {"dice[tumour_core]", "hd95[tumour_core]", "hd95"} <= set(table["metric"])
     assert "HD95 (mm)" in (seg_run / "tables/tumours_natural.md").read_text()
+
+
+def test_a_patch_model_is_scored_on_another_sites_cases_of_other_sizes(seg_run):
+    own = json.loads((seg_run / "data/tumours/meta.json").read_text())
+    other = json.loads((seg_run / "data/tumours/test_on/tumours_b/meta.json").read_text())
+    assert other["spatial_shape"] != own["spatial_shape"]  # larger cases, by sliding windows
+    assert other["split_spacing"]["test"][0] == [0.8, 0.8, 2.0]
+    run = seg_run / "runs/tumours/natural/ce_80/seed0/test_on/tumours_b"
+    with np.load(run / "predictions.npz") as p:
+        assert p["test_labels"].shape == p["test_targets"].shape
+        assert p["test_labels"].shape[1:] == tuple(other["spatial_shape"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == other["splits"]["test"] and metrics["hd95_unit"] == "mm"
+    cross = (seg_run / "tables/tumours_natural_test_on.md").read_text()
+    assert "tumours_b" in cross

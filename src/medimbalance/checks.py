@@ -341,6 +341,12 @@ def _shift_errors(study: Study) -> list[str]:
                 f"{where}.methods: {name!r} trains one autoencoder per class, whose scores are "
                 "not class probabilities; list other methods"
             )
+        if method.get("patch"):
+            errors.append(
+                f"{where}.methods: {name!r} trains on patches and keeps the label maps of whole "
+                "cases (sliding windows), not the logits estimation under shift needs; list "
+                "other methods"
+            )
         if method.get("posthoc_tau"):
             errors.append(
                 f"{where}.methods: {name!r} adjusts its logits after training (posthoc_tau), "

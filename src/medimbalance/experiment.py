@@ -45,10 +45,13 @@ def load_trained_model(
 ) -> tuple[nn.Module, RunConfig]:
     """A run's saved network (``model.pt``) ready for inference on data described by
     ``data_meta``. Raises ``ValueError`` naming both when the model was trained on other
-    classes, channels or image shapes, or is a one-class ensemble (no single network)."""
+    classes, channels or image shapes (any shape for a network trained on patches), or is a
+    one-class ensemble (no single network)."""
     blob = load_model_file(path, device)
     run, trained = RunConfig.from_dict(blob["run_config"]), blob["meta"]
-    for key in ("classes", "channels", "spatial_shape"):
+    # A network trained on patches infers any case size by sliding windows.
+    keys = ("classes", "channels") if run.spec.patch else ("classes", "channels", "spatial_shape")
+    for key in keys:
         if list(np.atleast_1d(trained[key])) != list(np.atleast_1d(data_meta[key])):
             raise ValueError(
                 f"{path} was trained on {key} {trained[key]}, but the data has "
@@ -60,7 +63,7 @@ def load_trained_model(
         run.spec.model,
         trained["channels"],
         num_outputs(run.task, trained),
-        trained["spatial_shape"],
+        run.spec.patch.get("size") or trained["spatial_shape"],
         head=trained.get("head") or run.spec.head,  # stage 2 of a decoupled method sets it
     )
     model.load_state_dict(blob["state_dict"])

@@ -405,15 +405,17 @@ def segmentation_metrics(
             )
     structures = [[c] for c in range(num_classes)] + [list(v) for v in regions.values()]
     if sizes is None:
-        pairs = list(zip(predicted, targets, strict=True))
-        overlap = overlap_counts(predicted, targets, structures)
-    else:
-        if len(sizes) != len(targets):
-            raise ValueError(f"sizes must give one size per image ({len(targets)})")
-        corners = [tuple(slice(0, int(n)) for n in size) for size in sizes]
-        pairs = [(p[c], t[c]) for p, t, c in zip(predicted, targets, corners, strict=True)]
-        rows = [overlap_counts(p[None], t[None], structures) for p, t in pairs]
-        overlap = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]} if rows else {}
+        sizes = [targets.shape[1:]] * len(targets)
+    if len(sizes) != len(targets):
+        raise ValueError(f"sizes must give one size per image ({len(targets)})")
+    # Image by image: the working memory is a few masks of one image, whatever the split's size.
+    corners = [tuple(slice(0, int(n)) for n in size) for size in sizes]
+    pairs = [(p[c], t[c]) for p, t, c in zip(predicted, targets, corners, strict=True)]
+    rows = [overlap_counts(p[None], t[None], structures) for p, t in pairs]
+    overlap = {
+        k: np.concatenate([r[k] for r in rows]) if rows else np.zeros((0, len(structures)))
+        for k in ("dice", "sensitivity", "precision")
+    }
     if hausdorff:
         overlap["hd95"] = np.array(
             [

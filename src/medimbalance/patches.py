@@ -20,6 +20,7 @@ starts in the padding, and a patch larger than its case along an axis is padded 
 
 from __future__ import annotations
 
+import mmap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,15 @@ def window(centre: Sequence[int], size: Sequence[int], extent: Sequence[int]):
         slices.append(slice(start, stop))
         pads.append((0, n - (stop - start)))
     return tuple(slices), pads
+
+
+def release(array: np.ndarray) -> None:
+    """Drop the pages of a read-only memory-mapped ``array`` from this process's resident set
+    (they stay in the page cache): reading patches from a dataset larger than RAM then keeps
+    the process's memory bounded instead of mapping every page it ever touched."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def _padded(block: np.ndarray, pads: list[tuple[int, int]]) -> np.ndarray:
@@ -185,7 +195,8 @@ class PatchSet:
         for i in idx.cpu().tolist():
             row, slices, pads = self.draws[i]
             lead = (row, slice(None)) if channels else (row,)
-            out.append(_padded(np.asarray(array[(*lead, *slices)]), pads))
+            out.append(_padded(np.array(array[(*lead, *slices)]), pads))
+        release(array)
         return np.stack(out)
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
@@ -226,8 +237,9 @@ class CaseSet:
         from .training import to_tensor
 
         crop = tuple(slice(0, n) for n in self.sizes[i])
-        image = to_tensor(np.asarray(self.images[(i, slice(None), *crop)])[None], self.device)
-        mask = torch.from_numpy(np.asarray(self.masks[(i, *crop)])[None]).to(self.device)
+        image = to_tensor(np.array(self.images[(i, slice(None), *crop)])[None], self.device)
+        mask = torch.from_numpy(np.array(self.masks[(i, *crop)])[None]).to(self.device)
+        release(self.images), release(self.masks)
         return image, mask.long()
 
     @torch.no_grad()
@@ -248,13 +260,13 @@ class CaseSet:
         ).float()
 
     @torch.no_grad()
-    def padded_logits(self, model: nn.Module) -> np.ndarray:
-        """Every case's logits ``(N, K, *stored shape)``, zeros in the padding."""
+    def predicted_labels(self, model: nn.Module) -> np.ndarray:
+        """Every case's predicted label map ``(N, *stored shape)`` uint8, background in the
+        padding. Label maps, not logits, are what whole cases at native resolution keep: one
+        byte per voxel (a BraTS test split's logits as float16 would take 8 bytes per voxel)."""
         model.eval()
-        out = None
+        out = np.zeros((len(self), *self.images.shape[2:]), np.uint8)
         for i in range(len(self)):
-            logits = self.logits(model, i)[0].cpu().numpy()
-            if out is None:
-                out = np.zeros((len(self), logits.shape[0], *self.images.shape[2:]), np.float32)
-            out[(i, slice(None), *(slice(0, n) for n in self.sizes[i]))] = logits
+            labels = self.logits(model, i)[0].argmax(0).to(torch.uint8).cpu().numpy()
+            out[(i, *(slice(0, n) for n in self.sizes[i]))] = labels
         return out

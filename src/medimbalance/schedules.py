@@ -204,8 +204,11 @@ class TrainingJob:
         }
 
     def outputs(self, model: nn.Module) -> dict[str, np.ndarray]:
-        """The model's raw outputs on the validation and test splits."""
+        """The model's raw outputs on the validation and test splits (a patch method's: the
+        label maps of whole cases inferred by sliding windows, uint8)."""
         splits = (("val", self.val), ("test", self.test))
+        if self.patch is not None:
+            return {split: data.predicted_labels(model) for split, data in splits}
         return {split: predict_logits(model, data).cpu().numpy() for split, data in splits}
 
 

@@ -244,8 +244,6 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits ``(N, K)`` for every sample of ``data``, in order, in evaluation mode."""
     model.eval()
-    if hasattr(data, "padded_logits"):  # whole cases by sliding windows
-        return torch.from_numpy(data.padded_logits(model))
     return torch.cat([forward(model, x) for x in ordered_batches(data, batch_size)])
 
 

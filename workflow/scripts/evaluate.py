@@ -7,21 +7,27 @@ import _libpath  # noqa: F401
 import logging
 
 from medimbalance.calibration import calibrate
-from medimbalance.data.io import load_array, load_npz, read_json, write_json
+from medimbalance.data.io import load_array, load_npz, read_json, unreadable, write_json
 from medimbalance.jobs.logs import SUMMARY, log_to_file
 from medimbalance.metrics import HEADLINE_METRICS, TASK_SCALARS, task_metrics
 from medimbalance.tasks import CLASS_TASKS
 
 log = log_to_file(snakemake.log[0])
-PREDICTION_ARRAYS = ("val_logits", "val_targets", "test_logits", "test_targets")
 meta = read_json(snakemake.input.meta)
 task, classes = meta["task"], meta["classes"]
-arrays = load_npz(snakemake.input.predictions, PREDICTION_ARRAYS)
+arrays = load_npz(snakemake.input.predictions, ("val_targets", "test_targets"))
+# Outputs are logits, or (a segmentation method on patches) the label maps of whole cases.
+kind = "labels" if "test_labels" in arrays else "logits"
+missing = [name for name in (f"val_{kind}", f"test_{kind}") if name not in arrays]
+if missing:
+    raise unreadable(
+        snakemake.input.predictions, f"no array {missing[0]!r} (it holds {sorted(arrays)})"
+    )
 for split in ("val", "test"):  # outputs and targets of a split must describe the same images
-    logits, targets = arrays[f"{split}_logits"], arrays[f"{split}_targets"]
+    logits, targets = arrays[f"{split}_{kind}"], arrays[f"{split}_targets"]
     if len(logits) != len(targets):
         raise ValueError(
-            f"{snakemake.input.predictions}: {split}_logits has {len(logits)} rows but "
+            f"{snakemake.input.predictions}: {split}_{kind} has {len(logits)} rows but "
             f"{split}_targets {len(targets)}"
         )
 
@@ -32,7 +38,7 @@ if task in (*CLASS_TASKS, "regression"):  # shot groups: the profile's training 
 metrics = task_metrics(
     task,
     arrays["test_targets"],
-    arrays["test_logits"],
+    arrays[f"test_{kind}"],
     classes,
     train_targets=train_targets,
     guess_range=snakemake.params.guess_range,

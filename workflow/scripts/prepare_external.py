@@ -8,7 +8,7 @@ import _libpath  # noqa: F401
 import numpy as np
 
 from medimbalance.data.io import load_array, read_json, write_json
-from medimbalance.data.prepare import write_split
+from medimbalance.data.prepare import split_geometry, write_split
 from medimbalance.jobs.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
@@ -18,7 +18,9 @@ pre = own["preprocess"]
 images = load_array(inp.images, mmap=True)
 shape = list(pre.get("shape") or images.shape[2:])
 found = {"task": theirs["task"], "classes": theirs["classes"], "channels": images.shape[1]}
-found["spatial_shape"] = shape
+sizes = theirs.pop("case_sizes", None)  # segmentation cases of different sizes, padded
+if sizes is None and "split_sizes" not in own:  # otherwise networks on patches: any size
+    found["spatial_shape"] = shape
 for key, value in found.items():
     if list(np.atleast_1d(value)) != list(np.atleast_1d(own[key])):
         raise ValueError(
@@ -31,7 +33,17 @@ if pre.get("channel_mean") is not None:
     stats = np.asarray(pre["channel_mean"]), np.asarray(pre["channel_std"])
 test = np.asarray(read_json(inp.splits)["test"], np.int64)
 targets = load_array(inp.targets, mmap=True)
-write_split(images, targets, test, out.test_images, out.test_targets, pre.get("shape"), stats)
-meta = {**theirs, "spatial_shape": shape, "splits": {"test": len(test)}, "preprocess": pre}
+write_split(
+    images, targets, test, out.test_images, out.test_targets, pre.get("shape"), stats, sizes
+)
+geometry = split_geometry({**theirs, "case_sizes": sizes}, {"test": test}, pre.get("shape"))
+theirs.pop("case_spacing", None)  # per split now
+meta = {
+    **theirs,
+    **geometry,
+    "spatial_shape": shape,
+    "splits": {"test": len(test)},
+    "preprocess": pre,
+}
 write_json(out.meta, {**meta, "external_test_set_of": wc.dataset})
 log.info("%s's test split (%d images) prepared as %s's", wc.other, len(test), wc.dataset)

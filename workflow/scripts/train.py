@@ -57,13 +57,13 @@ save_model(
     {**meta, "training_counts": counts, "kept_epochs": kept, "head": trained.head or run.spec.head},
 )
 write_json(out.history, {"epochs": trained.history})
-# Segmentation logits are maps per class and voxel: stored as float16 to halve their size.
-dtype = "float16" if run.task == "segmentation" else "float32"
-save_npz(
-    out.predictions,
-    val_logits=trained.outputs["val"].astype(dtype),
-    val_targets=arrays.val_targets,
-    test_logits=trained.outputs["test"].astype(dtype),
-    test_targets=arrays.test_targets,
-)
+# Segmentation logits are maps per class and voxel: stored as float16 to halve their size; a
+# patch method's whole cases keep their predicted label maps (uint8) instead.
+outputs = trained.outputs
+if outputs["test"].dtype == "uint8":
+    saved = {"val_labels": outputs["val"], "test_labels": outputs["test"]}
+else:
+    dtype = "float16" if run.task == "segmentation" else "float32"
+    saved = {f"{split}_logits": outputs[split].astype(dtype) for split in ("val", "test")}
+save_npz(out.predictions, **saved, val_targets=arrays.val_targets, test_targets=arrays.test_targets)
 checkpoints.clear()
