@@ -20,7 +20,6 @@ starts in the padding, and a patch larger than its case along an axis is padded 
 
 from __future__ import annotations
 
-import mmap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data.io import release
 from .tasks import patch_errors
 
 
@@ -85,15 +85,6 @@ def window(centre: Sequence[int], size: Sequence[int], extent: Sequence[int]):
     return tuple(slices), pads
 
 
-def release(array: np.ndarray) -> None:
-    """Drop the pages of a read-only memory-mapped ``array`` from this process's resident set
-    (they stay in the page cache): reading patches from a dataset larger than RAM then keeps
-    the process's memory bounded instead of mapping every page it ever touched."""
-    mapping = getattr(array, "_mmap", None)
-    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        mapping.madvise(mmap.MADV_DONTNEED)
-
-
 def _padded(block: np.ndarray, pads: list[tuple[int, int]]) -> np.ndarray:
     if not any(after for _, after in pads):
         return block
@@ -123,10 +114,11 @@ class PatchSet:
         self.sizes = [tuple(sizes[r]) if sizes is not None else full for r in self.rows]
         self.num_classes = num_classes
         rng = np.random.default_rng(seed)
-        self.locations = [
-            case_locations(self._case_mask(r, s), num_classes, spec.locations, rng)
-            for r, s in zip(self.rows, self.sizes, strict=True)
-        ]
+        self.locations = []
+        for row, size in zip(self.rows, self.sizes, strict=True):
+            mask = self._case_mask(row, size)
+            self.locations.append(case_locations(mask, num_classes, spec.locations, rng))
+            release(masks)
         self.n = spec.per_epoch or len(self.rows)
         self.labels = torch.zeros(self.n, dtype=torch.uint8, device=device)  # length, device
         self.draws: list[tuple[int, tuple, list]] = []

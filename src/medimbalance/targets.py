@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .data.io import release
 from .tasks import CLASS_TASKS
 
 if TYPE_CHECKING:
@@ -65,10 +66,12 @@ def target_stats(
             for row in rows:
                 case = np.asarray(targets[(int(row), *(slice(0, n) for n in sizes[row]))])
                 counts += np.bincount(case.ravel(), minlength=num_classes)[:num_classes]
+                release(targets)
             return TargetStats(tuple(counts.tolist()), int(counts.sum()))
         for start in range(0, len(rows), chunk):
             masks = np.asarray(targets[np.sort(rows[start : start + chunk])])
             counts += np.bincount(masks.ravel(), minlength=num_classes)[:num_classes]
+            release(targets)
         return TargetStats(tuple(counts.tolist()), int(counts.sum()))
     values = np.asarray(targets[rows], np.float64)
     return TargetStats(total=len(values), values=values)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import tempfile
 import zipfile
@@ -81,6 +82,16 @@ def atomic_memmap(path: str | os.PathLike, dtype, shape: tuple[int, ...]) -> Ite
         yield array
         array.flush()
         del array
+
+
+def release(array: np.ndarray) -> None:
+    """Drop the pages of a read-only memory-mapped ``array`` (``load_array(mmap=True)``) from
+    this process's resident set; they stay in the page cache. Reading a dataset larger than
+    RAM piece by piece then keeps the process's memory bounded instead of holding every page
+    it has touched. Arrays that are not memory maps are left alone."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from .io import atomic_memmap, save_array
+from .io import atomic_memmap, release, save_array
 from .raw import SPLIT_CODES, UNASSIGNED
 from .splits import SPLITS, stratified_split
 
@@ -143,6 +143,7 @@ def channel_stats(
         total += flat.sum(1)
         total_sq += (flat**2).sum(1)
         count += flat.shape[1]
+        release(images)
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0))
     return mean, np.where(std > 0, std, 1.0)
@@ -212,6 +213,7 @@ def write_split(
             )
             if out_targets is not None:
                 out_targets[start : start + len(chunk)] = masks
+            release(images), release(targets)  # the chunk is read: drop its mapped pages
     if not is_mask:
         save_array(targets_out, np.asarray(targets[indices]))
 
