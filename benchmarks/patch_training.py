@@ -16,7 +16,7 @@ a fresh process:
   2, ``--workers`` worker processes), the same number of patches.
 
 Prints, per pipeline, patches per second and the peak resident memory of the process (its
-``ru_maxrss``, children included for the DataLoader's workers), and the throughput ratio.
+``VmHWM``; the DataLoader's workers' peaks included), and the throughput ratio.
 
     .venv/bin/python benchmarks/patch_training.py --cases 180 --folder /tmp/brats_like
 """
@@ -67,7 +67,10 @@ def write_cases(folder: Path, cases: int, seed: int = 0) -> None:
 
 
 def peak_rss_mib() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """The peak resident memory of this process (``VmHWM``: reset by ``execve``, unlike
+    ``ru_maxrss``) and of its finished children (the DataLoader's workers), the larger one."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
 
@@ -173,8 +176,11 @@ def main() -> None:
     parser.add_argument("--infer", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the written set")
-    parser.add_argument("--child", choices=("ours", "monai"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("write", "ours", "monai"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "write":
+        write_cases(args.folder, args.cases)
+        return
     if args.child == "ours":
         print(json.dumps(run_ours(args.folder, args.patches, args.steps, args.infer)))
         return
@@ -182,8 +188,8 @@ def main() -> None:
         print(json.dumps(run_monai(args.folder, args.patches, args.workers)))
         return
     start = time.perf_counter()
-    if not (args.folder / "masks.npy").exists():
-        write_cases(args.folder, args.cases)
+    if not (args.folder / "masks.npy").exists():  # in a child: this process stays small
+        subprocess.run([sys.executable, __file__, "--child", "write", *sys.argv[1:]], check=True)
     size = sum(f.stat().st_size for f in args.folder.glob("*.npy")) / 1024**3
     print(f"dataset: {args.cases} cases, {size:.1f} GiB ({time.perf_counter() - start:.0f} s)")
     results = []

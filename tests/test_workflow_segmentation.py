@@ -70,3 +70,23 @@ def test_a_patch_model_is_scored_on_another_sites_cases_of_other_sizes(seg_run):
     assert metrics["n"] == other["splits"]["test"] and metrics["hd95_unit"] == "mm"
     cross = (seg_run / "tables/tumours_natural_test_on.md").read_text()
     assert "tumours_b" in cross
+
+
+def test_every_segmentation_method_has_training_and_test_logit_histograms(seg_run):
+    meta = json.loads((seg_run / "data/tumours/meta.json").read_text())
+    for method in ("dice_ce", "ce_80", "asym_all"):
+        metrics = json.loads(
+            (seg_run / f"runs/tumours/natural/{method}/seed0/metrics.json").read_text()
+        )
+        found = metrics["logit_histograms"]
+        training, test = np.asarray(found["training"]), np.asarray(found["test"])
+        assert training.shape == test.shape == (4, len(found["edges"]) - 1)
+        # The test histogram counts every voxel of the test cases once, by its true class.
+        masks = np.load(seg_run / "data/tumours/test_targets.npy")
+        sizes = meta["split_sizes"]["test"]
+        truth = sum(
+            np.bincount(m[tuple(slice(0, n) for n in s)].ravel(), minlength=4)
+            for m, s in zip(masks, sizes, strict=True)
+        )
+        assert test.sum(1).tolist() == truth.tolist()
+    assert (seg_run / "figures/tumours_natural_logit_histograms.png").stat().st_size > 10_000

@@ -165,6 +165,56 @@ def plot_logit_histograms(
     save_figure(fig, path, dpi=110)
 
 
+def plot_logit_histogram_counts(
+    runs: dict[str, dict[str, np.ndarray]],
+    class_names: Sequence[str],
+    title: str,
+    path: str,
+) -> None:
+    """Per foreground class ``c``, the density of the logit ``z_c`` over the voxels of true
+    class ``c`` for each method (a colour), on its training images (dashed) and on the test
+    split (solid), from binned counts (``runs``: method → ``edges`` ``(B + 1,)``,
+    ``training`` and ``test`` ``(C, B)``, summed over seeds). Li et al.'s (2021) overfitting
+    under imbalance shows as the test curve of a rare class sitting left of the training one."""
+    fig, axes = panel_grid(len(class_names) - 1, 3.0, 2.5)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for c, ax in enumerate(axes, start=1):
+        for k, (method, run) in enumerate(runs.items()):
+            edges = np.asarray(run["edges"], np.float64)
+            centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+            for kind, style in (("training", "--"), ("test", "-")):
+                counts = np.asarray(run[kind], np.float64)[c]
+                if counts.sum() == 0:
+                    continue
+                ax.plot(
+                    centres,
+                    counts / (counts.sum() * width),
+                    style,
+                    color=colours[k % len(colours)],
+                    lw=1,
+                    label=f"{method}, {kind}",
+                )
+        filled = [
+            np.flatnonzero(np.asarray(run[kind])[c])
+            for run in runs.values()
+            for kind in ("training", "test")
+        ]
+        filled = np.concatenate(filled) if filled else np.zeros(0, int)
+        if len(filled):  # the range the logits reach, one bin either side
+            edges = np.asarray(next(iter(runs.values()))["edges"], np.float64)
+            ax.set_xlim(
+                edges[max(filled.min() - 1, 0)], edges[min(filled.max() + 2, len(edges) - 1)]
+            )
+        ax.set_title(class_names[c], fontsize=8)
+        ax.set_xlabel(f"logit of {class_names[c]}", fontsize=7)
+        ax.set_ylabel("density", fontsize=7)
+        ax.tick_params(labelsize=6)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=6, frameon=False, loc="outside lower center", ncol=2)
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, path, dpi=120)
+
+
 def plot_reliability(bins: dict[str, dict[str, dict]], title: str, path: str) -> None:
     """Reliability diagrams in a grid, one panel per method: the accuracy against the mean
     confidence of each equal-width confidence bin, before and after each scaler (pooled over

@@ -203,8 +203,9 @@ class PatchSet:
 
 class CaseSet:
     """Whole cases for sliding-window inference: ``logits(model, i)`` are the network's
-    outputs on case ``i`` at its own size (windows of ``spec.size``, MONAI's
-    ``sliding_window_inference``); ``masks`` are the stored (padded) label maps."""
+    outputs on case ``i`` (file row ``rows[i]``, all rows by default) at its own size (windows
+    of ``spec.size``, MONAI's ``sliding_window_inference``); ``masks`` are the stored (padded)
+    label maps and ``sizes`` each file row's own size."""
 
     def __init__(
         self,
@@ -214,23 +215,26 @@ class CaseSet:
         spec: PatchSpec,
         device: torch.device,
         batch: int = 4,
+        rows: np.ndarray | None = None,
     ) -> None:
         self.images, self.spec, self.device, self.window_batch = images, spec, device, batch
         self.masks = masks
+        self.rows = np.arange(len(images)) if rows is None else np.asarray(rows)
         full = tuple(images.shape[2:])
-        self.sizes = [tuple(s) for s in sizes] if sizes is not None else [full] * len(images)
-        self.labels = torch.zeros(len(images), dtype=torch.uint8, device=device)
+        self.sizes = [tuple(sizes[r]) if sizes is not None else full for r in self.rows]
+        self.labels = torch.zeros(len(self.rows), dtype=torch.uint8, device=device)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.rows)
 
     def case(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Case ``i`` without its padding: images ``(1, C, *size)`` and mask ``(1, *size)``."""
+        """Case ``i`` (file row ``rows[i]``) without its padding: images ``(1, C, *size)``
+        and mask ``(1, *size)``."""
         from .training import to_tensor
 
-        crop = tuple(slice(0, n) for n in self.sizes[i])
-        image = to_tensor(np.array(self.images[(i, slice(None), *crop)])[None], self.device)
-        mask = torch.from_numpy(np.array(self.masks[(i, *crop)])[None]).to(self.device)
+        row, crop = int(self.rows[i]), tuple(slice(0, n) for n in self.sizes[i])
+        image = to_tensor(np.array(self.images[(row, slice(None), *crop)])[None], self.device)
+        mask = torch.from_numpy(np.array(self.masks[(row, *crop)])[None]).to(self.device)
         release(self.images), release(self.masks)
         return image, mask.long()
 
@@ -257,7 +261,7 @@ class CaseSet:
         padding. Label maps, not logits, are what whole cases at native resolution keep: one
         byte per voxel (a BraTS test split's logits as float16 would take 8 bytes per voxel)."""
         model.eval()
-        out = np.zeros((len(self), *self.images.shape[2:]), np.uint8)
+        out = np.zeros((len(self), *self.images.shape[2:]), np.uint8)  # one per case
         for i in range(len(self)):
             labels = self.logits(model, i)[0].argmax(0).to(torch.uint8).cpu().numpy()
             out[(i, *(slice(0, n) for n in self.sizes[i]))] = labels

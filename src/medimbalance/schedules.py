@@ -28,6 +28,7 @@ from .augment import build_augmenter, build_mixup
 from .balancing import sample_weights
 from .checkpoints import Checkpoints
 from .config import RunConfig
+from .histograms import TRAINING_CASES, logit_histograms
 from .losses import build_loss
 from .models import build_model, num_outputs
 from .one_class import one_class_logits, train_one_class
@@ -201,6 +202,28 @@ class TrainingJob:
             "augment": augment,
             "mix": mix,
             "adversarial": adversarial,
+        }
+
+    def logit_histograms(self, model: nn.Module) -> dict[str, np.ndarray]:
+        """Segmentation: the histograms of every class's logit over its voxels on the
+        profile's training images (at most ``TRAINING_CASES`` whole cases for a method on
+        patches) and on the test split (:mod:`medimbalance.histograms`)."""
+        a, n = self.arrays, len(self.classes)
+        if self.patch is not None:
+            rows = a.profile_rows[:TRAINING_CASES]
+            train = CaseSet(
+                a.train_images,
+                a.train_targets,
+                self.sizes("train"),
+                self.patch,
+                self.device,
+                rows=rows,
+            )
+        else:
+            train = self.load(a.train_images, a.train_targets[a.profile_rows], a.profile_rows)
+        return {
+            "training": logit_histograms(model, train, n),
+            "test": logit_histograms(model, self.test, n),
         }
 
     def outputs(self, model: nn.Module) -> dict[str, np.ndarray]:

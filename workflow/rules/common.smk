@@ -163,7 +163,8 @@ def final_outputs(kind):
     a run whose files went missing after a failed rerun is trained again even though the tables
     from before are still there), ``tables`` or ``figures``: class
     distributions of every dataset x profile, tables of every dataset x profile with methods,
-    confusion matrices and calibration of classification ones, estimation-under-shift tables
+    confusion matrices and calibration of classification ones, training vs test logit
+    histograms of segmentation ones, estimation-under-shift tables
     and logit histograms where evaluation.shift asks, and the quality table and sample grid of
     every conditional GAN."""
     outputs = []
@@ -199,6 +200,8 @@ def final_outputs(kind):
                     cell.format("tables") + "_calibration.md",
                     cell.format("figures") + "_reliability.png",
                 ]
+            if study.tasks[name] == "segmentation" and methods:
+                outputs.append(cell.format("figures") + "_logit_histograms.png")
             if study.shift_methods(name) and profile in study.shift_profiles(name):
                 outputs.append(cell.format("tables") + "_shift.md")
                 outputs += expand(

@@ -75,6 +75,29 @@ rule confusion_figure:
         "../scripts/confusion_figure.py"
 
 
+rule logit_figure:
+    input:
+        metrics=get_run_metrics,
+    output:
+        figure=report(
+            "results/{study}/figures/{dataset}_{profile}_logit_histograms.png",
+            caption="../report/logits.rst",
+            category="Figures",
+            subcategory="Logit histograms",
+            labels={"training set": "{dataset}, {profile}"},
+        ),
+    log:
+        "logs/{study}/logit_figure/{dataset}_{profile}.log",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        methods=lambda wildcards: study.dataset_methods(wildcards.dataset),
+        seeds=study.seeds,
+    script:
+        "../scripts/logit_figure.py"
+
+
 rule calibration_table:
     input:
         metrics=get_run_metrics,

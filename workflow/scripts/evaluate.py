@@ -70,4 +70,10 @@ if task == "regression" and metrics["r2"] < 0.01:
         "the image (a collapsed run; e.g. a learning rate too large for the inputs' scale)",
         metrics["r2"],
     )
+if "logit_histogram_test" in arrays:  # segmentation: training vs test logits per class
+    metrics["logit_histograms"] = {
+        "edges": arrays["logit_histogram_edges"],
+        "training": arrays["logit_histogram_training"],
+        "test": arrays["logit_histogram_test"],
+    }
 write_json(snakemake.output.metrics, metrics)

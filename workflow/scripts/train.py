@@ -11,6 +11,7 @@ from medimbalance.checkpoints import Checkpoints, save_model
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, load_validation, read_json, save_npz, write_json
 from medimbalance.experiment import load_synthetic, load_trained_model, run_training
+from medimbalance.histograms import EDGES
 from medimbalance.schedules import RunArrays, TrainingJob
 from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
@@ -44,7 +45,8 @@ arrays = RunArrays(
 meta = read_json(inp.meta)
 # A decoupled method's stage-1 network: another method's run on the same data and seed.
 stage1 = load_trained_model(inp.stage1, meta, device)[0] if "stage1" in inp.keys() else None
-trained = run_training(TrainingJob(run, arrays, meta, device, checkpoints, stage1))
+job = TrainingJob(run, arrays, meta, device, checkpoints, stage1)
+trained = run_training(job)
 
 # The prior of the set it last trained on, for post-hoc adjustment of outputs on other test sets.
 counts = None if trained.stats is None else list(trained.stats.counts)
@@ -65,5 +67,11 @@ if outputs["test"].dtype == "uint8":
 else:
     dtype = "float16" if run.task == "segmentation" else "float32"
     saved = {f"{split}_logits": outputs[split].astype(dtype) for split in ("val", "test")}
-save_npz(out.predictions, **saved, val_targets=arrays.val_targets, test_targets=arrays.test_targets)
+if run.task == "segmentation":  # training vs test logits per class (Li et al.'s figure)
+    histograms = job.logit_histograms(trained.model)
+    saved.update({f"logit_histogram_{k}": v for k, v in histograms.items()})
+    saved["logit_histogram_edges"] = EDGES
+save_npz(
+    out.predictions, **saved, val_targets=arrays.val_targets, test_targets=arrays.test_targets
+)
 checkpoints.clear()
