@@ -163,3 +163,26 @@ def test_reading_patches_releases_the_mapped_pages(tmp_path, rng):
     row, slices, _ = patches.draws[0]
     np.testing.assert_array_equal(x[0, 0].numpy(), images[row, 0][slices])
     assert mapped_kib(tmp_path / "i.npy") < 100  # read, then released
+
+
+def test_flip_tta_averages_the_softmax_over_every_flip(rng):
+    from medimbalance.patches import FlipTTA
+
+    torch.manual_seed(1)
+    net = torch.nn.Conv2d(1, 3, 3, padding=1)  # not flip-invariant: its kernel is not symmetric
+    x = torch.from_numpy(rng.normal(size=(2, 1, 6, 5)).astype(np.float32))
+    with torch.no_grad():
+        flips = [[], [2], [3], [2, 3]]
+        by_hand = (
+            sum(
+                torch.softmax(torch.flip(net(torch.flip(x, d)), d) if d else net(x), 1)
+                for d in flips
+            )
+            / 4
+        )
+        out = FlipTTA(net)(x)
+    np.testing.assert_allclose(out.exp().numpy(), by_hand.numpy(), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(out.exp(), torch.softmax(net(x), 1), atol=1e-3)
+    volume = torch.zeros(1, 1, 4, 4, 4)
+    conv3d = torch.nn.Conv3d(1, 2, 3, padding=1)
+    assert FlipTTA(conv3d)(volume).shape == (1, 2, 4, 4, 4)  # 8 flips in 3D

@@ -90,3 +90,21 @@ def test_every_segmentation_method_has_training_and_test_logit_histograms(seg_ru
         )
         assert test.sum(1).tolist() == truth.tolist()
     assert (seg_run / "figures/tumours_natural_logit_histograms.png").stat().st_size > 10_000
+
+
+def test_flips_at_test_time_are_reported_beside_each_method(seg_run):
+    for method in ("dice_ce", "asym_all"):
+        run = seg_run / f"runs/tumours/natural/{method}/seed0"
+        with np.load(run / "predictions.npz") as p:
+            assert p["test_tta_labels"].shape == p["test_labels"].shape
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert set(metrics["tta"]["per_region"]) >= {"dice", "hd95"}
+    table = pd.read_csv(seg_run / "tables/tumours_natural.csv")
+    assert list(dict.fromkeys(table["method"])) == [
+        "dice_ce",
+        "dice_ce + flips",
+        "ce_80",
+        "ce_80 + flips",
+        "asym_all",
+        "asym_all + flips",
+    ]

@@ -266,3 +266,25 @@ class CaseSet:
             labels = self.logits(model, i)[0].argmax(0).to(torch.uint8).cpu().numpy()
             out[(i, *(slice(0, n) for n in self.sizes[i]))] = labels
         return out
+
+
+class FlipTTA(nn.Module):
+    """Test-time augmentation by flips (nnU-Net's mirroring): the network's softmax averaged
+    over every combination of flips of the spatial axes (4 in 2D, 8 in 3D), each output
+    flipped back; returned as log-probabilities, so that its argmax, softmax and any
+    sliding-window blending read it as logits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from itertools import combinations
+
+        axes = list(range(2, x.ndim))
+        flips = [list(c) for k in range(len(axes) + 1) for c in combinations(axes, k)]
+        total = 0
+        for dims in flips:
+            out = self.model(torch.flip(x, dims) if dims else x)
+            total = total + torch.softmax(torch.flip(out, dims) if dims else out, 1)
+        return torch.log(total / len(flips)).clamp_min(-100.0)

@@ -23,6 +23,7 @@ PER_CLASS_COLUMN = {
     "segmentation": "dice",
 }
 REGION_COLUMNS = ("dice", "hd95")
+TTA_SUFFIX = " + flips"  # a method's runs scored with test-time flips (evaluation.tta)
 TIDY_COLUMNS = ("metric", "mean", "std", "n")
 POINTS = display.MetricFormat("points", digits=1)  # percentage points, one decimal
 
@@ -185,6 +186,11 @@ def results_markdown(
         parts.append(
             f"The uniform random guess draws each prediction uniformly over {ranges or 'a range'}"
             ": a reference, not a method."
+        )
+    if any(str(m).endswith(TTA_SUFFIX) for m in tidy["method"]):
+        parts.append(
+            f"Rows ending in '{TTA_SUFFIX.strip()}': the same runs scored with their softmax "
+            "averaged over every flip of the spatial axes (test-time augmentation)."
         )
     parts.append(flag_note(flagged, metrics, absent))
     caption = " ".join(p for p in parts if p)

@@ -32,7 +32,7 @@ from .histograms import TRAINING_CASES, logit_histograms
 from .losses import build_loss
 from .models import build_model, num_outputs
 from .one_class import one_class_logits, train_one_class
-from .patches import CaseSet, PatchSet, PatchSpec
+from .patches import CaseSet, FlipTTA, PatchSet, PatchSpec
 from .pretrained import load_pretrained
 from .registry import Registry
 from .targets import TargetStats, target_stats
@@ -225,6 +225,14 @@ class TrainingJob:
             "training": logit_histograms(model, train, n),
             "test": logit_histograms(model, self.test, n),
         }
+
+    def tta_outputs(self, model: nn.Module) -> np.ndarray:
+        """Segmentation with ``evaluation.tta: flips``: the test split's outputs averaged over
+        flips (:class:`medimbalance.patches.FlipTTA`), label maps for a method on patches."""
+        wrapped = FlipTTA(model).eval()
+        if self.patch is not None:
+            return self.test.predicted_labels(wrapped)
+        return predict_logits(wrapped, self.test).cpu().numpy()
 
     def outputs(self, model: nn.Module) -> dict[str, np.ndarray]:
         """The model's raw outputs on the validation and test splits (a patch method's: the

@@ -27,5 +27,6 @@ rule train:
         gpu=1,
     params:
         run=lambda wc: study.run_config(wc.dataset, wc.profile, wc.method, wc.seed),
+        tta=study.evaluation["tta"],
     script:
         "../scripts/train.py"

@@ -70,6 +70,17 @@ if task == "regression" and metrics["r2"] < 0.01:
         "the image (a collapsed run; e.g. a learning rate too large for the inputs' scale)",
         metrics["r2"],
     )
+if f"test_tta_{kind}" in arrays:  # segmentation with evaluation.tta: the same, with flips
+    metrics["tta"] = task_metrics(
+        task,
+        arrays["test_targets"],
+        arrays[f"test_tta_{kind}"],
+        classes,
+        spacing=meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
+        regions=meta.get("regions"),
+        sizes=meta.get("split_sizes", {}).get("test"),
+    )
+    log.info("with flips: %s", ", ".join(f"{k} {metrics['tta'][k]}" for k in TASK_SCALARS[task]))
 if "logit_histogram_test" in arrays:  # segmentation: training vs test logits per class
     metrics["logit_histograms"] = {
         "edges": arrays["logit_histogram_edges"],

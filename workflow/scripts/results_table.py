@@ -9,6 +9,7 @@ from medimbalance.data.io import atomic_write, read_json
 from medimbalance.display import html_table_page
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.reporting import (
+    TTA_SUFFIX,
     absent_classes,
     flagged_metrics,
     metrics_frame,
@@ -23,7 +24,17 @@ records = [
     {"method": method, "seed": seed, "metrics": read_json(path)}
     for (method, seed), path in zip(runs, snakemake.input.metrics, strict=True)
 ]
-tidy = tidy_summary(metrics_frame(records), methods)
+# Segmentation with evaluation.tta: each method's runs again, scored with flips, as a row after it.
+shown = list(methods)
+if any("tta" in r["metrics"] for r in records):
+    flipped = [
+        {**r, "method": r["method"] + TTA_SUFFIX, "metrics": r["metrics"]["tta"]}
+        for r in records
+        if "tta" in r["metrics"]
+    ]
+    records += flipped
+    shown = [name for m in methods for name in (m, m + TTA_SUFFIX)]
+tidy = tidy_summary(metrics_frame(records), shown)
 n_test = [r["metrics"]["n"] for r in records]
 guesses = [
     r["metrics"]["uniform_guess_range"] for r in records if "uniform_guess_range" in r["metrics"]

@@ -62,11 +62,15 @@ write_json(out.history, {"epochs": trained.history})
 # Segmentation logits are maps per class and voxel: stored as float16 to halve their size; a
 # patch method's whole cases keep their predicted label maps (uint8) instead.
 outputs = trained.outputs
-if outputs["test"].dtype == "uint8":
+kind = "labels" if outputs["test"].dtype == "uint8" else "logits"
+if kind == "labels":
     saved = {"val_labels": outputs["val"], "test_labels": outputs["test"]}
 else:
     dtype = "float16" if run.task == "segmentation" else "float32"
     saved = {f"{split}_logits": outputs[split].astype(dtype) for split in ("val", "test")}
+if run.task == "segmentation" and snakemake.params.tta == "flips":  # with and without flips
+    tta = job.tta_outputs(trained.model)
+    saved[f"test_tta_{kind}"] = tta if kind == "labels" else tta.astype("float16")
 if run.task == "segmentation":  # training vs test logits per class (Li et al.'s figure)
     histograms = job.logit_histograms(trained.model)
     saved.update({f"logit_histogram_{k}": v for k, v in histograms.items()})
