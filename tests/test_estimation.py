@@ -113,3 +113,67 @@ def test_atc_negative_entropy_by_hand():
     expected = negative_entropy(softmax(test, axis=1)) > estimator.ne_threshold
     assert right.tolist() == expected.astype(float).tolist() and right[1] == 0.0
     assert estimator.accuracy_estimates(test)["ATC-NE"] == pytest.approx(expected.mean())
+
+
+def test_norcal_divides_each_class_by_its_training_count_to_the_power_gamma():
+    from scipy.special import softmax
+
+    from medimbalance.estimation import norcal_logits
+
+    z, counts = np.array([[1.0, 2.0, 3.0]]), np.array([100, 10, 1])
+    by_hand = np.exp(z) / counts**0.5
+    by_hand /= by_hand.sum()  # p_c ∝ exp(z_c) / N_c^γ, renormalised (Pan et al. 2021)
+    np.testing.assert_allclose(softmax(norcal_logits(z, counts, 0.5), 1), by_hand)
+    # Segmentation: the background (class 0) keeps its score.
+    kept = np.exp(z) / np.array([1.0, 10, 1]) ** 0.5
+    np.testing.assert_allclose(
+        softmax(norcal_logits(z, counts, 0.5, background=True), 1), kept / kept.sum()
+    )
+    np.testing.assert_allclose(norcal_logits(z, counts, 0.0), z)  # γ = 0: unchanged
+    # Counts of 0 count as 1 (no infinite scores); one γ per row.
+    rows = norcal_logits(np.zeros((2, 2)), np.array([0, 4]), np.array([1.0, 2.0]))
+    np.testing.assert_allclose(rows, [[0, -np.log(4)], [0, -2 * np.log(4)]])
+
+
+def test_norcal_and_vs_estimate_the_probability_of_the_models_own_prediction(rng):
+    from scipy.special import softmax
+
+    from medimbalance.calibration import VectorScaling
+    from medimbalance.estimation import GAMMAS, norcal_logits
+
+    counts = np.array([900, 90, 10])
+    y = rng.choice(3, 600, p=[0.8, 0.15, 0.05])
+    # Over-confident (× 3) and biased towards the frequent class: NORCAL must lower both.
+    logits = 3 * (rng.normal(0, 1, (600, 3)) + np.eye(3)[y]) + np.log(counts) * 0.6
+    estimator = Estimator(logits, y, counts=counts)
+    predicted = logits.argmax(1)
+    accuracy = (predicted == y).mean()
+    # γ: the grid value whose NORCAL confidence in the predictions is closest to the accuracy.
+    gaps = [
+        abs(
+            softmax(norcal_logits(logits, counts, g), 1)[np.arange(600), predicted].mean()
+            - accuracy
+        )
+        for g in GAMMAS
+    ]
+    assert estimator.gamma == GAMMAS[int(np.argmin(gaps))] and estimator.gamma > 0
+    test = rng.normal(0, 1, (50, 3)) + np.log(counts) * 0.6
+    calibrated = softmax(norcal_logits(test, counts, estimator.gamma), 1)
+    own = test.argmax(1)
+    np.testing.assert_allclose(
+        estimator.correctness(test, "NORCAL"), calibrated[np.arange(50), own]
+    )
+    assert (calibrated.argmax(1) != own).any()  # NORCAL moves some top classes: not counted
+    vs = VectorScaling().fit(logits, y)
+    np.testing.assert_allclose(
+        estimator.correctness(test, "VS"),
+        softmax(vs.transform(test), 1)[np.arange(50), own],
+        rtol=1e-6,
+    )
+    # One γ per predicted class; without counts the NORCAL estimators are undefined.
+    assert estimator.class_gamma.shape == (3,)
+    estimates = Estimator(logits, y).accuracy_estimates(test)
+    assert estimates["NORCAL"] is None and estimates["CS-NORCAL"] is None
+    assert estimates["VS"] == pytest.approx(estimator.accuracy_estimates(test)["VS"])
+    with pytest.raises(ValueError, match="NORCAL needs one training count per class"):
+        Estimator(logits, y, counts=[1, 2])

@@ -303,7 +303,7 @@ def shift_frame(records: Sequence[dict]) -> pd.DataFrame:
                         "estimator": estimator,
                         "true": result["true"],
                         "estimate": estimate,
-                        "abs_error": None
+                        "abs_error": np.nan  # an undefined estimator (NORCAL without counts)
                         if estimate is None or result["true"] is None
                         else abs(estimate - result["true"]),
                     }

@@ -76,10 +76,12 @@ def evaluate_under_shift(
     seed: int = 0,
     device: torch.device | str = "cpu",
     batch_size: int = 256,
+    counts: Sequence[int] | None = None,
 ) -> dict:
     """True and estimated performance of ``model`` on the test split, unshifted (severity 0)
     and under every shift kind × severity: accuracy for classification, mean foreground Dice
-    for segmentation. The estimators are fitted on the saved validation logits."""
+    for segmentation. The estimators are fitted on the saved validation logits (NORCAL's
+    with the training ``counts`` per class)."""
     from .estimation import estimate_performance, fit_estimator
     from .tasks import CLASS_TASKS
     from .training import forward, to_tensor
@@ -88,7 +90,7 @@ def evaluate_under_shift(
         raise ValueError(
             f"performance estimation covers classification and segmentation, not {task}"
         )
-    estimator = fit_estimator(val_logits, val_targets, task)
+    estimator = fit_estimator(val_logits, val_targets, task, counts)
     metric = "dice" if task == "segmentation" else "accuracy"
     model.eval()
     results = []

@@ -14,7 +14,9 @@ meta = read_json(snakemake.input.meta)
 arrays = load_npz(
     snakemake.input.predictions, ("val_logits", "val_targets", "test_logits", "test_targets")
 )
-estimator = fit_estimator(arrays["val_logits"], arrays["val_targets"], meta["task"])
+estimator = fit_estimator(
+    arrays["val_logits"], arrays["val_targets"], meta["task"], arrays.get("training_counts")
+)
 found = estimate_performance(
     estimator,
     arrays["test_logits"],

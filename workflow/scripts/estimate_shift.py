@@ -4,6 +4,7 @@ split, and the histograms of its per-class logits on training vs test data."""
 import _libpath  # noqa: F401
 
 
+from medimbalance.checkpoints import load_model_file
 from medimbalance.data.io import load_array, load_npz, read_json, write_json
 from medimbalance.experiment import load_trained_model
 from medimbalance.jobs.logs import log_to_file
@@ -36,6 +37,7 @@ report = evaluate_under_shift(
     severities=params.severities,
     seed=int(wc.seed),
     device=device,
+    counts=load_model_file(inp.model)["meta"].get("training_counts"),
 )
 for result in report["results"]:
     kind, severity, metric = result["kind"], result["severity"], report["metric"]

@@ -4,6 +4,8 @@ beside them, so calibration is fitted on the run's validation split as for its o
 
 import _libpath  # noqa: F401
 
+import numpy as np
+
 from medimbalance.calibration import posthoc_logit_adjustment
 from medimbalance.checkpoints import load_model_file
 from medimbalance.data.io import load_array, load_npz, read_json, save_npz
@@ -34,6 +36,9 @@ else:
     own = load_npz(inp.predictions, ("val_logits", "val_targets"))
     dtype = "float16" if run.task == "segmentation" else "float32"
     outputs = {"val_logits": own["val_logits"], "test_logits": logits.astype(dtype)}
+counts = load_model_file(inp.model)["meta"].get("training_counts")
+if counts is not None:  # what NORCAL normalises the outputs by (estimation)
+    outputs["training_counts"] = np.asarray(counts, np.int64)
 save_npz(out.predictions, **outputs, val_targets=own["val_targets"], test_targets=targets)
 log.info(
     "%s seed %s scored on %s's test split (%d images)", wc.method, wc.seed, wc.other, len(targets)

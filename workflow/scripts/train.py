@@ -7,6 +7,8 @@ import _libpath  # noqa: F401
 
 from pathlib import Path
 
+import numpy as np
+
 from medimbalance.checkpoints import Checkpoints, save_model
 from medimbalance.config import RunConfig
 from medimbalance.data.io import load_array, load_validation, read_json, save_npz, write_json
@@ -75,6 +77,8 @@ if run.task == "segmentation":  # training vs test logits per class (Li et al.'s
     histograms = job.logit_histograms(trained.model)
     saved.update({f"logit_histogram_{k}": v for k, v in histograms.items()})
     saved["logit_histogram_edges"] = EDGES
+if counts is not None:  # what NORCAL normalises the outputs by (estimation)
+    saved["training_counts"] = np.asarray(counts, np.int64)
 save_npz(
     out.predictions, **saved, val_targets=arrays.val_targets, test_targets=arrays.test_targets
 )
