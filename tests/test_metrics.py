@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from monai.metrics import DiceMetric
+from scipy import ndimage
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -459,3 +460,44 @@ def test_spacing_per_image_must_match_the_images():
     assert [list(x) for x in image_spacings([1, 2, 3], 2, 3)] == [[1, 2, 3], [1, 2, 3]]
     with pytest.raises(ValueError, match=r"spacing must give 3 values for each of the 2 images"):
         image_spacings([[1, 1, 1]], 2, 3)
+
+
+def test_surface_dice_matches_monai_with_anisotropic_spacing(rng):
+    from monai.metrics import compute_surface_dice
+
+    from medimbalance.metrics import surface_dice
+
+    for trial in range(5):
+        truth = np.zeros((24, 24, 12), bool)
+        a, b, c = rng.integers(4, 10, 3)
+        truth[a : a + 8, b : b + 6, c // 2 : c // 2 + 5] = True
+        predicted = np.roll(truth, rng.integers(-2, 3, 3), axis=(0, 1, 2))
+        predicted |= rng.random(truth.shape) > 0.995
+        spacing, tolerance = (0.8, 1.0, 2.5), 1.5
+        one_hot = lambda m: torch.as_tensor(np.stack([~m, m])[None].astype(np.float32))  # noqa: E731
+        expected = float(
+            compute_surface_dice(
+                one_hot(predicted), one_hot(truth), [tolerance], spacing=list(spacing)
+            )
+        )
+        assert surface_dice(predicted, truth, tolerance, spacing) == pytest.approx(expected), trial
+    empty = np.zeros((8, 8), bool)
+    assert surface_dice(empty, empty, 1.0) == 1.0 and surface_dice(empty, ~empty, 1.0) == 0.0
+    # By hand: a 4 × 4 square and the same square 2 voxels to the right, tolerance 1. Each
+    # outline has 12 voxels; brute force over the outlines' coordinates gives the share within
+    # 1 voxel of the other outline.
+    square = np.zeros((10, 10), bool)
+    square[2:6, 2:6] = True
+    shifted = np.roll(square, 2, 1)
+    outline = lambda m: np.argwhere(m & ~ndimage.binary_erosion(m))  # noqa: E731
+    a, b = outline(square), outline(shifted)
+    distances = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+    within = (distances.min(1) <= 1).sum() + (distances.min(0) <= 1).sum()
+    assert len(a) == len(b) == 12
+    m = segmentation_metrics(
+        square[None].astype(int), shifted[None].astype(int), ["bg", "fg"], surface_tolerance=1.0
+    )
+    assert m["surface_tolerance"] == 1.0
+    assert m["per_class"]["surface_dice"][1] == pytest.approx(within / 24)
+    assert within == 16  # 8 voxels of each outline lie within 1 of the other
+    assert "surface_dice" not in segmentation_metrics(square[None], square[None], ["bg", "fg"])

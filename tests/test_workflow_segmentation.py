@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from conftest import REPO, run_snakemake
 
+from medimbalance.metrics import segmentation_metrics
+
 SEG3D = REPO / "tests" / "configs" / "seg3d.yaml"
 pytestmark = pytest.mark.workflow
 
@@ -68,6 +70,16 @@ def test_a_patch_model_is_scored_on_another_sites_cases_of_other_sizes(seg_run):
         assert p["test_labels"].shape[1:] == tuple(other["spatial_shape"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n"] == other["splits"]["test"] and metrics["hd95_unit"] == "mm"
+    with np.load(run / "predictions.npz") as p:  # scored on the other site's own case sizes
+        again = segmentation_metrics(
+            p["test_targets"],
+            p["test_labels"],
+            metrics["classes"],
+            spacing=other["split_spacing"]["test"],
+            sizes=other["split_sizes"]["test"],
+        )
+    assert metrics["dice"] == pytest.approx(again["dice"])
+    assert metrics["hd95"] == pytest.approx(again["hd95"])
     cross = (seg_run / "tables/tumours_natural_test_on.md").read_text()
     assert "tumours_b" in cross
 

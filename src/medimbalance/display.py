@@ -81,6 +81,7 @@ FORMATS = {
     "sensitivity": MetricFormat("Sensitivity"),
     "precision": MetricFormat("Precision"),
     "hd95": MetricFormat("HD95", unit="mm", digits=1, better="lower"),
+    "surface_dice": MetricFormat("Surface Dice"),
     # regression (errors in the target's unit)
     "mse": MetricFormat("MSE", better="lower"),
     "mae": MetricFormat("MAE", better="lower"),

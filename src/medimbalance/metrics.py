@@ -38,7 +38,7 @@ TASK_SCALARS = {
     "multiclass": SCALAR_METRICS,
     "binary": SCALAR_METRICS,
     "multilabel": ("auroc", "average_precision", "micro_auroc", "micro_average_precision"),
-    "segmentation": ("dice", "sensitivity", "precision", "hd95"),
+    "segmentation": ("dice", "sensitivity", "precision", "hd95", "surface_dice"),
     "regression": (
         "mse",
         "mae",
@@ -349,6 +349,27 @@ def hausdorff95(
     return float(max(np.percentile(to_t, 95), np.percentile(to_p, 95)))
 
 
+def surface_dice(
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    tolerance: float,
+    spacing: Sequence[float] | None = None,
+) -> float:
+    """Normalised surface Dice at ``tolerance`` (Nikolov et al. 2021; MONAI's
+    ``compute_surface_dice`` with edge voxels as the boundary): the share of both masks' edge
+    voxels that lie within ``tolerance`` (mm with ``spacing``) of the other mask's edge. Both
+    masks empty: 1 (as Dice, :data:`EMPTY_MASK_POLICY`; MONAI gives NaN); one empty: 0."""
+    predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
+    if not predicted.any() and not truth.any():
+        return 1.0
+    if not predicted.any() or not truth.any():
+        return 0.0
+    edges_p, edges_t = _edges(predicted), _edges(truth)
+    to_t = ndimage.distance_transform_edt(~edges_t, sampling=spacing)[edges_p]
+    to_p = ndimage.distance_transform_edt(~edges_p, sampling=spacing)[edges_t]
+    return float(((to_t <= tolerance).sum() + (to_p <= tolerance).sum()) / (len(to_t) + len(to_p)))
+
+
 def image_spacings(spacing, n: int, ndim: int) -> list:
     """One spacing (or ``None``) per image from ``None``, one spacing ``(D,)`` for all, or one
     per image ``(N, D)``."""
@@ -373,6 +394,7 @@ def segmentation_metrics(
     spacing=None,
     regions: dict[str, Sequence[int]] | None = None,
     sizes: Sequence[Sequence[int]] | None = None,
+    surface_tolerance: float | None = None,
 ) -> dict:
     """Dice, sensitivity, precision and the 95 % Hausdorff distance per class (means over the
     images where defined) and their means over the foreground classes (class 0 is the
@@ -384,7 +406,8 @@ def segmentation_metrics(
 
     ``targets`` and ``predicted`` are label maps ``(N, *spatial)`` with values ``0..C-1``;
     with ``sizes`` (padded cases of different sizes) each image is scored on its own low
-    corner of that size.
+    corner of that size. ``surface_tolerance`` (mm) adds the normalised surface Dice
+    (:func:`surface_dice`).
     """
     targets, predicted = np.asarray(targets), np.asarray(predicted)
     if predicted.shape != targets.shape:
@@ -423,12 +446,23 @@ def segmentation_metrics(
                 for (p, t), sp in zip(pairs, spacings, strict=True)
             ]
         ).reshape(len(targets), len(structures))
+    if surface_tolerance is not None:
+        overlap["surface_dice"] = np.array(
+            [
+                [
+                    surface_dice(np.isin(p, s), np.isin(t, s), surface_tolerance, sp)
+                    for s in structures
+                ]
+                for (p, t), sp in zip(pairs, spacings, strict=True)
+            ]
+        ).reshape(len(targets), len(structures))
     means = {k: [_nanmean(v[:, s]) for s in range(len(structures))] for k, v in overlap.items()}
     per_class = {k: v[:num_classes] for k, v in means.items()}
     out = {
         "n": len(targets),
         "classes": list(class_names),
         "hd95_unit": "voxel" if spacing is None else "mm",
+        **({"surface_tolerance": surface_tolerance} if surface_tolerance is not None else {}),
         **{k: _mean_defined(v[1:]) for k, v in per_class.items()},  # over the foreground
         "per_class": per_class,
     }
@@ -541,6 +575,7 @@ def task_metrics(
     spacing=None,
     regions: dict[str, Sequence[int]] | None = None,
     sizes: Sequence[Sequence[int]] | None = None,
+    surface_tolerance: float | None = None,
 ) -> dict:
     """The metrics of ``task`` from raw network outputs: class logits ``(N, C)``, label logits
     ``(N, L)``, segmentation logits ``(N, C, *spatial)`` (or predicted label maps), or
@@ -548,14 +583,15 @@ def task_metrics(
     classification adds the many/medium/few-shot accuracies and regression the errors per
     target bin and the uniform guess over ``guess_range``; ``groups`` holds the keyword
     arguments of :func:`shot_groups`. Segmentation takes the voxel ``spacing``, the named
-    ``regions`` and the case ``sizes`` of :func:`segmentation_metrics`. The result records
+    ``regions``, the case ``sizes`` and the ``surface_tolerance`` of
+    :func:`segmentation_metrics`. The result records
     its ``task``."""
     if task == "multilabel":
         metrics = multilabel_metrics(targets, sigmoid(outputs), class_names)
     elif task == "segmentation":
         labels = outputs if outputs.ndim == np.ndim(targets) else np.argmax(outputs, axis=1)
         metrics = segmentation_metrics(
-            targets, labels, class_names, hausdorff, spacing, regions, sizes
+            targets, labels, class_names, hausdorff, spacing, regions, sizes, surface_tolerance
         )
     elif task == "regression":
         metrics = regression_metrics(targets, outputs)

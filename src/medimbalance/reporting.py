@@ -22,7 +22,7 @@ PER_CLASS_COLUMN = {
     "multilabel": "auroc",
     "segmentation": "dice",
 }
-REGION_COLUMNS = ("dice", "hd95")
+REGION_COLUMNS = ("dice", "hd95", "surface_dice")  # those a run has
 TTA_SUFFIX = " + flips"  # a method's runs scored with test-time flips (evaluation.tta)
 TIDY_COLUMNS = ("metric", "mean", "std", "n")
 POINTS = display.MetricFormat("points", digits=1)  # percentage points, one decimal
@@ -44,7 +44,7 @@ def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
         column = PER_CLASS_COLUMN.get(task)
         if m.get("per_region"):
             regions = list(m["regions"])
-            for base in REGION_COLUMNS:
+            for base in (b for b in REGION_COLUMNS if b in m["per_region"]):
                 row.update(
                     {f"{base}[{r}]": v for r, v in zip(regions, m["per_region"][base], strict=True)}
                 )

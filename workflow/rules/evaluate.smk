@@ -14,6 +14,7 @@ rule evaluate:
         bins=study.evaluation["calibration_bins"],
         guess_range=study.evaluation.get("uniform_guess"),
         shot_groups=study.evaluation["shot_groups"],
+        surface_dice=study.evaluation.get("surface_dice"),
     script:
         "../scripts/evaluate.py"
 
@@ -114,7 +115,8 @@ rule estimate_natural:
 use rule evaluate as evaluate_external with:
     input:
         predictions=f"{RUN}/test_on/{{other}}/predictions.npz",
-        meta="results/{study}/data/{dataset}/meta.json",
+        # the external test set's own geometry (spacing, case sizes, regions)
+        meta="results/{study}/data/{dataset}/test_on/{other}/meta.json",
         train_targets="results/{study}/data/{dataset}/train_targets.npy",
         profile_indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
     output:

@@ -48,6 +48,7 @@ metrics = task_metrics(
     spacing=meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
     regions=meta.get("regions"),
     sizes=meta.get("split_sizes", {}).get("test"),
+    surface_tolerance=snakemake.params.surface_dice,
 )
 for metric, absent in metrics.get("flagged", {}).items():
     log.warning("%s: class(es) %s absent from the test targets or never predicted", metric, absent)
@@ -79,8 +80,10 @@ if f"test_tta_{kind}" in arrays:  # segmentation with evaluation.tta: the same, 
         spacing=meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
         regions=meta.get("regions"),
         sizes=meta.get("split_sizes", {}).get("test"),
+        surface_tolerance=snakemake.params.surface_dice,
     )
-    log.info("with flips: %s", ", ".join(f"{k} {metrics['tta'][k]}" for k in TASK_SCALARS[task]))
+    scores = ", ".join(f"{k} {metrics['tta'][k]}" for k in TASK_SCALARS[task] if k in metrics)
+    log.info("with flips: %s", scores)
 if "logit_histogram_test" in arrays:  # segmentation: training vs test logits per class
     metrics["logit_histograms"] = {
         "edges": arrays["logit_histogram_edges"],
