@@ -256,7 +256,9 @@ class Estimator:
 
 def _soft_dice(right: np.ndarray, probabilities: np.ndarray, predicted: np.ndarray) -> float | None:
     """Mean foreground Dice from per-pixel correctness ``(N, P)``, probabilities
-    ``(N, P, C)`` and the model's predicted classes ``(N, P)``."""
+    ``(N, P, C)`` and the model's predicted classes ``(N, P)``; a class neither predicted
+    nor estimated missed in an image counts Dice 1, as the true Dice does
+    (:data:`medimbalance.metrics.EMPTY_MASK_POLICY`)."""
     top = np.take_along_axis(probabilities, predicted[..., None], 2)[..., 0]
     rest = np.maximum(1.0 - top, 1e-12)
     per_class = []
@@ -267,8 +269,8 @@ def _soft_dice(right: np.ndarray, probabilities: np.ndarray, predicted: np.ndarr
         share = np.where(is_k, 0.0, probabilities[..., k] / rest)  # where the error goes
         fn = ((1 - right) * share).sum(1)
         denominator = 2 * tp + fp + fn
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dice = np.where(denominator > 1e-9, 2 * tp / denominator, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):  # nothing there, nothing missed:
+            dice = np.where(denominator > 1e-9, 2 * tp / denominator, 1.0)  # 1, as the true Dice
         if np.isfinite(dice).any():
             per_class.append(float(np.nanmean(dice)))
     return float(np.mean(per_class)) if per_class else None
