@@ -26,6 +26,14 @@ def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subproces
     )
 
 
+def run_study(workdir: Path, config: Path) -> Path:
+    """Run the whole workflow of ``config`` on 2 cores in ``workdir``; fails the test with
+    Snakemake's error output when it does not finish. Returns ``workdir``."""
+    done = run_snakemake("--cores", "2", "--configfile", str(config), "--directory", str(workdir))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return workdir
+
+
 @pytest.fixture
 def rng():
     import numpy as np

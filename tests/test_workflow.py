@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import CHROMIUM, crawl_report
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_snakemake, run_study
 
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 pytestmark = pytest.mark.workflow
@@ -15,9 +15,7 @@ pytestmark = pytest.mark.workflow
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    done = run_snakemake("--cores", "2", "--configfile", str(TINY), "--directory", str(workdir))
-    assert done.returncode == 0, done.stderr[-4000:]
+    workdir = run_study(tmp_path_factory.mktemp("tiny"), TINY)
     report = run_snakemake(
         "--configfile", str(TINY), "--directory", str(workdir), "--report", "report.html"
     )

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_study
 
 from medimbalance.metrics import segmentation_metrics
 
@@ -16,10 +16,7 @@ pytestmark = pytest.mark.workflow
 
 @pytest.fixture(scope="module")
 def seg_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("seg3d")
-    done = run_snakemake("--cores", "2", "--configfile", str(SEG3D), "--directory", str(workdir))
-    assert done.returncode == 0, done.stderr[-4000:]
-    return workdir / "results/seg3d"
+    return run_study(tmp_path_factory.mktemp("seg3d"), SEG3D) / "results/seg3d"
 
 
 def test_cases_keep_their_size_and_spacing(seg_run):

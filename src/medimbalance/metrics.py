@@ -6,7 +6,7 @@ of the task; ``TASK_SCALARS`` lists the scalar metrics each task reports in tabl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -414,10 +414,31 @@ def segmentation_metrics(
         raise ValueError(
             f"predicted labels must have the masks' shape {targets.shape}, got {predicted.shape}"
         )
-    num_classes = len(class_names)
-    if targets.size and int(targets.max()) >= num_classes:
-        raise ValueError(f"mask labels must lie in 0..{num_classes - 1}, got {int(targets.max())}")
     spacings = image_spacings(spacing, len(targets), targets.ndim - 1)
+    if sizes is None:
+        sizes = [targets.shape[1:]] * len(targets)
+    if len(sizes) != len(targets):
+        raise ValueError(f"sizes must give one size per image ({len(targets)})")
+    corners = [tuple(slice(0, int(n)) for n in size) for size in sizes]
+    cases = (
+        (p[c], t[c], sp) for p, t, c, sp in zip(predicted, targets, corners, spacings, strict=True)
+    )
+    out = segmentation_scores(cases, class_names, hausdorff, regions, surface_tolerance)
+    out["hd95_unit"] = "voxel" if spacing is None else "mm"
+    return out
+
+
+def segmentation_scores(
+    cases: Iterable[tuple[np.ndarray, np.ndarray, Sequence[float] | None]],
+    class_names: Sequence[str],
+    hausdorff: bool = True,
+    regions: dict[str, Sequence[int]] | None = None,
+    surface_tolerance: float | None = None,
+) -> dict:
+    """:func:`segmentation_metrics` from ``(predicted, target, spacing)`` label maps, one case
+    at a time (each at its own size; ``spacing`` ``None`` for voxels): the working memory is
+    one case's, however many the iterable yields (whole cases at native resolution)."""
+    num_classes = len(class_names)
     regions = dict(regions or {})
     for name, labels in regions.items():
         bad = [label for label in labels if not 0 < int(label) < num_classes]
@@ -427,41 +448,32 @@ def segmentation_metrics(
                 f"{list(labels)}"
             )
     structures = [[c] for c in range(num_classes)] + [list(v) for v in regions.values()]
-    if sizes is None:
-        sizes = [targets.shape[1:]] * len(targets)
-    if len(sizes) != len(targets):
-        raise ValueError(f"sizes must give one size per image ({len(targets)})")
-    # Image by image: the working memory is a few masks of one image, whatever the split's size.
-    corners = [tuple(slice(0, int(n)) for n in size) for size in sizes]
-    pairs = [(p[c], t[c]) for p, t, c in zip(predicted, targets, corners, strict=True)]
-    rows = [overlap_counts(p[None], t[None], structures) for p, t in pairs]
-    overlap = {
-        k: np.concatenate([r[k] for r in rows]) if rows else np.zeros((0, len(structures)))
-        for k in ("dice", "sensitivity", "precision")
-    }
-    if hausdorff:
-        overlap["hd95"] = np.array(
-            [
-                [hausdorff95(np.isin(p, s), np.isin(t, s), sp) for s in structures]
-                for (p, t), sp in zip(pairs, spacings, strict=True)
-            ]
-        ).reshape(len(targets), len(structures))
-    if surface_tolerance is not None:
-        overlap["surface_dice"] = np.array(
-            [
-                [
-                    surface_dice(np.isin(p, s), np.isin(t, s), surface_tolerance, sp)
-                    for s in structures
-                ]
-                for (p, t), sp in zip(pairs, spacings, strict=True)
-            ]
-        ).reshape(len(targets), len(structures))
+    kinds = ["dice", "sensitivity", "precision"]
+    kinds += ["hd95"] * hausdorff + ["surface_dice"] * (surface_tolerance is not None)
+    rows: dict[str, list] = {k: [] for k in kinds}
+    for p, t, sp in cases:
+        p, t = np.asarray(p), np.asarray(t)
+        if p.shape != t.shape:
+            raise ValueError(
+                f"predicted labels must have the masks' shape {t.shape}, got {p.shape}"
+            )
+        if t.size and int(t.max()) >= num_classes:
+            raise ValueError(f"mask labels must lie in 0..{num_classes - 1}, got {int(t.max())}")
+        for k, v in overlap_counts(p[None], t[None], structures).items():
+            rows[k].append(v[0])
+        masks = [(np.isin(p, s), np.isin(t, s)) for s in structures]
+        if hausdorff:
+            rows["hd95"].append([hausdorff95(a, b, sp) for a, b in masks])
+        if surface_tolerance is not None:
+            rows["surface_dice"].append(
+                [surface_dice(a, b, surface_tolerance, sp) for a, b in masks]
+            )
+    overlap = {k: np.asarray(v, np.float64).reshape(-1, len(structures)) for k, v in rows.items()}
     means = {k: [_nanmean(v[:, s]) for s in range(len(structures))] for k, v in overlap.items()}
     per_class = {k: v[:num_classes] for k, v in means.items()}
     out = {
-        "n": len(targets),
+        "n": len(overlap["dice"]),
         "classes": list(class_names),
-        "hd95_unit": "voxel" if spacing is None else "mm",
         **({"surface_tolerance": surface_tolerance} if surface_tolerance is not None else {}),
         **{k: _mean_defined(v[1:]) for k, v in per_class.items()},  # over the foreground
         "per_class": per_class,

@@ -276,28 +276,26 @@ def evaluate(
 @torch.no_grad()
 def evaluate_cases(model: nn.Module, loss_fn: nn.Module, data, *, task: str) -> dict:
     """:func:`evaluate` on whole cases inferred by sliding windows (a
-    :class:`medimbalance.patches.CaseSet`): the loss is the mean over cases of each case's
-    loss, the metrics are scored on each case at its own size."""
-    total, predicted, masks = 0.0, [], []
-    for i in range(len(data)):
+    :class:`medimbalance.patches.CaseSet`), one case at a time: the loss is the mean over
+    cases of each case's loss, the metrics are scored on each case at its own size."""
+    from itertools import chain
+
+    from .metrics import segmentation_scores
+
+    losses = []
+
+    def case(i: int) -> tuple[np.ndarray, np.ndarray, int]:  # prediction, truth, classes
         out = data.logits(model, i)
-        _, mask = data.case(i)
-        total += float(loss_fn(out, mask))
-        predicted.append(out.argmax(1)[0].to(torch.uint8).cpu().numpy())
-        masks.append(mask[0].cpu().numpy())
-    names = [str(c) for c in range(out.shape[1])]
-    shape = np.max([m.shape for m in masks], axis=0)
-    pad = lambda a: np.pad(a, [(0, n - k) for n, k in zip(shape, a.shape, strict=True)])  # noqa: E731
-    m = task_metrics(
-        task,
-        np.stack([pad(a) for a in masks]),
-        np.stack([pad(a) for a in predicted]),
-        names,
-        hausdorff=False,
-        sizes=[a.shape for a in masks],
-    )
+        mask = data.case(i)[1]
+        losses.append(float(loss_fn(out, mask)))
+        return out.argmax(1)[0].cpu().numpy(), mask[0].cpu().numpy(), out.shape[1]
+
+    first = case(0)
+    names = [str(c) for c in range(first[2])]
+    cases = ((p, t, None) for p, t, _ in chain([first], (case(i) for i in range(1, len(data)))))
+    m = segmentation_scores(cases, names, hausdorff=False)
     scalars = {f"val_{k}": m[k] for k in TASK_SCALARS[task] if k in m}
-    return {"val_loss": total / len(data), **scalars}
+    return {"val_loss": sum(losses) / len(losses), **scalars}
 
 
 def log_epoch(record: dict) -> None:
