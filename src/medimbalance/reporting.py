@@ -22,7 +22,7 @@ PER_CLASS_COLUMN = {
     "multilabel": "auroc",
     "segmentation": "dice",
 }
-REGION_COLUMNS = ("dice", "hd95", "surface_dice")  # those a run has
+REGION_COLUMNS = ("dice", "sensitivity", "precision", "hd95", "surface_dice")  # those a run has
 TTA_SUFFIX = " + flips"  # a method's runs scored with test-time flips (evaluation.tta)
 TIDY_COLUMNS = ("metric", "mean", "std", "n")
 POINTS = display.MetricFormat("points", digits=1)  # percentage points, one decimal
@@ -31,7 +31,7 @@ POINTS = display.MetricFormat("points", digits=1)  # percentage points, one deci
 def metrics_frame(records: Sequence[dict]) -> pd.DataFrame:
     """One row per run: ``method``, ``seed``, the task's scalar metrics and its per-class
     columns (``recall[<class>]``, ``auroc[<label>]`` or ``dice[<label>]``; for segmentation
-    with named regions ``dice[<region>]`` and ``hd95[<region>]`` instead).
+    with named regions each of :data:`REGION_COLUMNS` per region instead).
 
     Each record is ``{"method": str, "seed": int, "metrics": <metrics.json contents>}``.
     """
