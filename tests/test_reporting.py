@@ -239,3 +239,34 @@ def test_every_table_of_a_markdown_text_becomes_a_sortable_html_table():
     assert "class='sortable'" in page and "<title>lesions, longtail</title>" in page
     with pytest.raises(ValueError, match="no Markdown pipe table"):
         html_table_page("just text", "x")
+
+
+def test_segmentation_with_regions_shows_each_region_instead_of_each_label():
+    from medimbalance.reporting import metrics_frame
+
+    metrics = {
+        "task": "segmentation",
+        "classes": ["background", "edema", "core"],
+        "dice": 0.5,
+        "sensitivity": 0.6,
+        "precision": 0.7,
+        "hd95": 3.0,
+        "per_class": {"dice": [0.9, 0.4, 0.6]},
+        "regions": {"whole_tumour": [1, 2], "tumour_core": [2]},
+        "per_region": {
+            "dice": [0.8, 0.6],
+            "sensitivity": [0.9, 0.7],
+            "precision": [0.7, 0.5],
+            "hd95": [2.0, 4.0],
+        },
+    }
+    frame = metrics_frame([{"method": "m", "seed": 0, "metrics": metrics}])
+    assert (
+        frame.loc[0, "sensitivity[tumour_core]"] == 0.7 and frame.loc[0, "hd95[whole_tumour]"] == 2
+    )
+    assert "dice[edema]" not in frame.columns  # labels: in metrics.json and declared tables
+    assert "surface_dice[tumour_core]" not in frame.columns  # only what the run has
+    metrics.pop("per_region"), metrics.pop("regions")
+    assert (
+        metrics_frame([{"method": "m", "seed": 0, "metrics": metrics}]).loc[0, "dice[edema]"] == 0.4
+    )
