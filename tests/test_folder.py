@@ -275,3 +275,22 @@ def test_regions_are_named_by_class_and_checked(tmp_path):
             tmp_path / "r3",
             regions={"bg": ["background"]},
         )
+
+
+def test_a_mask_label_beyond_the_classes_names_the_mask_and_leaves_nothing(tmp_path):
+    good = np.zeros((6, 6, 6), np.uint8)
+    bad = good.copy()
+    bad[2, 2, 2] = 3
+    rows = [
+        write_case(tmp_path, "c0", good.astype(np.float32), good, (1, 1, 1)),
+        write_case(tmp_path, "c1", bad.astype(np.float32), bad, (1, 1, 1)),
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"mask .*c1_mask\.nii\.gz \(manifest row 3\) holds "
+        r"label 3, but classes are \['bg', 'fg'\]",
+    ):
+        convert_folder(
+            manifest(tmp_path, rows), "segmentation", ["bg", "fg"], None, tmp_path / "raw"
+        )
+    assert not list((tmp_path / "raw").glob("*"))  # no images.npy or targets.npy left behind

@@ -15,6 +15,7 @@ the common pixel type cannot hold exactly. Images are stored as uint8 when every
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -212,17 +213,21 @@ def _pad_into(out: np.ndarray, array: np.ndarray) -> None:
     out[tuple(slice(0, n) for n in array.shape)] = array
 
 
-def _write_images(table, task, first, sizes, out_shape, resampled, dtype, folder):
+def _write_images(table, task, classes, first, sizes, out_shape, resampled, dtype, folder):
     """Write ``images.npy`` (``dtype`` pixels, every image resampled to its entry of ``sizes``
-    and padded at the high end to ``out_shape``) and return the masks of a segmentation
-    manifest; raises ``_WiderPixels`` when an image is not 8-bit and ``dtype`` is uint8."""
+    and padded at the high end to ``out_shape``) and, for a segmentation manifest,
+    ``targets.npy`` (the masks, nearest-neighbour), both case by case through memory maps;
+    raises ``_WiderPixels`` when an image is not 8-bit and ``dtype`` is uint8."""
     first_path = table["path"].iloc[0]
-    masks = None
-    if task == "segmentation":
-        masks = np.zeros((len(table), *out_shape), np.uint8)
-    with atomic_memmap(
-        folder / "images.npy", dtype, (len(table), first.shape[0], *out_shape)
-    ) as out:
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(
+            atomic_memmap(folder / "images.npy", dtype, (len(table), first.shape[0], *out_shape))
+        )
+        masks = None
+        if task == "segmentation":
+            masks = stack.enter_context(
+                atomic_memmap(folder / "targets.npy", np.uint8, (len(table), *out_shape))
+            )
         for i, path in enumerate(table["path"]):
             image = first if i == 0 else read_image(path)
             where = f"{path} (manifest row {i + 2})"
@@ -236,18 +241,23 @@ def _write_images(table, task, first, sizes, out_shape, resampled, dtype, folder
             _check_pixels(image, where, first_path, first.dtype)
             size = sizes[i]
             if masks is not None:
-                mask = read_image(table["mask"].iloc[i])
+                mask_path = table["mask"].iloc[i]
+                mask = read_image(mask_path)
                 if mask.shape[1:] != image.shape[1:]:
                     raise ValueError(
-                        f"mask {table['mask'].iloc[i]} has shape {mask.shape[1:]}, but image "
+                        f"mask {mask_path} has shape {mask.shape[1:]}, but image "
                         f"{path} has {image.shape[1:]}"
+                    )
+                if mask.size and int(mask.max()) >= len(classes):
+                    raise ValueError(
+                        f"mask {mask_path} (manifest row {i + 2}) holds label "
+                        f"{int(mask.max())}, but classes are {list(classes)}"
                     )
                 _pad_into(masks[i], resize(mask[:1], size, order=0)[0].astype(np.uint8))
             if dtype == np.uint8 and not resampled:
                 _pad_into(out[i], image)
             else:
                 _pad_into(out[i], resize(image.astype(np.float32), size, order=1).astype(dtype))
-    return masks
 
 
 def case_geometry(
@@ -363,16 +373,9 @@ def convert_folder(
     out_shape = tuple(int(n) for n in np.max(sizes, axis=0))
     folder = Path(folder)
     try:
-        masks = _write_images(table, task, first, sizes, out_shape, resampled, np.uint8, folder)
+        _write_images(table, task, classes, first, sizes, out_shape, resampled, np.uint8, folder)
     except _WiderPixels:  # an image after 8-bit ones holds more: start again in float32
-        masks = _write_images(table, task, first, sizes, out_shape, resampled, np.float32, folder)
-    if masks is not None:
-        found = int(masks.max())
-        if found >= len(classes):
-            raise ValueError(
-                f"{manifest}: masks hold label {found}, but classes are {list(classes)}"
-            )
-        targets = masks
+        _write_images(table, task, classes, first, sizes, out_shape, resampled, np.float32, folder)
     split = table["split"].map({**SPLIT_CODES, "": -1}) if "split" in table.columns else None
     groups, patients = None, None
     if "patient_id" in table.columns:
@@ -392,7 +395,12 @@ def convert_folder(
         **(extra_meta or {}),
     }
     write_raw(
-        folder, targets, meta, split=None if split is None else split.to_numpy(), groups=groups
+        folder,
+        targets,  # None for segmentation: targets.npy holds the masks already
+        meta,
+        split=None if split is None else split.to_numpy(),
+        groups=groups,
+        n=len(table),
     )
     return meta
 

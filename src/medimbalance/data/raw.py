@@ -25,22 +25,25 @@ UNASSIGNED = -1
 
 def write_raw(
     folder: str | Path,
-    targets: np.ndarray,
+    targets: np.ndarray | None,
     meta: dict,
     split: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    n: int | None = None,
 ) -> None:
     """Write targets, split, groups and meta.json beside an ``images.npy`` already in ``folder``.
 
-    ``meta`` gains ``n``; ``split``/``groups`` default to -1 (none).
+    ``meta`` gains ``n``; ``split``/``groups`` default to -1 (none). ``targets`` ``None``:
+    ``targets.npy`` is already written (masks, case by case), and ``n`` gives its length.
     """
     folder = Path(folder)
-    n = len(targets)
+    n = len(targets) if targets is not None else n
     split = np.full(n, UNASSIGNED, np.int8) if split is None else np.asarray(split, np.int8)
     groups = np.full(n, UNASSIGNED, np.int64) if groups is None else np.asarray(groups, np.int64)
     if len(split) != n or len(groups) != n:
         raise ValueError(f"split ({len(split)}) and groups ({len(groups)}) must have {n} entries")
-    save_array(folder / "targets.npy", targets)
+    if targets is not None:
+        save_array(folder / "targets.npy", targets)
     save_array(folder / "split.npy", split)
     save_array(folder / "groups.npy", groups)
     write_json(folder / "meta.json", {**meta, "n": n})
