@@ -25,11 +25,14 @@ def test_histograms_of_a_model_batch_by_batch():
         def forward(self, x):
             return torch.cat([-x, 2 * x], 1)
 
-    images = np.array([[[[1.0, 2.0], [3.0, 4.0]]], [[[0.5, -1.0], [9.0, 30.0]]]], np.float32)
+    images = np.array([[[[1.0, 2.0], [3.0, 4.0]]], [[[0.5, -1.0], [9.0, 60.0]]]], np.float32)
     masks = np.array([[[0, 1], [1, 1]], [[0, 0], [1, 0]]], np.uint8)
     data = TensorSet.from_arrays(images, masks, torch.device("cpu"), "segmentation")
     counts = logit_histograms(Fixed(), data, 2, batch_size=1)
-    # Class 1 over its voxels: 2·2, 2·3, 2·4, 2·9 → 4, 6, 8, 18; class 0: −1, −0.5, 1, −30.
+    # Class 1 over its voxels: 2·2, 2·3, 2·4, 2·9 → 4, 6, 8, 18; class 0: −1, −0.5, 1 and
+    # −60, beyond the range: in the first bin.
     bins = lambda *v: np.searchsorted(EDGES, v, side="right") - 1  # noqa: E731
-    assert sorted(np.repeat(np.arange(160), counts[1])) == sorted(bins(4, 6, 8, 18))
-    assert sorted(np.repeat(np.arange(160), counts[0])) == sorted([*bins(-1, -0.5, 1), 0])
+    assert sorted(np.repeat(np.arange(len(EDGES) - 1), counts[1])) == sorted(bins(4, 6, 8, 18))
+    assert sorted(np.repeat(np.arange(len(EDGES) - 1), counts[0])) == sorted(
+        [*bins(-1, -0.5, 1), 0]
+    )

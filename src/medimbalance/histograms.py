@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-EDGES = np.linspace(-20.0, 20.0, 161)  # 0.25-wide bins
+EDGES = np.linspace(-50.0, 50.0, 401)  # 0.25-wide bins; beyond: the outermost ones
 TRAINING_CASES = 32  # training cases a method on patches infers whole for its histogram
 
 
