@@ -79,7 +79,5 @@ if run.task == "segmentation":  # training vs test logits per class (Li et al.'s
     saved["logit_histogram_edges"] = EDGES
 if counts is not None:  # what NORCAL normalises the outputs by (estimation)
     saved["training_counts"] = np.asarray(counts, np.int64)
-save_npz(
-    out.predictions, **saved, val_targets=arrays.val_targets, test_targets=arrays.test_targets
-)
+save_npz(out.predictions, **saved, val_targets=arrays.val_targets, test_targets=arrays.test_targets)
 checkpoints.clear()
