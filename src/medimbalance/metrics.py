@@ -310,11 +310,6 @@ def overlap_counts(predicted: np.ndarray, targets: np.ndarray, structures: Seque
         return {"dice": dice, "sensitivity": inter / true, "precision": inter / pred}
 
 
-def overlap_per_image(predicted: np.ndarray, targets: np.ndarray, num_classes: int) -> dict:
-    """:func:`overlap_counts` for the classes ``0..num_classes-1``, ``(N, C)``."""
-    return overlap_counts(predicted, targets, [[c] for c in range(num_classes)])
-
-
 def _edges(mask: np.ndarray) -> np.ndarray:
     """The mask's voxels that touch the outside (the mask minus its erosion)."""
     return mask & ~ndimage.binary_erosion(mask)
