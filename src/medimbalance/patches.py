@@ -112,13 +112,14 @@ class PatchSet:
         self.rows = np.asarray(rows)
         full = tuple(images.shape[2:])
         self.sizes = [tuple(sizes[r]) if sizes is not None else full for r in self.rows]
-        self.num_classes = num_classes
         rng = np.random.default_rng(seed)
         self.locations = []
         for row, size in zip(self.rows, self.sizes, strict=True):
             mask = self._case_mask(row, size)
             self.locations.append(case_locations(mask, num_classes, spec.locations, rng))
             release(masks)
+        # The foreground locations of each case, joined once (the pos/neg sampler's input).
+        self.foreground = [np.concatenate([w[0][:0], *w[1:]]) for w in self.locations]
         self.n = spec.per_epoch or len(self.rows)
         self.labels = torch.zeros(self.n, dtype=torch.uint8, device=device)  # length, device
         self.draws: list[tuple[int, tuple, list]] = []
@@ -154,14 +155,13 @@ class PatchSet:
                         warn=False,
                     )
                 )
-            foreground = np.concatenate(where[1:]) if len(where) > 1 else where[0][:0]
             return list(
                 generate_pos_neg_label_crop_centers(
                     spec.size,
                     count,
                     spec.foreground,
                     extent,
-                    foreground,
+                    self.foreground[case],
                     where[0],
                     rand_state,
                     allow_smaller=True,

@@ -100,9 +100,10 @@ class TrainingJob:
         """Each case's own size in the split's padded arrays (``None``: all the stored size)."""
         return self.meta.get("split_sizes", {}).get(split)
 
-    def cases(self, split: str, images: np.ndarray, masks: np.ndarray) -> CaseSet:
-        """Whole cases of ``split`` for sliding-window inference with the method's patches."""
-        return CaseSet(images, masks, self.sizes(split), self.patch, self.device)
+    def cases(self, split: str, images: np.ndarray, masks: np.ndarray, rows=None) -> CaseSet:
+        """Whole cases of ``split`` (its file rows ``rows``, all by default) for
+        sliding-window inference with the method's patches."""
+        return CaseSet(images, masks, self.sizes(split), self.patch, self.device, rows=rows)
 
     @property
     def classes(self) -> list[str]:
@@ -211,14 +212,7 @@ class TrainingJob:
         a, n = self.arrays, len(self.classes)
         if self.patch is not None:
             rows = a.profile_rows[:TRAINING_CASES]
-            train = CaseSet(
-                a.train_images,
-                a.train_targets,
-                self.sizes("train"),
-                self.patch,
-                self.device,
-                rows=rows,
-            )
+            train = self.cases("train", a.train_images, a.train_targets, rows)
         else:
             train = self.load(a.train_images, a.train_targets[a.profile_rows], a.profile_rows)
         return {

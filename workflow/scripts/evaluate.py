@@ -31,6 +31,14 @@ for split in ("val", "test"):  # outputs and targets of a split must describe th
             f"{split}_targets {len(targets)}"
         )
 
+# Segmentation: HD95 in mm (1 mm per voxel where the files gave no spacing), the named regions,
+# each case at its own size (other tasks ignore these).
+segmentation = {
+    "spacing": meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
+    "regions": meta.get("regions"),
+    "sizes": meta.get("split_sizes", {}).get("test"),
+    "surface_tolerance": snakemake.params.surface_dice,
+}
 train_targets = None
 if task in (*CLASS_TASKS, "regression"):  # shot groups: the profile's training distribution
     rows = load_array(snakemake.input.profile_indices)
@@ -43,12 +51,7 @@ metrics = task_metrics(
     train_targets=train_targets,
     guess_range=snakemake.params.guess_range,
     groups=snakemake.params.shot_groups,
-    # segmentation: HD95 in mm (1 mm per voxel where the files gave no spacing), the named
-    # regions, each case at its own size
-    spacing=meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
-    regions=meta.get("regions"),
-    sizes=meta.get("split_sizes", {}).get("test"),
-    surface_tolerance=snakemake.params.surface_dice,
+    **segmentation,
 )
 for metric, absent in metrics.get("flagged", {}).items():
     log.warning("%s: class(es) %s absent from the test targets or never predicted", metric, absent)
@@ -77,12 +80,10 @@ if f"test_tta_{kind}" in arrays:  # segmentation with evaluation.tta: the same, 
         arrays["test_targets"],
         arrays[f"test_tta_{kind}"],
         classes,
-        spacing=meta.get("split_spacing", {}).get("test") or [1.0] * len(meta["spatial_shape"]),
-        regions=meta.get("regions"),
-        sizes=meta.get("split_sizes", {}).get("test"),
-        surface_tolerance=snakemake.params.surface_dice,
+        **segmentation,
     )
-    scores = ", ".join(f"{k} {metrics['tta'][k]}" for k in TASK_SCALARS[task] if k in metrics)
+    tta = metrics["tta"]
+    scores = ", ".join(f"{k} {tta[k]}" for k in TASK_SCALARS[task] if k in tta)
     log.info("with flips: %s", scores)
 if "logit_histogram_test" in arrays:  # segmentation: training vs test logits per class
     metrics["logit_histograms"] = {
