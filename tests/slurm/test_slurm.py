@@ -128,7 +128,11 @@ def test_jobs_ran_through_sbatch_and_are_accounted(runs):
     for path in env_files:
         job = json.loads(path.read_text())["scheduler_job"]["SLURM_JOB_ID"]
         assert jobs[job] == "COMPLETED"
-        assert re.search(rf"sched: Allocate JobId={job} ", controller)
+        # Started by the main scheduler or by the backfill scheduler, whichever ran first.
+        started = rf"(sched: Allocate|sched/backfill: _start_job: Started) JobId={job} "
+        assert re.search(started, controller), [
+            line for line in controller.splitlines() if f"JobId={job} " in line
+        ]
     # Every job went through SLURM: one SLURM log per submission, naming the rules it ran. The
     # two evaluate jobs shared one submission (the profile's `evaluation` group).
     logs = sorted((remote / "logs" / "slurm").glob("**/*.log"))
