@@ -195,6 +195,15 @@ CASES = {
         ),
         [r"'lr_d' was unexpected", r"\['methods'\]\['ros'\]\['resample_args'\]\['gan'\]"],
     ),
+    "unknown DiffAugment policy": (
+        lambda c: c["methods"]["ros"].update(
+            resample="cdcgan", resample_args={"gan": {"diffaugment": ["translation", "flip"]}}
+        ),
+        [
+            r"'flip' is not one of \['translation', 'cutout', 'color'\]",
+            r"\['gan'\]\['diffaugment'\]",
+        ],
+    ),
     "resampling ratio above 1": (
         lambda c: c["methods"]["ros"].update(resample_args={"ratio": 1.5}),
         [r"1.5 is greater than the maximum of 1", r"\['methods'\]\['ros'\]\['resample_args'\]"],

@@ -9,7 +9,8 @@ the boundary-cleaning resamplers call it.
 Every synthesizer (``SYNTHESIZERS``) keeps the training set and maps ``(images, indices, labels,
 seed, features, **args)`` to new images and their labels, which training appends to the set.
 ``GENERATIVE`` names the synthesizers backed by a trained generative model
-(:mod:`medimbalance.gan`); the workflow trains that model in a rule of its own.
+(:mod:`medimbalance.gan`, :mod:`medimbalance.diffusion`); the workflow trains that model in a
+rule of its own.
 
 A weighted random sampler (:func:`sample_weights`) leaves the set as it is and changes how
 training draws from it: ``class_balanced`` draws every class equally often, ``sqrt`` in

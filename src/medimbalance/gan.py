@@ -15,6 +15,7 @@ accuracy on real test images of a classifier trained on generated images only (T
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Callable
@@ -35,17 +36,34 @@ class GanDivergedError(FloatingPointError):
     """A GAN loss became NaN or infinite."""
 
 
+UPSAMPLING = ("resize", "transposed")
+LOSSES = ("hinge", "bce")
+CONDITIONING = ("channel", "projection")
+AUGMENTATIONS = ("translation", "cutout", "color")
+
+
 @dataclass(frozen=True)
 class GanConfig:
-    """Settings of one conditional DCGAN (``methods.<name>.resample_args.gan``)."""
+    """Settings of one conditional DCGAN (``methods.<name>.resample_args.gan``).
 
-    epochs: int = 30  # passes over the imbalanced training set
+    The defaults are the combination that works on a few dozen images per class; ``upsample:
+    transposed, spectral_norm: false, loss: bce, discriminator: channel, diffaugment: [],
+    ema: 0, balanced: false`` is the plain DCGAN of Paul and Tewari (2021)."""
+
+    epochs: int = 30  # passes over the imbalanced training set (its size in images per epoch)
     batch_size: int = 64  # real images per step
     latent_dim: int = 64  # size of the noise vector z
     embed_dim: int = 50  # size of the label embedding
     width: int = 64  # channels of the widest convolution
-    lr: float = 2e-4  # Adam learning rate of both networks
+    lr: float = 5e-4  # Adam learning rate of both networks (the plain DCGAN: 2e-4)
     beta1: float = 0.5  # Adam β1 (the DCGAN setting)
+    upsample: str = "resize"  # generator: nearest-neighbour resize + 3×3 conv, or transposed conv
+    spectral_norm: bool = True  # spectral normalisation of every discriminator layer
+    loss: str = "hinge"  # hinge loss (Lim and Ye 2017) or the original binary cross-entropy
+    discriminator: str = "channel"  # class as an extra input channel, or a projection
+    diffaugment: tuple[str, ...] = ("translation",)  # DiffAugment policies (Zhao et al. 2020)
+    ema: float = 0.999  # decay of the generator's moving average used for sampling; 0 = off
+    balanced: bool = True  # class-balanced batches (every class drawn equally often)
     seed: int = 0  # weights, batch order and noise
 
     def __post_init__(self) -> None:
@@ -56,6 +74,24 @@ class GanConfig:
             raise ValueError(
                 f"gan.lr must be > 0 and gan.beta1 in [0, 1), got {self.lr}, {self.beta1}"
             )
+        for name, choices in (
+            ("upsample", UPSAMPLING),
+            ("loss", LOSSES),
+            ("discriminator", CONDITIONING),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"gan.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+                )
+        policies = (self.diffaugment,) if isinstance(self.diffaugment, str) else self.diffaugment
+        object.__setattr__(self, "diffaugment", tuple(policies))
+        wrong = [p for p in self.diffaugment if p not in AUGMENTATIONS]
+        if wrong:
+            raise ValueError(
+                f"gan.diffaugment: unknown polic(ies) {wrong}; valid: {', '.join(AUGMENTATIONS)}"
+            )
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"gan.ema must lie in [0, 1), got {self.ema}")
 
     @classmethod
     def from_dict(cls, values: dict) -> GanConfig:
@@ -64,6 +100,10 @@ class GanConfig:
         if unknown:
             raise ValueError(f"gan: unknown key(s) {unknown}; valid keys: {sorted(known)}")
         return cls(**values)
+
+    def settings(self) -> dict:
+        """The settings as plain values (saved with the generator, hashed into run identities)."""
+        return {**asdict(self), "diffaugment": list(self.diffaugment)}
 
 
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -88,10 +128,23 @@ class LabelMap(nn.Module):
         return self.scale(self.embed(labels)).view(len(labels), 1, *self.shape)
 
 
+def _upsample(in_channels: int, out_channels: int, how: str) -> list[nn.Module]:
+    """Double the side: a 4×4 stride-2 transposed convolution (DCGAN), or a nearest-neighbour
+    resize followed by a 3×3 convolution, whose kernels overlap evenly and so cannot print the
+    checkerboard of uneven overlap (Odena, Dumoulin and Olah 2016)."""
+    if how == "transposed":
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)]
+    return [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+    ]
+
+
 class Generator(nn.Module):
     """z and the class → an image in ``[−1, 1]``: a linear projection to ``2·width`` maps of a
-    quarter of the image side, the label map concatenated, two stride-2 transposed convolutions
-    (batch norm, LeakyReLU), a 3×3 convolution and tanh."""
+    quarter of the image side, the label map concatenated, two upsamplings (``cfg.upsample``;
+    to ``width`` then ``width/2`` channels, ``width`` twice for transposed convolutions as the
+    plain DCGAN had; batch norm, LeakyReLU), a 3×3 convolution and tanh."""
 
     def __init__(
         self, num_classes: int, channels: int, shape: tuple[int, ...], cfg: GanConfig
@@ -100,18 +153,20 @@ class Generator(nn.Module):
         h, w = _check_shape(shape)
         self.start = (h // 4, w // 4)
         self.wide = wide = 2 * cfg.width
+        # Channels halve with each doubling of the side (DCGAN); the plain DCGAN keeps width.
+        narrow = cfg.width if cfg.upsample == "transposed" else max(cfg.width // 2, 1)
         self.project = nn.Sequential(
             nn.Linear(cfg.latent_dim, wide * self.start[0] * self.start[1]), nn.LeakyReLU(0.2)
         )
         self.label = LabelMap(num_classes, cfg.embed_dim, self.start)
         self.body = nn.Sequential(
-            nn.ConvTranspose2d(wide + 1, cfg.width, 4, stride=2, padding=1),
+            *_upsample(wide + 1, cfg.width, cfg.upsample),
             nn.BatchNorm2d(cfg.width),
             nn.LeakyReLU(0.2),
-            nn.ConvTranspose2d(cfg.width, cfg.width, 4, stride=2, padding=1),
-            nn.BatchNorm2d(cfg.width),
+            *_upsample(cfg.width, narrow, cfg.upsample),
+            nn.BatchNorm2d(narrow),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(cfg.width, channels, 3, padding=1),
+            nn.Conv2d(narrow, channels, 3, padding=1),
             nn.Tanh(),
         )
 
@@ -121,28 +176,47 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """An image and the class (as an extra input channel) → one logit (real vs generated):
-    two stride-2 convolutions with LeakyReLU, dropout and a linear layer."""
+    """An image and the class → one logit (real vs generated): two stride-2 convolutions with
+    LeakyReLU, then
+
+    - ``channel`` conditioning (the seed's): the class enters as an extra input channel, and
+      dropout and a linear layer of the flattened maps give the logit;
+    - ``projection`` (Miyato and Koyama 2018): the image alone goes through the convolutions,
+      ``φ`` their maps summed over space, and the logit is ``ψ(φ) + ⟨embed(y), φ⟩``.
+
+    With ``spectral_norm`` every layer's weight is divided by its largest singular value
+    (Miyato et al. 2018) and batch norm is left out; without it, the DCGAN's batch norm."""
 
     def __init__(
         self, num_classes: int, channels: int, shape: tuple[int, ...], cfg: GanConfig
     ) -> None:
         super().__init__()
         h, w = _check_shape(shape)
-        self.label = LabelMap(num_classes, cfg.embed_dim, (h, w))
+        sn = nn.utils.parametrizations.spectral_norm if cfg.spectral_norm else (lambda m: m)
+        self.projection = cfg.discriminator == "projection"
+        wide = 2 * cfg.width
+        self.label = None if self.projection else LabelMap(num_classes, cfg.embed_dim, (h, w))
+        norm = [] if cfg.spectral_norm else [nn.BatchNorm2d(wide)]
         self.body = nn.Sequential(
-            nn.Conv2d(channels + 1, cfg.width, 4, stride=2, padding=1),
+            sn(nn.Conv2d(channels + (not self.projection), cfg.width, 4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(cfg.width, 2 * cfg.width, 4, stride=2, padding=1),
-            nn.BatchNorm2d(2 * cfg.width),
+            sn(nn.Conv2d(cfg.width, wide, 4, stride=2, padding=1)),
+            *norm,
             nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Dropout(0.4),
-            nn.Linear(2 * cfg.width * (h // 4) * (w // 4), 1),
         )
+        if self.projection:
+            self.head = sn(nn.Linear(wide, 1))
+            self.embed = sn(nn.Embedding(num_classes, wide))
+        else:
+            self.head = nn.Sequential(
+                nn.Flatten(), nn.Dropout(0.4), sn(nn.Linear(wide * (h // 4) * (w // 4), 1))
+            )
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([images, self.label(labels)], dim=1)).squeeze(1)
+        if not self.projection:
+            return self.head(self.body(torch.cat([images, self.label(labels)], dim=1))).squeeze(1)
+        phi = self.body(images).sum(dim=(2, 3))
+        return self.head(phi).squeeze(1) + (self.embed(labels) * phi).sum(dim=1)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -152,6 +226,58 @@ def _init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+# ---- Differentiable augmentation (Zhao et al. 2020) ----------------------------------------
+
+
+def diff_augment(x: torch.Tensor, policies: tuple[str, ...], rng: torch.Generator) -> torch.Tensor:
+    """Augment a batch in ``[−1, 1]`` differentiably, each image by its own draw from ``rng``
+    (a CPU generator, so a resumed run draws the same), in Zhao et al.'s order and ranges:
+
+    - ``color``: brightness ``+ U(−0.5, 0.5)``; saturation (each pixel's deviation from its
+      channel mean) ``× U(0, 2)``; contrast (deviation from the image mean) ``× U(0.5, 1.5)``;
+    - ``translation``: a shift by a whole number of pixels in ``[−side/8, side/8]`` per axis,
+      the pixels shifted in set to 0;
+    - ``cutout``: a square of half the side, centred anywhere in the image, set to 0.
+    """
+    n, _, h, w = x.shape
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(n, *shape, generator=rng).to(x.device, x.dtype)
+
+    def integers(low: int, high: int) -> torch.Tensor:
+        return torch.randint(low, high + 1, (n, 1, 1), generator=rng).to(x.device)
+
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    for policy in policies:
+        if policy == "color":
+            x = x + (uniform(1, 1, 1) - 0.5)
+            mean = x.mean(dim=1, keepdim=True)
+            x = (x - mean) * (uniform(1, 1, 1) * 2) + mean
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = (x - mean) * (uniform(1, 1, 1) + 0.5) + mean
+        elif policy == "translation":
+            dy, dx = integers(-(h // 8), h // 8), integers(-(w // 8), w // 8)
+            src_y, src_x = rows - dy, cols - dx  # (n, h, 1) and (n, 1, w)
+            inside = (src_y >= 0) & (src_y < h) & (src_x >= 0) & (src_x < w)
+            batch = torch.arange(n, device=x.device).view(n, 1, 1)
+            moved = x[batch, :, src_y.clamp(0, h - 1), src_x.clamp(0, w - 1)]  # (n, h, w, C)
+            x = moved.permute(0, 3, 1, 2) * inside.unsqueeze(1).to(x.dtype)
+        elif policy == "cutout":
+            top, left = integers(0, h - 1) - h // 4, integers(0, w - 1) - w // 4
+            hole = (rows >= top) & (rows < top + h // 2) & (cols >= left) & (cols < left + w // 2)
+            x = x * (~hole).unsqueeze(1).to(x.dtype)
+        else:
+            raise ValueError(f"unknown DiffAugment policy {policy!r}")
+    return x
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The moving average's decay at ``step`` (from 1): ``min(decay, (1 + t)/(10 + t))``, so the
+    first steps' random weights are forgotten quickly (TensorFlow's ``num_updates`` warm-up)."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 @dataclass(frozen=True)
@@ -193,16 +319,19 @@ class TrainedGan:
     channels: int
     shape: tuple[int, int]
     intensity: Intensity
+    kind = "cdcgan"
+    description = "Conditional DCGAN"
 
     def save(self, path: str | Path) -> None:
         """Write the generator (``generator.pt``) with its settings and image format."""
         meta = {
+            "kind": "cdcgan",
             "num_classes": self.num_classes,
             "channels": self.channels,
             "shape": list(self.shape),
             "intensity": asdict(self.intensity),
         }
-        save_model(path, self.generator, asdict(self.cfg), meta)
+        save_model(path, self.generator, self.cfg.settings(), meta)
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedGan:
@@ -249,10 +378,14 @@ def train_gan(
 ) -> tuple[TrainedGan, list[dict]]:
     """Train a conditional DCGAN on ``images (N, C, H, W)`` with class ``labels (N,)``.
 
-    Each step updates the discriminator on a real batch and a generated batch of the same
-    classes (binary cross-entropy), then the generator to fool it. With ``checkpoints``, the
-    state after every epoch is saved (phase ``gan``) and resumed from on the next call. Raises
-    ``GanDivergedError`` naming the epoch and batch when a loss is NaN or infinite.
+    An epoch is ``N`` real images in batches: a shuffle of the set, or with ``cfg.balanced`` a
+    draw with replacement in which every class is as likely as any other. Each step updates
+    the discriminator on the real batch and a generated batch of the same classes (both through
+    the same DiffAugment policies), then the generator to fool it; with ``cfg.ema`` a moving
+    average of the generator's weights follows it and is what is returned. With
+    ``checkpoints``, the state after every epoch is saved (phase ``gan``) and resumed from on
+    the next call. Raises ``GanDivergedError`` naming the epoch and batch when a loss is NaN or
+    infinite.
     """
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int64)
@@ -271,30 +404,35 @@ def train_gan(
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     rng = torch.Generator().manual_seed(cfg.seed)
     real_x, real_y = intensity.to_unit(images).to(device), torch.from_numpy(labels).to(device)
-    bce = nn.BCEWithLogitsLoss()
     parts = {"generator": g, "discriminator": d, "opt_g": opt_g, "opt_d": opt_d, "rng": rng}
-    state = {"epoch": 0, "history": []}
+    g_ema = None
+    if cfg.ema:
+        g_ema = copy.deepcopy(g).requires_grad_(False)
+        parts["generator_ema"] = g_ema
+    state = {"epoch": 0, "history": [], "steps": 0}
     if checkpoints is not None:
         state = checkpoints.restore("gan", parts) or state
-    epoch, history = state["epoch"], state["history"]
+    epoch, history, steps = state["epoch"], state["history"], state.get("steps", 0)
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, cfg.diffaugment, rng) if cfg.diffaugment else x
+
     while epoch < cfg.epochs:
         epoch += 1
         g.train(), d.train()
         sums = np.zeros(4)
-        order = torch.randperm(len(labels), generator=rng)
+        order = epoch_order(labels, cfg.balanced, rng)
         for batch, idx in enumerate(order.split(cfg.batch_size)):
             x, y = real_x[idx.to(device)], real_y[idx.to(device)]
             z = torch.randn(len(idx), cfg.latent_dim, generator=rng).to(device)
             fake = g(z, y)
-            real_logit, fake_logit = d(x, y), d(fake.detach(), y)
-            loss_d = bce(real_logit, torch.ones_like(real_logit)) + bce(
-                fake_logit, torch.zeros_like(fake_logit)
-            )
+            real_logit, fake_logit = d(augment(x), y), d(augment(fake.detach()), y)
+            loss_d = _discriminator_loss(cfg.loss, real_logit, fake_logit)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-            fooled = d(fake, y)
-            loss_g = bce(fooled, torch.ones_like(fooled))
+            fooled = d(augment(fake), y)
+            loss_g = -fooled.mean() if cfg.loss == "hinge" else _bce(fooled, 1.0)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -304,6 +442,9 @@ def train_gan(
                         f"the GAN diverged: the {name} loss is {loss.item()} at epoch {epoch}, "
                         f"batch {batch}; lower gan.lr (now {cfg.lr}) or check the images"
                     )
+            steps += 1
+            if g_ema is not None:
+                update_average(g_ema, g, ema_decay(cfg.ema, steps))
             n = len(idx)
             sums += n * np.array(
                 [
@@ -318,11 +459,43 @@ def train_gan(
         record = {"epoch": epoch, **{k: float(v) for k, v in zip(names, means, strict=True)}}
         history.append(record)
         if checkpoints is not None:
-            checkpoints.save("gan", parts, {"epoch": epoch, "history": history})
+            checkpoints.save("gan", parts, {"epoch": epoch, "history": history, "steps": steps})
         if on_epoch_end is not None:
             on_epoch_end(record)
-    trained = TrainedGan(g, cfg, num_classes, images.shape[1], shape, intensity)
+    sampler = g if g_ema is None else g_ema
+    trained = TrainedGan(sampler, cfg, num_classes, images.shape[1], shape, intensity)
     return trained, history
+
+
+def epoch_order(labels: np.ndarray, balanced: bool, rng: torch.Generator) -> torch.Tensor:
+    """The rows of one epoch (as many as ``labels``): a permutation, or with ``balanced`` a draw
+    with replacement of weight ``1/n_c`` per row of class ``c``, so every class present is drawn
+    equally often on average whatever its count."""
+    if not balanced:
+        return torch.randperm(len(labels), generator=rng)
+    counts = np.bincount(labels)
+    weights = torch.from_numpy(1.0 / counts[labels])
+    return torch.multinomial(weights, len(labels), replacement=True, generator=rng)
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return nn.functional.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge: ``mean(relu(1 − D(x))) + mean(relu(1 + D(G(z))))``; BCE: real → 1, fake → 0."""
+    if kind == "hinge":
+        return torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()
+    return _bce(real, 1.0) + _bce(fake, 0.0)
+
+
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """``θ̄ ← decay·θ̄ + (1 − decay)·θ`` for the weights; buffers (batch-norm statistics) copied."""
+    for mean, param in zip(average.parameters(), model.parameters(), strict=True):
+        mean.lerp_(param, 1 - decay)
+    for mean, buffer in zip(average.buffers(), model.buffers(), strict=True):
+        mean.copy_(buffer)
 
 
 # ---- Quality of the generated images -------------------------------------------------------

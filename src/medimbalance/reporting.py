@@ -363,14 +363,16 @@ def synthesis_markdown(
     title: str,
     epochs: int,
     tstr_per_class: int,
+    model: str = "Conditional DCGAN",
 ) -> str:
-    """The quality report of :func:`medimbalance.gan.synthesis_quality` as two Markdown tables."""
+    """The quality report of :func:`medimbalance.gan.synthesis_quality` as two Markdown tables
+    (``model`` names the generative model in its first sentence)."""
     counts = np.bincount(np.asarray(train_labels, np.int64), minlength=len(classes))
     cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [
         f"# {title}",
         "",
-        f"Conditional DCGAN trained for {epochs} epochs on {int(counts.sum())} real images. "
+        f"{model} trained for {epochs} epochs on {int(counts.sum())} real images. "
         "FID on the penultimate-layer features of the feature extractor, generated images vs "
         "the real test split (lower is better; n/a: too few test images of the class).",
         "",

@@ -145,8 +145,11 @@ class Study:
         return {**self.training(name), **self.extractor["training"]}
 
     def gan_settings(self, method: str) -> dict:
-        """The conditional DCGAN settings of a method (medimbalance.gan.GanConfig keys)."""
-        return self.methods[method].get("resample_args", {}).get("gan", {})
+        """The settings of a method's generative model: ``resample_args.gan`` of ``cdcgan``
+        (medimbalance.gan.GanConfig keys) or ``resample_args.diffusion`` of ``diffusion``
+        (medimbalance.diffusion.DiffusionConfig keys)."""
+        key = "gan" if self.methods[method]["resample"] == "cdcgan" else "diffusion"
+        return self.methods[method].get("resample_args", {}).get(key, {})
 
     def shift_methods(self, name: str) -> list[str]:
         """The methods of dataset ``name`` estimated under shifts (classification and

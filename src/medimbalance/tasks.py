@@ -13,7 +13,7 @@ CLASS_TASKS = ("multiclass", "binary")
 IMAGE_TASKS = ("multiclass", "binary", "multilabel", "regression")  # one output vector per image
 # Resamplers whose new images come from a generative model (medimbalance.gan) that the workflow
 # trains in a rule of its own.
-GENERATIVE = ("cdcgan",)
+GENERATIVE = ("cdcgan", "diffusion")
 # Resamplers that add new images (medimbalance.balancing.SYNTHESIZERS and the generative ones).
 SYNTHESIZING = ("smote", *GENERATIVE)
 
@@ -106,6 +106,7 @@ RESAMPLE_ARGS: dict[str, tuple[str, ...]] = {
     "oss": _EMBEDDING,
     "smote": ("ratio", "k_neighbors", *_EMBEDDING),
     "cdcgan": ("ratio", "gan"),
+    "diffusion": ("ratio", "diffusion"),
 }
 
 # The keys of methods.<name>.loss_args that each loss takes (its builder's keyword arguments).

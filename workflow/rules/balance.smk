@@ -88,6 +88,7 @@ rule train_gan:
     resources:
         gpu=1,
     params:
+        kind=lambda wildcards: study.methods[wildcards.method]["resample"],
         gan=lambda wildcards: study.gan_settings(wildcards.method),
         model=study.extractor["model"],
         training=lambda wildcards: study.extractor_training(wildcards.dataset),

@@ -1,12 +1,13 @@
-"""Oversample one run's training set with images of the trained conditional DCGAN: every
-class reaches ``ratio`` times the majority count; the real images are all kept."""
+"""Oversample one run's training set with images of the trained generative model (conditional
+DCGAN or diffusion model): every class reaches ``ratio`` times the majority count; the real
+images are all kept."""
 
 import _libpath  # noqa: F401
 
 from medimbalance.balancing import generation_labels
 from medimbalance.data.io import atomic_write, load_array, read_json, save_array, save_npz
 from medimbalance.data.profiles import resampling_summary
-from medimbalance.gan import TrainedGan
+from medimbalance.diffusion import load_synthesizer
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.jobs.runtime import configure
 
@@ -18,10 +19,10 @@ targets = load_array(snakemake.input.targets, mmap=True)
 indices = load_array(snakemake.input.indices)
 
 new_labels = generation_labels(targets[indices], len(classes), snakemake.params.ratio)
-gan = TrainedGan.load(snakemake.input.generator)
+gan = load_synthesizer(snakemake.input.generator)
 new_images = gan.sample(new_labels, snakemake.params.seed)
 summary = resampling_summary(targets, indices, indices, meta["task"], classes, new_labels)
-log.info("cdcgan: %d generated images\n%s", len(new_labels), summary)
+log.info("%s: %d generated images\n%s", gan.kind, len(new_labels), summary)
 
 save_npz(snakemake.output.synthetic, images=new_images, targets=new_labels)
 save_array(snakemake.output.indices, indices)

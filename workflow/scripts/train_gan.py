@@ -1,12 +1,13 @@
-"""Train the conditional DCGAN of one dataset × profile × method on the profile's real training
-images; measure its images (FID, train-on-synthetic/test-on-real) and draw a sample grid.
+"""Train the generative model of one dataset × profile × method (the conditional DCGAN of
+``cdcgan``, the class-conditional diffusion model of ``diffusion``) on the profile's real
+training images; measure its images (FID, train-on-synthetic/test-on-real) and draw a sample
+grid.
 
 A checkpoint after every epoch lets a killed job resume (valid only for the same settings and
 training images)."""
 
 import _libpath  # noqa: F401
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from medimbalance.checkpoints import Checkpoints
 from medimbalance.config import TrainConfig
 from medimbalance.data.io import atomic_write, load_array, read_json, write_json
 from medimbalance.features import load_extractor
+from medimbalance.diffusion import DiffusionConfig, train_diffusion
 from medimbalance.gan import GanConfig, synthesis_quality, train_gan
 from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
@@ -28,7 +30,9 @@ log = log_to_file(snakemake.log[0])
 inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards
 settings = dict(snakemake.params.gan)
 tstr_per_class = settings.pop("tstr_per_class", 100)
-cfg = GanConfig.from_dict(settings)
+kind = snakemake.params.kind
+cfg = (DiffusionConfig if kind == "diffusion" else GanConfig).from_dict(settings)
+train = train_diffusion if kind == "diffusion" else train_gan
 configure(cfg.seed, snakemake.threads)
 device = select_device()
 meta = read_json(inp.meta)
@@ -39,8 +43,8 @@ labels = load_array(inp.train_targets, mmap=True)[rows]
 
 # The checkpoint is valid for these settings and the images the GAN learns from.
 learns_from = {k: inp[k] for k in ("indices", "train_images", "train_targets")}
-checkpoints = Checkpoints(Path(out.generator).parent, run_identity(asdict(cfg), learns_from))
-gan, history = train_gan(
+checkpoints = Checkpoints(Path(out.generator).parent, run_identity(cfg.settings(), learns_from))
+gan, history = train(
     images,
     labels,
     len(classes),
@@ -67,7 +71,9 @@ quality = synthesis_quality(
 )
 log.info("quality: %s", quality)
 title = f"{wc.method} on {wc.dataset} / {wc.profile}"
-quality_table = synthesis_markdown(quality, labels, classes, title, cfg.epochs, tstr_per_class)
+quality_table = synthesis_markdown(
+    quality, labels, classes, title, cfg.epochs, tstr_per_class, model=gan.description
+)
 with atomic_write(out.quality, "w") as f:
     f.write(quality_table)
 with atomic_write(out.quality_html, "w") as f:  # read inside the HTML report

@@ -1,0 +1,333 @@
+"""Class-conditional diffusion model for minority-class synthesis: a denoising diffusion
+probabilistic model (Ho et al. 2020) trained per dataset × profile, sampled with DDIM (Song et
+al. 2021) and classifier-free guidance (Ho and Salimans 2021).
+
+The network is MONAI's ``DiffusionModelUNet``; the class enters through its class embedding
+(added to the time embedding), with one extra embedding for "no class" that replaces the label
+of a share ``drop_class`` of the training images, so that one network is both conditional and
+unconditional. Training follows MONAI's ``DiffusionInferer`` and a ``DDPMScheduler``: a random
+step ``t`` per image, the image noised to ``x_t``, the network predicting the velocity ``v``
+(Salimans and Ho 2022; or the noise ``ε`` of Ho et al.) by mean squared error. Sampling runs
+``DiffusionInferer.sample`` with a ``DDIMScheduler`` of ``sample_steps`` steps (η = 0:
+deterministic given the starting noise) and the guided prediction
+``p(x, ∅) + w·(p(x, y) − p(x, ∅))`` of guidance scale ``w``.
+
+Training is seeded, checkpointed after every epoch and resumable, like the conditional DCGAN
+(:mod:`medimbalance.gan`); the trained model samples with the same interface (``sample(labels,
+seed)`` in the stored images' dtype and range), so the same quality measures and oversampling
+apply.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoints import Checkpoints, load_model_file, save_model
+from .gan import GanDivergedError, Intensity, ema_decay, epoch_order, update_average
+
+log = logging.getLogger(__name__)
+
+
+# What the network predicts (MONAI's scheduler names): the noise ε (Ho et al. 2020), or the
+# velocity v = sqrt(ᾱ_t)·ε − sqrt(1 − ᾱ_t)·x_0 (Salimans and Ho 2022), whose image estimate
+# stays accurate at the noisiest steps where ε's is divided by sqrt(ᾱ_t) ≈ 0.
+PREDICTIONS = {"v": "v_prediction", "epsilon": "epsilon"}
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Settings of one class-conditional diffusion model (``resample_args.diffusion``)."""
+
+    epochs: int = 100  # passes over the training set (its size in images per epoch)
+    batch_size: int = 64  # images per step
+    channels: tuple[int, ...] = (32, 64, 64)  # U-Net channels per level (each halves the side)
+    res_blocks: int = 1  # residual blocks per level
+    timesteps: int = 1000  # steps of the forward (noising) process
+    sample_steps: int = 50  # DDIM steps when sampling
+    guidance: float = 2.0  # classifier-free guidance scale w (1: the conditional model alone)
+    prediction: str = "v"  # what the network predicts: "v" (velocity) or "epsilon" (the noise)
+    drop_class: float = 0.1  # share of training images whose class is replaced by "no class"
+    lr: float = 1e-3  # Adam learning rate
+    ema: float = 0.999  # decay of the weights' moving average used for sampling; 0 = off
+    balanced: bool = True  # class-balanced batches
+    seed: int = 0  # weights, batch order, noise and steps
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        for name in ("epochs", "batch_size", "res_blocks", "sample_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"diffusion.{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.timesteps < 50:  # the scaled linear schedule's last β must stay below 1
+            raise ValueError(f"diffusion.timesteps must be ≥ 50, got {self.timesteps}")
+        if not self.channels or any(c < 8 or c % 8 for c in self.channels):
+            raise ValueError(
+                f"diffusion.channels must be multiples of 8 (group norm of 8 groups), "
+                f"got {list(self.channels)}"
+            )
+        if self.sample_steps > self.timesteps:
+            raise ValueError(
+                f"diffusion.sample_steps ({self.sample_steps}) cannot exceed diffusion.timesteps "
+                f"({self.timesteps})"
+            )
+        if self.guidance < 0 or not 0 <= self.drop_class < 1 or self.lr <= 0:
+            raise ValueError(
+                "diffusion.guidance must be ≥ 0, diffusion.drop_class in [0, 1) and diffusion.lr "
+                f"> 0, got {self.guidance}, {self.drop_class}, {self.lr}"
+            )
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"diffusion.ema must lie in [0, 1), got {self.ema}")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(
+                f"diffusion.prediction must be one of {', '.join(PREDICTIONS)}, "
+                f"got {self.prediction!r}"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DiffusionConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"diffusion: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**values)
+
+    def settings(self) -> dict:
+        """The settings as plain values (saved with the model, hashed into run identities)."""
+        return {**asdict(self), "channels": list(self.channels)}
+
+
+def _check_shape(shape: tuple[int, ...], levels: int) -> tuple[int, ...]:
+    step = 2 ** (levels - 1)
+    if len(shape) != 2 or any(s % step for s in shape):
+        raise ValueError(
+            f"the diffusion model takes 2D images whose sides are multiples of {step} (its "
+            f"{levels} levels halve them {levels - 1} times), got {tuple(shape)} (set the "
+            f"dataset's preprocess.shape or fewer diffusion.channels)"
+        )
+    return tuple(shape)
+
+
+class ClassConditionedUNet(nn.Module):
+    """MONAI's ``DiffusionModelUNet`` with ``num_classes + 1`` class embeddings (the last one is
+    "no class"), called as ``DiffusionInferer`` calls a network: the labels arrive as
+    ``context`` and are passed on as ``class_labels``."""
+
+    def __init__(self, num_classes: int, image_channels: int, cfg: DiffusionConfig) -> None:
+        super().__init__()
+        from monai.networks.nets import DiffusionModelUNet
+
+        self.num_classes = num_classes
+        self.unet = DiffusionModelUNet(
+            spatial_dims=2,
+            in_channels=image_channels,
+            out_channels=image_channels,
+            num_res_blocks=cfg.res_blocks,
+            channels=cfg.channels,
+            attention_levels=(False,) * len(cfg.channels),
+            norm_num_groups=8,
+            num_class_embeds=num_classes + 1,
+        )
+
+    def forward(
+        self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if context is None:
+            context = torch.full((len(x),), self.num_classes, device=x.device)
+        labels = context.long().view(-1)
+        if len(timesteps) == 1:
+            timesteps = timesteps.expand(len(x))
+        return self.unet(x, timesteps.long(), class_labels=labels)
+
+
+def beta_range(timesteps: int) -> tuple[float, float]:
+    """Ho et al.'s linear noise schedule (β from 1e-4 to 0.02 over 1000 steps) scaled to
+    ``timesteps`` steps by ``1000 / timesteps`` (Nichol and Dhariwal 2021), so that the noised
+    image reaches pure noise at the last step whatever their number."""
+    scale = 1000 / timesteps
+    return 1e-4 * scale, 0.02 * scale
+
+
+def schedulers(cfg: DiffusionConfig):
+    """MONAI's DDPM scheduler (training: adds noise) and DDIM scheduler (sampling, with
+    ``sample_steps`` steps) on the same linear schedule."""
+    from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+
+    start, end = beta_range(cfg.timesteps)
+    common = {
+        "num_train_timesteps": cfg.timesteps,
+        "beta_start": start,
+        "beta_end": end,
+        "prediction_type": PREDICTIONS[cfg.prediction],
+    }
+    training = DDPMScheduler(**common)
+    sampling = DDIMScheduler(**common)
+    sampling.set_timesteps(num_inference_steps=cfg.sample_steps)
+    return training, sampling
+
+
+@dataclass
+class TrainedDiffusion:
+    """A trained class-conditional diffusion model with what is needed to sample from it."""
+
+    model: ClassConditionedUNet
+    cfg: DiffusionConfig
+    num_classes: int
+    channels: int
+    shape: tuple[int, int]
+    intensity: Intensity
+    kind = "diffusion"
+    description = "Class-conditional diffusion model (DDPM, DDIM sampling)"
+
+    def save(self, path: str | Path) -> None:
+        """Write the network (``generator.pt``) with its settings and image format."""
+        meta = {
+            "kind": "diffusion",
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "shape": list(self.shape),
+            "intensity": asdict(self.intensity),
+        }
+        save_model(path, self.model, self.cfg.settings(), meta)
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedDiffusion:
+        blob = load_model_file(path, device)
+        cfg, meta = DiffusionConfig(**blob["run_config"]), blob["meta"]
+        model = ClassConditionedUNet(meta["num_classes"], meta["channels"], cfg).to(device)
+        model.load_state_dict(blob["state_dict"])
+        intensity = Intensity(**meta["intensity"])
+        return cls(
+            model, cfg, meta["num_classes"], meta["channels"], tuple(meta["shape"]), intensity
+        )
+
+    @torch.no_grad()
+    def sample(self, labels: np.ndarray, seed: int, batch_size: int = 256) -> np.ndarray:
+        """One generated image per entry of ``labels``, in the stored images' dtype and range;
+        the same ``seed`` gives the same images (DDIM with η = 0 is deterministic given its
+        starting noise, drawn from ``seed``)."""
+        from monai.inferers import DiffusionInferer
+
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.max()}")
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        _, scheduler = schedulers(self.cfg)
+        inferer = DiffusionInferer(scheduler)
+        rng = torch.Generator().manual_seed(seed)
+        out = [np.empty((0, self.channels, *self.shape), self.intensity.dtype)]
+        for chunk in torch.from_numpy(labels).split(batch_size) if labels.size else ():
+            noise = torch.randn(len(chunk), self.channels, *self.shape, generator=rng)
+            guided = self.cfg.guidance != 1
+            images = inferer.sample(
+                input_noise=noise.to(device),
+                diffusion_model=self.model,
+                scheduler=scheduler,
+                conditioning=chunk.to(device),
+                mode="crossattn",
+                verbose=False,
+                cfg=self.cfg.guidance if guided else None,
+                cfg_fill_value=self.num_classes,
+            )
+            out.append(self.intensity.from_unit(images.clamp(-1, 1)))
+        return np.concatenate(out)
+
+
+def train_diffusion(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    cfg: DiffusionConfig,
+    *,
+    device: torch.device | str = "cpu",
+    checkpoints: Checkpoints | None = None,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> tuple[TrainedDiffusion, list[dict]]:
+    """Train a class-conditional DDPM on ``images (N, C, H, W)`` with class ``labels (N,)``.
+
+    An epoch is ``N`` images in batches (a shuffle, or a class-balanced draw with replacement
+    as the GAN's). With ``checkpoints``, the state after every epoch is saved (phase
+    ``diffusion``) and resumed from on the next call. Raises ``GanDivergedError`` naming the
+    epoch and batch when the loss is NaN or infinite.
+    """
+    from monai.inferers import DiffusionInferer
+
+    images = np.asarray(images)
+    labels = np.asarray(labels, dtype=np.int64)
+    if images.ndim != 4 or len(images) != len(labels) or not len(labels):
+        raise ValueError(
+            f"expected images (N, C, H, W) and N labels, got {images.shape} and {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    intensity = Intensity.of(images)
+    shape = _check_shape(images.shape[2:], len(cfg.channels))
+    torch.manual_seed(cfg.seed)
+    model = ClassConditionedUNet(num_classes, images.shape[1], cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler, _ = schedulers(cfg)
+    inferer = DiffusionInferer(scheduler)
+    rng = torch.Generator().manual_seed(cfg.seed)
+    real_x, real_y = intensity.to_unit(images).to(device), torch.from_numpy(labels).to(device)
+    parts = {"model": model, "optimizer": optimizer, "rng": rng}
+    average = None
+    if cfg.ema:
+        average = copy.deepcopy(model).requires_grad_(False)
+        parts["model_ema"] = average
+    state = {"epoch": 0, "history": [], "steps": 0}
+    if checkpoints is not None:
+        state = checkpoints.restore("diffusion", parts) or state
+    epoch, history, steps = state["epoch"], state["history"], state["steps"]
+    while epoch < cfg.epochs:
+        epoch += 1
+        model.train()
+        total = 0.0
+        for batch, idx in enumerate(epoch_order(labels, cfg.balanced, rng).split(cfg.batch_size)):
+            x, y = real_x[idx.to(device)], real_y[idx.to(device)].clone()
+            dropped = torch.rand(len(idx), generator=rng) < cfg.drop_class
+            y[dropped.to(device)] = num_classes
+            noise = torch.randn(x.shape, generator=rng).to(device)
+            t = torch.randint(0, cfg.timesteps, (len(idx),), generator=rng).to(device)
+            predicted = inferer(
+                inputs=x, diffusion_model=model, noise=noise, timesteps=t, condition=y
+            )
+            target = noise if cfg.prediction == "epsilon" else scheduler.get_velocity(x, noise, t)
+            loss = nn.functional.mse_loss(predicted.float(), target)
+            if not torch.isfinite(loss):
+                raise GanDivergedError(
+                    f"the diffusion model diverged: its loss is {loss.item()} at epoch {epoch}, "
+                    f"batch {batch}; lower diffusion.lr (now {cfg.lr}) or check the images"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if average is not None:
+                update_average(average, model, ema_decay(cfg.ema, steps))
+            total += loss.item() * len(idx)
+        record = {"epoch": epoch, "loss": total / len(labels)}
+        history.append(record)
+        if checkpoints is not None:
+            state = {"epoch": epoch, "history": history, "steps": steps}
+            checkpoints.save("diffusion", parts, state)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    sampler = model if average is None else average
+    trained = TrainedDiffusion(sampler, cfg, num_classes, images.shape[1], shape, intensity)
+    return trained, history
+
+
+def load_synthesizer(path: str | Path, device: torch.device | str = "cpu"):
+    """The generative model saved at ``path``: a :class:`TrainedDiffusion` or a conditional
+    DCGAN (:class:`medimbalance.gan.TrainedGan`), by the kind recorded in the file."""
+    from .gan import TrainedGan
+
+    kind = load_model_file(path, "cpu")["meta"].get("kind", "cdcgan")
+    return (TrainedDiffusion if kind == "diffusion" else TrainedGan).load(path, device)

@@ -1,0 +1,134 @@
+"""The class-conditional diffusion synthesizer (medimbalance.diffusion): the sampler's shape,
+range and determinism, class control, checkpoints, the noising by hand, and bad settings."""
+
+import numpy as np
+import pytest
+import torch
+
+from medimbalance.checkpoints import Checkpoints
+from medimbalance.diffusion import (
+    DiffusionConfig,
+    TrainedDiffusion,
+    load_synthesizer,
+    schedulers,
+    train_diffusion,
+)
+from medimbalance.gan import GanConfig, train_gan
+
+TINY = DiffusionConfig(
+    epochs=2, batch_size=16, channels=(8, 16), timesteps=100, sample_steps=10, lr=2e-3, seed=1
+)
+
+
+def two_classes(n=48, size=16, seed=0):
+    """Class 0: dark images; class 1: bright ones (uint8, with noise)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], [n - n // 4, n // 4])
+    base = np.where(labels == 0, 40, 210)[:, None, None, None]
+    images = base + rng.normal(0, 15, (n, 1, size, size))
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+def test_samples_have_the_shape_dtype_and_range_of_the_images_and_follow_the_seed(tmp_path):
+    images, labels = two_classes()
+    model, history = train_diffusion(images, labels, 2, TINY)
+    assert [r["epoch"] for r in history] == [1, 2] and np.isfinite(history[-1]["loss"])
+    wanted = np.array([0, 1, 1, 0, 1])
+    out = model.sample(wanted, seed=0)
+    assert out.shape == (5, 1, 16, 16) and out.dtype == np.uint8
+    assert np.array_equal(out, model.sample(wanted, seed=0))  # DDIM with η = 0
+    assert not np.array_equal(out, model.sample(wanted, seed=1))
+    # Batches do not change what each image is.
+    assert np.array_equal(out, model.sample(wanted, seed=0, batch_size=2))
+    assert model.sample(np.empty(0, np.int64), 0).shape == (0, 1, 16, 16)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        model.sample(np.array([2]), 0)
+    scaled = images.astype(np.float32) / 255 * 4 - 2  # a z-scored-like range [-2, 2]
+    floats, _ = train_diffusion(scaled, labels, 2, TINY)
+    values = floats.sample(labels[:6], 0)
+    assert values.dtype == np.float32 and values.min() >= -2 - 1e-5 and values.max() <= 2 + 1e-5
+    model.save(tmp_path / "generator.pt")
+    reloaded = load_synthesizer(tmp_path / "generator.pt")
+    assert isinstance(reloaded, TrainedDiffusion) and reloaded.cfg == TINY
+    assert np.array_equal(reloaded.sample(wanted, 0), out)
+
+
+def test_the_class_controls_the_samples():
+    images, labels = two_classes(n=64)
+    cfg = DiffusionConfig(**{**TINY.__dict__, "epochs": 40})
+    model, _ = train_diffusion(images, labels, 2, cfg)
+    out = model.sample(np.repeat([0, 1], 12), seed=0).astype(float)
+    dark, bright = out[:12].mean(), out[12:].mean()
+    assert bright > dark + 60, (dark, bright)
+
+
+def test_two_runs_agree_and_a_killed_run_resumes_from_its_checkpoint(tmp_path):
+    images, labels = two_classes()
+    cfg = DiffusionConfig(**{**TINY.__dict__, "epochs": 3})
+    straight, history = train_diffusion(images, labels, 2, cfg)
+    _, history_again = train_diffusion(images, labels, 2, cfg)
+    assert history == history_again
+    checkpoints = Checkpoints(tmp_path, "diffusion run")
+
+    def kill_after_two(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_diffusion(
+            images, labels, 2, cfg, checkpoints=checkpoints, on_epoch_end=kill_after_two
+        )
+    assert torch.load(checkpoints.path("diffusion"), weights_only=True)["state"]["epoch"] == 2
+    resumed, resumed_history = train_diffusion(images, labels, 2, cfg, checkpoints=checkpoints)
+    assert resumed_history == history
+    np.testing.assert_array_equal(resumed.sample(labels[:8], 3), straight.sample(labels[:8], 3))
+
+
+@pytest.mark.parametrize("timesteps", [100, 1000])
+def test_the_training_noise_follows_the_ddpm_forward_process_to_pure_noise(timesteps):
+    """x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε, ᾱ_t the product of (1 − β_s), β linear from
+    1e-4 to 0.02 over 1000 steps, scaled by 1000 / T for T steps."""
+    cfg = DiffusionConfig(timesteps=timesteps, sample_steps=10)
+    training, sampling = schedulers(cfg)
+    betas = np.linspace(1e-4, 0.02, timesteps) * 1000 / timesteps
+    alpha_bar = np.cumprod(1 - betas)
+    assert alpha_bar[-1] < 1e-4  # the last step is noise: sampling may start from N(0, 1)
+    x0, eps = torch.full((1, 1, 2, 2), 0.5), torch.full((1, 1, 2, 2), -1.0)
+    for t in (0, timesteps // 3, timesteps - 1):
+        noised = training.add_noise(x0, eps, torch.tensor([t]))
+        want = np.sqrt(alpha_bar[t]) * 0.5 - np.sqrt(1 - alpha_bar[t])
+        assert noised.flatten()[0].item() == pytest.approx(want, rel=1e-4, abs=1e-6)
+    assert len(sampling.timesteps) == 10 and sampling.timesteps.max() < timesteps
+
+
+def test_the_saved_file_says_which_model_it_holds(tmp_path):
+    images, labels = two_classes()
+    gan, _ = train_gan(images, labels, 2, GanConfig(epochs=1, batch_size=16, width=8))
+    gan.save(tmp_path / "generator.pt")
+    loaded = load_synthesizer(tmp_path / "generator.pt")
+    assert loaded.kind == "cdcgan" and loaded.sample(labels[:3], 0).shape == (3, 1, 16, 16)
+
+
+def test_bad_settings_and_inputs_are_refused():
+    with pytest.raises(ValueError, match=r"diffusion: unknown key\(s\) \['beta'\]"):
+        DiffusionConfig.from_dict({"beta": 0.1})
+    with pytest.raises(ValueError, match=r"channels must be multiples of 8.*got \[8, 12\]"):
+        DiffusionConfig(channels=[8, 12])
+    with pytest.raises(ValueError, match=r"sample_steps \(80\) cannot exceed .*timesteps \(60\)"):
+        DiffusionConfig(timesteps=60, sample_steps=80)
+    with pytest.raises(ValueError, match=r"diffusion.prediction must be one of v, epsilon"):
+        DiffusionConfig(prediction="x0")
+    with pytest.raises(ValueError, match=r"diffusion.timesteps must be ≥ 50, got 20"):
+        DiffusionConfig(timesteps=20, sample_steps=10)
+    with pytest.raises(ValueError, match=r"diffusion.ema must lie in \[0, 1\)"):
+        DiffusionConfig(ema=1.0)
+    images, labels = two_classes(size=18)
+    with pytest.raises(
+        ValueError, match=r"multiples of 4 \(its 3 levels halve them 2 times\), got \(18, 18\)"
+    ):
+        train_diffusion(
+            images, labels, 2, DiffusionConfig(**{**TINY.__dict__, "channels": (8, 8, 8)})
+        )
+    images, labels = two_classes()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\)"):
+        train_diffusion(images, labels, 1, TINY)

@@ -1,0 +1,42 @@
+"""The generative synthesizers through the workflow: a class-conditional diffusion model and a
+conditional DCGAN trained per profile, their images added to the runs, measured and shown."""
+
+import numpy as np
+import pytest
+from conftest import REPO, run_study
+
+from medimbalance.diffusion import TrainedDiffusion, load_synthesizer
+from medimbalance.gan import TrainedGan
+
+pytestmark = pytest.mark.workflow
+STUDY = REPO / "tests" / "configs" / "synthesis.yaml"
+
+
+@pytest.fixture(scope="module")
+def synthesis_run(tmp_path_factory):
+    return run_study(tmp_path_factory.mktemp("synthesis"), STUDY)
+
+
+def test_each_generative_model_adds_its_images_up_to_its_ratio(synthesis_run):
+    results = synthesis_run / "results/synthesis"
+    kept = np.load(results / "data/lesions/longtail/train_indices.npy")
+    counts = np.bincount(np.load(results / "data/lesions/train_targets.npy")[kept])
+    assert counts.tolist() == [12, 8, 5, 3, 2]  # μ = 0.2 over 12 images per grade
+    # ratio 1 (diffusion): every grade up to 12; ratio 0.5 (cdcgan_50): up to 6.
+    for method, goal, kind in (("diffusion", 12, TrainedDiffusion), ("cdcgan_50", 6, TrainedGan)):
+        run = results / f"runs/lesions/longtail/{method}/seed0"
+        with np.load(run / "synthetic.npz") as synthetic:
+            added = np.bincount(synthetic["targets"], minlength=5)
+            assert added.tolist() == np.maximum(goal - counts, 0).tolist()
+            assert synthetic["images"].shape == (added.sum(), 1, 16, 16)
+            assert synthetic["images"].dtype == np.uint8
+        model = load_synthesizer(results / f"gans/lesions/longtail/{method}/generator.pt")
+        assert isinstance(model, kind)
+        assert (run / "metrics.json").exists()
+    table = (results / "tables/lesions_longtail_diffusion_synthesis.md").read_text()
+    assert "Class-conditional diffusion model (DDPM, DDIM sampling) trained for 2 epochs" in table
+    assert "train on synthetic (TSTR)" in table
+    assert (results / "figures/lesions_longtail_diffusion_samples.png").stat().st_size > 0
+    assert not list((results / "gans/lesions/longtail/diffusion").glob(".checkpoint*"))
+    paper = (results / "tables/paper/synthesis.md").read_text()
+    assert "diffusion" in paper and "cdcgan_50" in paper
