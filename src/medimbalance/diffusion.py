@@ -30,8 +30,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import Checkpoints, load_model_file, save_model
-from .gan import GanDivergedError, Intensity, ema_decay, epoch_order, update_average
+from .checkpoints import Checkpoints, load_model_file
+from .gan import (
+    GanDivergedError,
+    Intensity,
+    Synthesizer,
+    ema_decay,
+    epoch_order,
+    training_set,
+    update_average,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +181,7 @@ def schedulers(cfg: DiffusionConfig):
 
 
 @dataclass
-class TrainedDiffusion:
+class TrainedDiffusion(Synthesizer):
     """A trained class-conditional diffusion model with what is needed to sample from it."""
 
     model: ClassConditionedUNet
@@ -185,16 +193,9 @@ class TrainedDiffusion:
     kind = "diffusion"
     description = "Class-conditional diffusion model (DDPM, DDIM sampling)"
 
-    def save(self, path: str | Path) -> None:
-        """Write the network (``generator.pt``) with its settings and image format."""
-        meta = {
-            "kind": "diffusion",
-            "num_classes": self.num_classes,
-            "channels": self.channels,
-            "shape": list(self.shape),
-            "intensity": asdict(self.intensity),
-        }
-        save_model(path, self.model, self.cfg.settings(), meta)
+    @property
+    def network(self) -> nn.Module:
+        return self.model
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedDiffusion:
@@ -214,9 +215,7 @@ class TrainedDiffusion:
         starting noise, drawn from ``seed``)."""
         from monai.inferers import DiffusionInferer
 
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.max()}")
+        labels = self.checked_labels(labels)
         self.model.eval()
         device = next(self.model.parameters()).device
         _, scheduler = schedulers(self.cfg)
@@ -259,15 +258,7 @@ def train_diffusion(
     """
     from monai.inferers import DiffusionInferer
 
-    images = np.asarray(images)
-    labels = np.asarray(labels, dtype=np.int64)
-    if images.ndim != 4 or len(images) != len(labels) or not len(labels):
-        raise ValueError(
-            f"expected images (N, C, H, W) and N labels, got {images.shape} and {labels.shape}"
-        )
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes})")
-    intensity = Intensity.of(images)
+    images, labels, intensity = training_set(images, labels, num_classes)
     shape = _check_shape(images.shape[2:], len(cfg.channels))
     torch.manual_seed(cfg.seed)
     model = ClassConditionedUNet(num_classes, images.shape[1], cfg).to(device)

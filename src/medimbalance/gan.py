@@ -7,6 +7,14 @@ map (the generator's first map, the discriminator's input image), concatenated a
 channel (Radford et al., ICLR 2016, for the DCGAN; Mirza and Osindero 2014 for the condition).
 2D images of any channel count whose sides are multiples of 4.
 
+The plain DCGAN, trained on a dozen images of a class, prints stripes and grey noise instead of
+lesions. The defaults (:class:`GanConfig`) are the known remedies of that regime: upsampling by
+nearest-neighbour resize and convolution (Odena, Dumoulin and Olah 2016), a spectrally
+normalised discriminator (Miyato et al. 2018) with the hinge loss (Lim and Ye 2017),
+differentiable augmentation of everything the discriminator sees (DiffAugment, Zhao et al.
+2020), sampling from a moving average of the generator's weights (Karras et al. 2018) and
+class-balanced batches; a projection discriminator (Miyato and Koyama 2018) is an option.
+
 Training is seeded, checkpointed after every epoch and resumable; a NaN or infinite loss stops
 it with ``GanDivergedError``. Quality is measured by the FID (MONAI ``FIDMetric``) between
 features of real and generated images, taken from a classifier trained on real data, and by the
@@ -309,8 +317,48 @@ class Intensity:
         return values.astype(self.dtype)
 
 
+def training_set(
+    images: np.ndarray, labels: np.ndarray, num_classes: int
+) -> tuple[np.ndarray, np.ndarray, Intensity]:
+    """The training images and int64 labels of a generative model, checked, and their
+    intensity range."""
+    images = np.asarray(images)
+    labels = np.asarray(labels, dtype=np.int64)
+    if images.ndim != 4 or len(images) != len(labels) or not len(labels):
+        raise ValueError(
+            f"expected images (N, C, H, W) and N labels, got {images.shape} and {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    return images, labels, Intensity.of(images)
+
+
+class Synthesizer:
+    """What the trained generative models share (:class:`TrainedGan` and the diffusion model):
+    the file they are saved to, and the check of the labels they are asked for. A subclass has
+    ``network``, ``cfg`` (with ``settings()``), ``kind``, ``num_classes``, ``channels``,
+    ``shape`` and ``intensity``."""
+
+    def save(self, path: str | Path) -> None:
+        """Write the network (``generator.pt``) with its settings and image format."""
+        meta = {
+            "kind": self.kind,
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "shape": list(self.shape),
+            "intensity": asdict(self.intensity),
+        }
+        save_model(path, self.network, self.cfg.settings(), meta)
+
+    def checked_labels(self, labels: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.max()}")
+        return labels
+
+
 @dataclass
-class TrainedGan:
+class TrainedGan(Synthesizer):
     """A trained generator with what is needed to sample from it."""
 
     generator: Generator
@@ -322,16 +370,9 @@ class TrainedGan:
     kind = "cdcgan"
     description = "Conditional DCGAN"
 
-    def save(self, path: str | Path) -> None:
-        """Write the generator (``generator.pt``) with its settings and image format."""
-        meta = {
-            "kind": "cdcgan",
-            "num_classes": self.num_classes,
-            "channels": self.channels,
-            "shape": list(self.shape),
-            "intensity": asdict(self.intensity),
-        }
-        save_model(path, self.generator, self.cfg.settings(), meta)
+    @property
+    def network(self) -> nn.Module:
+        return self.generator
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedGan:
@@ -353,9 +394,7 @@ class TrainedGan:
     def sample(self, labels: np.ndarray, seed: int, batch_size: int = 512) -> np.ndarray:
         """One generated image per entry of ``labels``, in the stored images' dtype and range;
         the same ``seed`` gives the same images."""
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.max()}")
+        labels = self.checked_labels(labels)
         self.generator.eval()
         device = next(self.generator.parameters()).device
         rng = torch.Generator().manual_seed(seed)
@@ -387,15 +426,7 @@ def train_gan(
     the next call. Raises ``GanDivergedError`` naming the epoch and batch when a loss is NaN or
     infinite.
     """
-    images = np.asarray(images)
-    labels = np.asarray(labels, dtype=np.int64)
-    if images.ndim != 4 or len(images) != len(labels) or not len(labels):
-        raise ValueError(
-            f"expected images (N, C, H, W) and N labels, got {images.shape} and {labels.shape}"
-        )
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes})")
-    intensity = Intensity.of(images)
+    images, labels, intensity = training_set(images, labels, num_classes)
     shape = _check_shape(images.shape[2:])
     torch.manual_seed(cfg.seed)
     g = Generator(num_classes, images.shape[1], shape, cfg).apply(_init_weights).to(device)
@@ -533,7 +564,9 @@ def synthesis_quality(
     model_name: str = "small_cnn",
     device: torch.device | str = "cpu",
 ) -> dict:
-    """How good the generated images are, against the real test split (of ``task`` data):
+    """How good the images of ``gan`` (any trained generative model with ``sample(labels,
+    seed)``: a :class:`TrainedGan` or a diffusion model) are, against the real test split (of
+    ``task`` data):
 
     - ``fid`` (all classes, with the test split's class frequencies) and ``fid_per_class``, on
       the penultimate-layer features of ``extractor`` (a classifier trained on real images);
