@@ -1,7 +1,7 @@
 """Benchmark: conditional-DCGAN training throughput (real images/s) of ``medimbalance.gan``
 against a bare PyTorch GAN loop with the same networks.
 
-Both train the same generator and discriminator (``medimbalance.gan.Generator`` and
+Both train the plain DCGAN's generator and discriminator (``medimbalance.gan.Generator`` and
 ``Discriminator``) for one epoch over the same images, batch size, optimisers, threads and
 device; ours adds seeded batch order and noise, the NaN check and per-epoch statistics. The two
 are interleaved and the best of ``--repeats`` is kept for each.
@@ -67,7 +67,12 @@ def main() -> None:
     shape = (args.images, args.channels, args.size, args.size)
     images = rng.integers(0, 255, shape, dtype=np.uint8)
     labels = rng.integers(0, args.classes, args.images)
-    cfg = GanConfig(epochs=1, batch_size=args.batch, width=args.width)
+    # The plain DCGAN, which is what the bare loop implements (the few-shot options add
+    # DiffAugment, a moving average and other losses that a bare loop would need too).
+    plain = dict(upsample="transposed", spectral_norm=False, loss="bce", diffaugment=(), ema=0.0)
+    cfg = GanConfig(
+        epochs=1, batch_size=args.batch, width=args.width, lr=2e-4, balanced=False, **plain
+    )
     runs = {
         "medimbalance": lambda: train_gan(images, labels, args.classes, cfg, device=device),
         "bare PyTorch": lambda: bare_epoch(images, labels, args.classes, cfg, device),

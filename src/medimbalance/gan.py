@@ -241,10 +241,12 @@ def _init_weights(module: nn.Module) -> None:
 
 def diff_augment(x: torch.Tensor, policies: tuple[str, ...], rng: torch.Generator) -> torch.Tensor:
     """Augment a batch in ``[−1, 1]`` differentiably, each image by its own draw from ``rng``
-    (a CPU generator, so a resumed run draws the same), in Zhao et al.'s order and ranges:
+    (a CPU generator, so a resumed run draws the same), policy by policy in the order given,
+    with Zhao et al.'s ranges:
 
-    - ``color``: brightness ``+ U(−0.5, 0.5)``; saturation (each pixel's deviation from its
-      channel mean) ``× U(0, 2)``; contrast (deviation from the image mean) ``× U(0.5, 1.5)``;
+    - ``color``: brightness ``+ U(−0.5, 0.5)``; saturation (each channel's deviation from the
+      pixel's mean over channels; nothing for one channel) ``× U(0, 2)``; contrast (deviation
+      from the image mean) ``× U(0.5, 1.5)``;
     - ``translation``: a shift by a whole number of pixels in ``[−side/8, side/8]`` per axis,
       the pixels shifted in set to 0;
     - ``cutout``: a square of half the side, centred anywhere in the image, set to 0.
