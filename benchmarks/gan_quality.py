@@ -14,8 +14,8 @@ the ratio of the rarest grade's to the majority grade's, and the GAN's training 
 ones of each minority grade up to the given share of the majority count (0 = the baseline),
 best epoch on the validation split, its test balanced accuracy (mean over ``--seeds``).
 
-    .venv/bin/python benchmarks/gan_quality.py --epochs 150 --out docs/figures/gan_quality
-    .venv/bin/python benchmarks/gan_quality.py --variants default --shares 0 0.25 0.5 1
+    .venv/bin/python benchmarks/gan_quality.py --epochs 60 --shares 0 0.5 1 --out OUT
+    .venv/bin/python benchmarks/gan_quality.py --table OUT/results.json
 """
 
 from __future__ import annotations
@@ -112,6 +112,25 @@ def downstream(data, gan, share, seed, training) -> float:
     return balanced_accuracy(model, *data["test"], data["classes"])
 
 
+def markdown(rows: list[dict], shares: list[float]) -> str:
+    """The results as a Markdown table (``--table`` prints it again from ``results.json``)."""
+    extra = [f"bal. acc. + {share:g}" for share in shares]
+    lines = [
+        "| variant | TSTR acc. | TSTR / real | FID | rarest / majority FID | "
+        + "".join(f"{name} | " for name in extra)
+        + "GAN s |",
+        "|---" * (6 + len(extra)) + "|",
+    ]
+    for r in rows:
+        downstream = "".join(f"{r[f'bal_acc_share_{share:g}']:.3f} | " for share in shares)
+        lines.append(
+            f"| {r['variant']} | {r['tstr_accuracy']:.3f} | {r['tstr_ratio']:.2f} | "
+            f"{r['fid']:.2f} | {r['rarest_to_majority_fid']:.2f} | {downstream}"
+            f"{r['gan_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=150)
@@ -125,7 +144,13 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="folder for results.json and sample grids")
+    parser.add_argument("--table", type=Path, help="print the table of a results.json and stop")
     args = parser.parse_args()
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        print(f"commit {saved['commit']}, {saved['machine']}, {saved['args']}")
+        print(markdown(saved["rows"], saved["args"]["shares"]))
+        return
     configure(0, args.threads)
     data = demo_data()
     classes = data["classes"]
@@ -186,13 +211,7 @@ def main() -> None:
             slug = name.replace(" ", "_")
             plot_sample_grid(grid, classes, (0, 255), name, args.out / f"{slug}.png", real=real)
     print()
-    print("| variant | TSTR acc. | TSTR / real | FID | rarest / majority FID | GAN s |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['variant']} | {r['tstr_accuracy']:.3f} | {r['tstr_ratio']:.2f} | "
-            f"{r['fid']:.2f} | {r['rarest_to_majority_fid']:.2f} | {r['gan_seconds']:.0f} |"
-        )
+    print(markdown(rows, args.shares))
     if args.out:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
