@@ -8,7 +8,9 @@ stratified split (val 0.15, test 0.25, seed 0) and its ``longtail`` profile (exp
 default GAN with one option set back to the plain DCGAN's (and the plain DCGAN itself); each
 reports the train-on-synthetic/test-on-real accuracy (TSTR, a ``small_cnn`` trained on 100
 generated images per grade), its ratio to the real classifier's, the FID of every grade and
-the ratio of the rarest grade's to the majority grade's, and the GAN's training seconds.
+the ratio of the rarest grade's to the majority grade's, and the GAN's training seconds. The
+variant ``diffusion`` trains the class-conditional diffusion model instead (``--set`` then
+takes its settings).
 
 ``--shares`` adds the downstream test: a classifier trained on the real images plus generated
 ones of each minority grade up to the given share of the majority count (0 = the baseline),
@@ -16,6 +18,8 @@ best epoch on the validation split, its test balanced accuracy (mean over ``--se
 
     .venv/bin/python benchmarks/gan_quality.py --epochs 60 --shares 0 0.5 1 --out OUT
     .venv/bin/python benchmarks/gan_quality.py --table OUT/results.json
+    .venv/bin/python benchmarks/gan_quality.py --variants diffusion --epochs 100 \
+        --set "channels=[16, 32, 32]" --shares 0 0.5 1 --out OUT
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from medimbalance.config import TrainConfig
 from medimbalance.data.profiles import impose_profile
 from medimbalance.data.splits import stratified_split
 from medimbalance.data.synthetic import GradedLesionsSpec, make_graded_lesions
+from medimbalance.diffusion import DiffusionConfig, train_diffusion
 from medimbalance.features import train_classifier
 from medimbalance.gan import GanConfig, synthesis_quality, train_gan
 from medimbalance.jobs.runtime import configure
@@ -68,6 +73,8 @@ VARIANTS = {
     **{NAMES[key]: {key: value} for key, value in PLAIN.items()},
     "projection": {"discriminator": "projection"},
     "plain DCGAN": PLAIN,
+    # The class-conditional diffusion model instead of the GAN (--set takes its settings).
+    "diffusion": None,
 }
 
 
@@ -139,7 +146,12 @@ def main() -> None:
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="other GanConfig settings (YAML)"
     )
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[v for v in VARIANTS if v != "diffusion"],
+        choices=list(VARIANTS),
+    )
     parser.add_argument("--shares", nargs="*", type=float, default=[])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -167,12 +179,16 @@ def main() -> None:
     counts = np.bincount(data["train"][1], minlength=len(classes))
     print(f"training images per grade: {counts.tolist()}", flush=True)
     settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    base = GanConfig(epochs=args.epochs, width=args.width, batch_size=args.batch, **settings)
     rows = []
     for name in args.variants:
-        cfg = replace(base, **VARIANTS[name])
         start = time.perf_counter()
-        gan, _ = train_gan(*data["train"], len(classes), cfg)
+        if VARIANTS[name] is None:
+            cfg = DiffusionConfig(epochs=args.epochs, batch_size=args.batch, **settings)
+            gan, _ = train_diffusion(*data["train"], len(classes), cfg)
+        else:
+            base = GanConfig(epochs=args.epochs, width=args.width, batch_size=args.batch)
+            cfg = replace(base, **{**settings, **VARIANTS[name]})
+            gan, _ = train_gan(*data["train"], len(classes), cfg)
         seconds = time.perf_counter() - start
         quality = synthesis_quality(
             gan,
