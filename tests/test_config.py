@@ -85,7 +85,7 @@ CASES = {
     "unknown resampler": (
         lambda c: c["methods"]["rus"].update(resample="adasyn"),
         [
-            r"'adasyn' is not one of \['cdcgan', 'enn', 'none', 'oss', 'ros', 'rus', 'smote'",
+            r"'adasyn' is not one of \['cdcgan', 'diffusion', 'enn', 'none', 'oss', 'ros', 'rus'",
             r"\['methods'\]\['rus'\]",
         ],
     ),
