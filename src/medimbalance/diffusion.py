@@ -56,7 +56,7 @@ class DiffusionConfig:
 
     epochs: int = 100  # passes over the training set (its size in images per epoch)
     batch_size: int = 64  # images per step
-    channels: tuple[int, ...] = (32, 64, 64)  # U-Net channels per level (each halves the side)
+    channels: tuple[int, ...] = (16, 32, 32)  # U-Net channels per level (each halves the side)
     res_blocks: int = 1  # residual blocks per level
     timesteps: int = 1000  # steps of the forward (noising) process
     sample_steps: int = 50  # DDIM steps when sampling
