@@ -40,3 +40,31 @@ def test_each_generative_model_adds_its_images_up_to_its_ratio(synthesis_run):
     assert not list((results / "gans/lesions/longtail/diffusion").glob(".checkpoint*"))
     paper = (results / "tables/paper/synthesis.md").read_text()
     assert "diffusion" in paper and "cdcgan_50" in paper
+
+
+def test_mask_conditioned_pairs_join_a_segmentation_run(synthesis_run):
+    results = synthesis_run / "results/synthesis"
+    kept = np.load(results / "data/tumours/natural/train_indices.npy")
+    masks = np.load(results / "data/tumours/train_targets.npy")[kept]
+    run = results / "runs/tumours/natural/dice_ce_pairs/seed0"
+    with np.load(run / "synthetic.npz") as synthetic:
+        # ratio 0.5: half as many new pairs as training images, 2-channel 16 x 16 float images.
+        assert synthetic["targets"].shape == (round(0.5 * len(kept)), 16, 16)
+        assert synthetic["images"].shape == (round(0.5 * len(kept)), 2, 16, 16)
+        assert synthetic["images"].dtype == np.float32
+        # Every new mask is one of the 8 symmetries of a training mask.
+        symmetries = {
+            np.rot90(m, k)[:, ::flip].tobytes() for m in masks for k in range(4) for flip in (1, -1)
+        }
+        assert all(m.tobytes() in symmetries for m in synthetic["targets"])
+    model = load_synthesizer(results / "gans/tumours/natural/dice_ce_pairs/generator.pt")
+    assert isinstance(model, TrainedDiffusion) and model.condition == "mask"
+    counts = (run / "class_counts.tsv").read_text()
+    assert "synthetic" in counts.splitlines()[0]
+    assert (run / "metrics.json").exists()
+    table = (results / "tables/tumours_natural_dice_ce_pairs_synthesis.md").read_text()
+    assert "Mask-conditioned diffusion model (DDPM, DDIM sampling) trained for 2 epochs" in table
+    assert "trained on generated pairs (TSTR)" in table
+    assert (results / "figures/tumours_natural_dice_ce_pairs_samples.png").stat().st_size > 0
+    results_table = (results / "tables/tumours_natural.md").read_text()
+    assert "dice_ce_pairs" in results_table

@@ -11,6 +11,7 @@ from .data.sources import PROFILE_TASKS, declared_geometry, task_of
 from .study import Study
 from .tasks import (
     CLASS_TASKS,
+    GENERATIVE,
     STAGE2_ARGS,
     SYNTHESIZING,
     argument_errors,
@@ -236,6 +237,13 @@ def _method_errors(study: Study, name: str, task: str) -> list[str]:
             dims = len(geometry.get("spatial_shape") or size or [])
             classes = geometry.get("classes") or len(patch.get("class_ratios") or [])
             unfit += patch_errors(patch, dims, classes)
+        if task == "segmentation" and study.methods[method]["resample"] in GENERATIVE:
+            shape = declared_geometry(study.datasets[name]).get("spatial_shape")
+            if shape is not None and len(shape) != 2:
+                unfit.append(
+                    f"resample: {study.methods[method]['resample']!r} makes 2D image–mask pairs; "
+                    f"dataset {name!r} has {len(shape)}D images"
+                )
         if unfit:
             errors.append(
                 f"config key methods.{method}: {'; '.join(unfit)}, but dataset {name!r} is "

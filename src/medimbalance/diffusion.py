@@ -12,6 +12,12 @@ step ``t`` per image, the image noised to ``x_t``, the network predicting the ve
 deterministic given the starting noise) and the guided prediction
 ``p(x, ∅) + w·(p(x, y) − p(x, ∅))`` of guidance scale ``w``.
 
+For segmentation (``condition="mask"``) the same model is conditioned on a label map instead:
+its one-hot encoding is concatenated to the noisy image at the network's input (MONAI's
+``concat`` mode, as in mask-conditioned diffusion for image–mask synthesis), an all-zero map
+being "no mask" for the guidance; sampling it on new masks (:func:`generation_masks`) gives new
+image–mask pairs.
+
 Training is seeded, checkpointed after every epoch and resumable, like the conditional DCGAN
 (:mod:`medimbalance.gan`); the trained model samples with the same interface (``sample(labels,
 seed)`` in the stored images' dtype and range), so the same quality measures and oversampling
@@ -31,6 +37,7 @@ import torch
 from torch import nn
 
 from .checkpoints import Checkpoints, load_model_file
+from .config import TrainConfig
 from .gan import (
     GanDivergedError,
     Intensity,
@@ -154,6 +161,87 @@ class ClassConditionedUNet(nn.Module):
         return self.unet(x, timesteps.long(), class_labels=labels)
 
 
+class MaskConditionedUNet(nn.Module):
+    """MONAI's ``DiffusionModelUNet`` whose input is the noisy image with the one-hot label map
+    (``num_classes`` channels) concatenated, as ``DiffusionInferer`` does in ``concat`` mode;
+    its output is the prediction for the image channels only."""
+
+    def __init__(self, num_classes: int, image_channels: int, cfg: DiffusionConfig) -> None:
+        super().__init__()
+        from monai.networks.nets import DiffusionModelUNet
+
+        self.num_classes = num_classes
+        self.unet = DiffusionModelUNet(
+            spatial_dims=2,
+            in_channels=image_channels + num_classes,
+            out_channels=image_channels,
+            num_res_blocks=cfg.res_blocks,
+            channels=cfg.channels,
+            attention_levels=(False,) * len(cfg.channels),
+            norm_num_groups=8,
+        )
+
+    def forward(
+        self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if len(timesteps) == 1:
+            timesteps = timesteps.expand(len(x))
+        return self.unet(x, timesteps.long())
+
+
+CONDITIONS = {"class": ClassConditionedUNet, "mask": MaskConditionedUNet}
+
+
+def one_hot(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Label maps ``(N, H, W)`` as float one-hot maps ``(N, num_classes, H, W)``."""
+    encoded = nn.functional.one_hot(masks.long(), num_classes)
+    return encoded.movedim(-1, 1).float()
+
+
+def image_classes(masks: np.ndarray, num_classes: int) -> np.ndarray:
+    """One class per label map: the rarest label it contains, rarest by the number of maps
+    containing it (ties: the higher label). Balanced draws over these classes show the maps
+    with a rare foreground label as often as the others."""
+    masks = np.asarray(masks)
+    present = np.zeros((len(masks), num_classes), bool)
+    for i, mask in enumerate(masks):
+        present[i] = np.bincount(mask.reshape(-1), minlength=num_classes)[:num_classes] > 0
+    containing = present.sum(0)
+    # Among the labels present, the fewest maps containing it; the higher label breaks ties.
+    rank = np.where(present, containing[None, :] * num_classes - np.arange(num_classes), np.inf)
+    return np.argmin(rank, axis=1).astype(np.int64)
+
+
+def generation_masks(masks: np.ndarray, num_classes: int, ratio: float, seed: int) -> np.ndarray:
+    """The label maps of ``round(ratio · N)`` new image–mask pairs made from ``N`` training
+    maps: each a training map drawn with weight ``1 / n_c`` (``c`` its :func:`image_classes`
+    class, so that maps with a rare label are drawn as often as the others), then flipped
+    left–right and/or up–down, and transposed when square, each with probability 1/2 (for
+    square maps one of the 8 symmetries of the square, uniformly)."""
+    masks = np.asarray(masks)
+    if masks.ndim != 3 or not len(masks):
+        raise ValueError(f"expected label maps (N, H, W), got shape {masks.shape}")
+    if not ratio > 0:
+        raise ValueError(f"resample_args.ratio must be > 0 for segmentation, got {ratio}")
+    rng = np.random.default_rng(seed)
+    classes = image_classes(masks, num_classes)
+    weights = 1.0 / np.bincount(classes)[classes]
+    rows = rng.choice(len(masks), size=round(ratio * len(masks)), p=weights / weights.sum())
+    square = masks.shape[1] == masks.shape[2]
+    new = np.empty((len(rows), *masks.shape[1:]), masks.dtype)
+    for i, row in enumerate(rows):
+        mask = masks[row]
+        flips = rng.random(3) < 0.5
+        if flips[0]:
+            mask = mask[:, ::-1]
+        if flips[1]:
+            mask = mask[::-1, :]
+        if flips[2] and square:
+            mask = mask.T
+        new[i] = mask
+    return new
+
+
 def beta_range(timesteps: int) -> tuple[float, float]:
     """Ho et al.'s linear noise schedule (β from 1e-4 to 0.02 over 1000 steps) scaled to
     ``timesteps`` steps by ``1000 / timesteps`` (Nichol and Dhariwal 2021), so that the noised
@@ -190,8 +278,14 @@ class TrainedDiffusion(Synthesizer):
     channels: int
     shape: tuple[int, int]
     intensity: Intensity
+    condition: str = "class"  # what the model is conditioned on: "class" or "mask" (label map)
     kind = "diffusion"
-    description = "Class-conditional diffusion model (DDPM, DDIM sampling)"
+
+    @property
+    def description(self) -> str:
+        if self.condition == "mask":
+            return "Mask-conditioned diffusion model (DDPM, DDIM sampling)"
+        return "Class-conditional diffusion model (DDPM, DDIM sampling)"
 
     @property
     def network(self) -> nn.Module:
@@ -201,21 +295,34 @@ class TrainedDiffusion(Synthesizer):
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> TrainedDiffusion:
         blob = load_model_file(path, device)
         cfg, meta = DiffusionConfig(**blob["run_config"]), blob["meta"]
-        model = ClassConditionedUNet(meta["num_classes"], meta["channels"], cfg).to(device)
+        condition = meta.get("condition", "class")
+        model = CONDITIONS[condition](meta["num_classes"], meta["channels"], cfg).to(device)
         model.load_state_dict(blob["state_dict"])
         intensity = Intensity(**meta["intensity"])
-        return cls(
-            model, cfg, meta["num_classes"], meta["channels"], tuple(meta["shape"]), intensity
-        )
+        shape = tuple(meta["shape"])
+        return cls(model, cfg, meta["num_classes"], meta["channels"], shape, intensity, condition)
+
+    def _conditioning(self, labels: np.ndarray) -> tuple[np.ndarray, str, float]:
+        """The checked labels or label maps, the inferer's mode and the "no condition" value."""
+        labels = self.checked_labels(labels)
+        if self.condition == "class":
+            return labels, "crossattn", float(self.num_classes)
+        if labels.size and labels.shape[1:] != tuple(self.shape):
+            raise ValueError(
+                f"the model makes {tuple(self.shape)} images; got label maps of shape "
+                f"{labels.shape[1:]}"
+            )
+        return labels, "concat", 0.0
 
     @torch.no_grad()
     def sample(self, labels: np.ndarray, seed: int, batch_size: int = 256) -> np.ndarray:
-        """One generated image per entry of ``labels``, in the stored images' dtype and range;
+        """One generated image per entry of ``labels`` (class labels ``(N,)``, or label maps
+        ``(N, H, W)`` for a mask-conditioned model), in the stored images' dtype and range;
         the same ``seed`` gives the same images (DDIM with η = 0 is deterministic given its
         starting noise, drawn from ``seed``)."""
         from monai.inferers import DiffusionInferer
 
-        labels = self.checked_labels(labels)
+        labels, mode, empty = self._conditioning(labels)
         self.model.eval()
         device = next(self.model.parameters()).device
         _, scheduler = schedulers(self.cfg)
@@ -225,15 +332,18 @@ class TrainedDiffusion(Synthesizer):
         for chunk in torch.from_numpy(labels).split(batch_size) if labels.size else ():
             noise = torch.randn(len(chunk), self.channels, *self.shape, generator=rng)
             guided = self.cfg.guidance != 1
+            condition = chunk.to(device)
+            if mode == "concat":
+                condition = one_hot(condition, self.num_classes)
             images = inferer.sample(
                 input_noise=noise.to(device),
                 diffusion_model=self.model,
                 scheduler=scheduler,
-                conditioning=chunk.to(device),
-                mode="crossattn",
+                conditioning=condition,
+                mode=mode,
                 verbose=False,
                 cfg=self.cfg.guidance if guided else None,
-                cfg_fill_value=self.num_classes,
+                cfg_fill_value=empty,
             )
             out.append(self.intensity.from_unit(images.clamp(-1, 1)))
         return np.concatenate(out)
@@ -248,20 +358,33 @@ def train_diffusion(
     device: torch.device | str = "cpu",
     checkpoints: Checkpoints | None = None,
     on_epoch_end: Callable[[dict], None] | None = None,
+    condition: str = "class",
 ) -> tuple[TrainedDiffusion, list[dict]]:
-    """Train a class-conditional DDPM on ``images (N, C, H, W)`` with class ``labels (N,)``.
+    """Train a class-conditional DDPM on ``images (N, C, H, W)`` with class ``labels (N,)``,
+    or with ``condition="mask"`` a mask-conditioned one with label maps ``labels (N, H, W)``.
 
     An epoch is ``N`` images in batches (a shuffle, or a class-balanced draw with replacement
-    as the GAN's). With ``checkpoints``, the state after every epoch is saved (phase
-    ``diffusion``) and resumed from on the next call. Raises ``GanDivergedError`` naming the
-    epoch and batch when the loss is NaN or infinite.
+    as the GAN's; label maps are balanced over their :func:`image_classes`). With
+    ``checkpoints``, the state after every epoch is saved (phase ``diffusion``) and resumed
+    from on the next call. Raises ``GanDivergedError`` naming the epoch and batch when the loss
+    is NaN or infinite.
     """
     from monai.inferers import DiffusionInferer
 
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     images, labels, intensity = training_set(images, labels, num_classes)
     shape = _check_shape(images.shape[2:], len(cfg.channels))
+    masks = condition == "mask"
+    if masks and labels.shape != (len(images), *shape):
+        raise ValueError(
+            f"expected one label map of shape {shape} per image, got masks of shape "
+            f"{labels.shape} for images of shape {images.shape}"
+        )
+    draw_classes = image_classes(labels, num_classes) if masks else labels
+    mode, empty = ("concat", 0.0) if masks else ("crossattn", num_classes)
     torch.manual_seed(cfg.seed)
-    model = ClassConditionedUNet(num_classes, images.shape[1], cfg).to(device)
+    model = CONDITIONS[condition](num_classes, images.shape[1], cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler, _ = schedulers(cfg)
     inferer = DiffusionInferer(scheduler)
@@ -280,14 +403,17 @@ def train_diffusion(
         epoch += 1
         model.train()
         total = 0.0
-        for batch, idx in enumerate(epoch_order(labels, cfg.balanced, rng).split(cfg.batch_size)):
+        order = epoch_order(draw_classes, cfg.balanced, rng)
+        for batch, idx in enumerate(order.split(cfg.batch_size)):
             x, y = real_x[idx.to(device)], real_y[idx.to(device)].clone()
+            if masks:
+                y = one_hot(y, num_classes)
             dropped = torch.rand(len(idx), generator=rng) < cfg.drop_class
-            y[dropped.to(device)] = num_classes
+            y[dropped.to(device)] = empty
             noise = torch.randn(x.shape, generator=rng).to(device)
             t = torch.randint(0, cfg.timesteps, (len(idx),), generator=rng).to(device)
             predicted = inferer(
-                inputs=x, diffusion_model=model, noise=noise, timesteps=t, condition=y
+                inputs=x, diffusion_model=model, noise=noise, timesteps=t, condition=y, mode=mode
             )
             target = noise if cfg.prediction == "epsilon" else scheduler.get_velocity(x, noise, t)
             loss = nn.functional.mse_loss(predicted.float(), target)
@@ -311,7 +437,9 @@ def train_diffusion(
         if on_epoch_end is not None:
             on_epoch_end(record)
     sampler = model if average is None else average
-    trained = TrainedDiffusion(sampler, cfg, num_classes, images.shape[1], shape, intensity)
+    trained = TrainedDiffusion(
+        sampler, cfg, num_classes, images.shape[1], shape, intensity, condition
+    )
     return trained, history
 
 
@@ -322,3 +450,84 @@ def load_synthesizer(path: str | Path, device: torch.device | str = "cpu"):
 
     kind = load_model_file(path, "cpu")["meta"].get("kind", "cdcgan")
     return (TrainedDiffusion if kind == "diffusion" else TrainedGan).load(path, device)
+
+
+def pair_quality(
+    model: TrainedDiffusion,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    classes: list[str],
+    cfg: TrainConfig,
+    seed: int,
+    model_name: str = "unet",
+    device: torch.device | str = "cpu",
+) -> dict:
+    """How good the image–mask pairs of a mask-conditioned ``model`` are, against the real
+    ``(images, masks)`` of the ``train``, ``val`` and ``test`` splits:
+
+    - ``intensity``: per label and channel, the mean and standard deviation of the pixels of
+      that label in the real test images and in images generated for the same test masks
+      (a generated image that follows its mask has the real contrasts);
+    - ``tstr_dice`` / ``real_dice``: per label, the test Dice of a ``model_name`` network
+      trained by cross-entropy on as many generated pairs as there are real training images
+      (new masks of :func:`generation_masks`; best epoch chosen on other generated pairs), and
+      of the same network trained on the real training pairs (validated on ``val``), for
+      reference.
+    """
+    from .features import train_classifier
+    from .metrics import task_metrics
+    from .training import load_set, predict_logits
+
+    device = torch.device(device)
+    (train_x, train_y), (test_x, test_y) = train, test
+    test_y = np.asarray(test_y)
+    k = len(classes)
+    test_x, fake_x = np.asarray(test_x), model.sample(test_y, seed)
+
+    def stats(x: np.ndarray, inside: np.ndarray) -> list[float]:
+        return [float(np.mean(x[inside])), float(np.std(x[inside]))]
+
+    intensity = {
+        name: [
+            {
+                "real": stats(test_x[:, ch], test_y == c),
+                "generated": stats(fake_x[:, ch], test_y == c),
+            }
+            for ch in range(test_x.shape[1])
+        ]
+        for c, name in enumerate(classes)
+        if (test_y == c).any()
+    }
+    new_train = generation_masks(train_y, k, 1.0, seed + 1)
+    new_val = generation_masks(train_y, k, 0.25, seed + 2)
+    pairs = {
+        "tstr": (
+            model.sample(new_train, seed + 1),
+            new_train,
+            model.sample(new_val, seed + 2),
+            new_val,
+        ),
+        "real": (np.asarray(train_x), np.asarray(train_y), *map(np.asarray, val)),
+    }
+    test_set = load_set(test_x, test_y, device, task="segmentation")
+    report = {"intensity": intensity, "pairs": len(new_train)}
+    for prefix, (x, y, vx, vy) in pairs.items():
+        network, _ = train_classifier(
+            model_name,
+            x,
+            y,
+            vx,
+            vy,
+            num_classes=k,
+            cfg=cfg,
+            seed=seed,
+            task="segmentation",
+            device=device,
+        )
+        logits = predict_logits(network, test_set).cpu().numpy()
+        scores = task_metrics("segmentation", test_y, logits, classes, hausdorff=False)
+        dice = dict(zip(classes, scores["per_class"]["dice"], strict=True))
+        report[f"{prefix}_dice"] = {name: dice[name] for name in classes[1:]}
+    return report

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.lines
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -301,6 +302,49 @@ def plot_sample_grid(
     if n_real:
         axes[0, 0].set_title("real", fontsize=8, loc="left")
         axes[0, n_real + 1].set_title("generated", fontsize=8, loc="left")
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, path, dpi=100)
+
+
+def plot_pair_grid(
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    classes: Sequence[str],
+    value_range: tuple[float, float],
+    title: str,
+    path: str,
+) -> None:
+    """Image–mask pairs, one row per ``(name, images (k, C, H, W), masks (k, H, W))`` (e.g.
+    real training pairs, then generated ones): each image's first channel in grey with the
+    outline of every foreground label of its mask in that label's colour."""
+    lo, hi = value_range
+    cols = max(len(images) for _, images, _ in rows)
+    fig, axes = plt.subplots(
+        len(rows),
+        cols,
+        figsize=(cols * 1.1 + 1.2, len(rows) * 1.15 + 0.9),
+        squeeze=False,
+        layout="constrained",
+    )
+    colours = plt.get_cmap("tab10").colors
+    for line, (name, images, masks) in zip(axes, rows, strict=True):
+        for ax in line:
+            ax.set_xticks([]), ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        for ax, image, mask in zip(line, images, masks, strict=False):
+            shown = (np.asarray(image[0], dtype=np.float32) - lo) / (hi - lo)
+            ax.imshow(np.clip(shown, 0, 1), cmap="gray", vmin=0, vmax=1)
+            for c in range(1, len(classes)):
+                if (mask == c).any():
+                    colour = colours[(c - 1) % len(colours)]
+                    ax.contour(mask == c, levels=[0.5], colors=[colour], linewidths=0.6)
+        line[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    handles = [
+        matplotlib.lines.Line2D([], [], color=colours[(c - 1) % len(colours)], label=name)
+        for c, name in enumerate(classes)
+        if c
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7)
     fig.suptitle(title, fontsize=9)
     save_figure(fig, path, dpi=100)
 

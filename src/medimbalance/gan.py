@@ -349,6 +349,7 @@ class Synthesizer:
             "channels": self.channels,
             "shape": list(self.shape),
             "intensity": asdict(self.intensity),
+            "condition": getattr(self, "condition", "class"),
         }
         save_model(path, self.network, self.cfg.settings(), meta)
 

@@ -395,6 +395,44 @@ def synthesis_markdown(
     return "\n".join(lines)
 
 
+def pair_synthesis_markdown(
+    quality: dict, train_images: int, classes: list[str], title: str, epochs: int, model: str
+) -> str:
+    """The quality report of :func:`medimbalance.diffusion.pair_quality` (image–mask pairs of
+    a segmentation dataset) as two Markdown tables."""
+    cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    pair = lambda ms: f"{ms[0]:.3f} ± {ms[1]:.3f}"  # noqa: E731
+    lines = [
+        f"# {title}",
+        "",
+        f"{model} trained for {epochs} epochs on {train_images} real image–mask pairs. Pixel "
+        "intensity of each label, mean ± standard deviation, in the real test images and in "
+        "images generated for the same test masks (a generated image that follows its mask has "
+        "the real contrasts).",
+        "",
+        "| label | channel | real | generated |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {ch + 1} | {pair(values['real'])} | {pair(values['generated'])} |"
+            for name, per_channel in quality["intensity"].items()
+            for ch, values in enumerate(per_channel)
+        ),
+        "",
+        f"Test Dice of the same segmentation network trained on {quality['pairs']} generated "
+        "pairs (train on synthetic, TSTR: new masks drawn from the training masks) and on the "
+        "real training pairs (reference).",
+        "",
+        "| label | trained on generated pairs (TSTR) | trained on real pairs |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {cell(quality['tstr_dice'][name])} | {cell(quality['real_dice'][name])} |"
+            for name in classes[1:]
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # Axis titles of declared sweep figures (figures.<name>.x).
 SWEEP_AXES = {
     "imbalance_factor": "imbalance factor (largest / smallest training class)",

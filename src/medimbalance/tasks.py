@@ -185,9 +185,15 @@ MIXUP_TASKS: dict[str, tuple[str, ...]] = {
     "balanced_mixup": CLASS_TASKS,
 }
 
+# The tasks each resampler applies to: the diffusion model also makes image–mask pairs for 2D
+# segmentation (conditioned on label maps); every other resampler needs one class per image.
+RESAMPLE_TASKS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys((name for name in RESAMPLE_ARGS if name != "none"), CLASS_TASKS),
+    "diffusion": (*CLASS_TASKS, "segmentation"),
+}
+
 # Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).
 METHOD_FEATURES = (
-    ("resample", "none", CLASS_TASKS),
     ("schedule", "single", CLASS_TASKS),
     ("head", "linear", CLASS_TASKS),
     ("posthoc_tau", 0.0, CLASS_TASKS),
@@ -255,6 +261,15 @@ def method_errors(method: dict, task: str) -> list[str]:
         errors.append(f"loss {loss!r} is for {' or '.join(LOSS_TASKS[loss])} data")
     if task not in MODEL_TASKS.get(model, TASKS):
         errors.append(f"model {model!r} is for {' or '.join(MODEL_TASKS[model])} data")
+    resample = method.get("resample", "none")
+    fits = RESAMPLE_TASKS.get(resample, CLASS_TASKS)
+    if resample != "none" and task not in fits:
+        errors.append(f"resample: {resample!r} needs {' or '.join(fits)} data")
+    if task == "segmentation" and resample in GENERATIVE and method.get("patch"):
+        errors.append(
+            f"resample: {resample!r} adds whole image–mask pairs, which patch training does not "
+            "read; train on whole images (no patch) or drop the resampler"
+        )
     for key, neutral, tasks in METHOD_FEATURES:
         value = method.get(key, neutral)
         if value != neutral and task not in tasks:

@@ -53,13 +53,13 @@ rule train_extractor:
 
 rule train_gan:
     input:
+        unpack(get_synthesizer_references),
         indices="results/{study}/data/{dataset}/{profile}/train_indices.npy",
         train_images="results/{study}/data/{dataset}/train_images.npy",
         train_targets="results/{study}/data/{dataset}/train_targets.npy",
         test_images="results/{study}/data/{dataset}/test_images.npy",
         test_targets="results/{study}/data/{dataset}/test_targets.npy",
         meta="results/{study}/data/{dataset}/meta.json",
-        extractor="results/{study}/features/{dataset}/{profile}/extractor.pt",
     output:
         generator="results/{study}/gans/{dataset}/{profile}/{method}/generator.pt",
         history="results/{study}/gans/{dataset}/{profile}/{method}/history.json",
@@ -90,8 +90,7 @@ rule train_gan:
     params:
         kind=lambda wildcards: study.methods[wildcards.method]["resample"],
         gan=lambda wildcards: study.gan_settings(wildcards.method),
-        model=study.extractor["model"],
-        training=lambda wildcards: study.extractor_training(wildcards.dataset),
+        tstr=synthesizer_training,
     script:
         "../scripts/train_gan.py"
 

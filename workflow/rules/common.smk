@@ -84,6 +84,30 @@ def get_training_set(wildcards):
     return inputs
 
 
+def get_synthesizer_references(wildcards):
+    """What a generative model's images are measured against beside the test split: the
+    feature extractor (classification: FID and the real-image reference), or the validation
+    split (segmentation: the reference network trained on the real pairs is validated on it)."""
+    data = "results/{study}/data/{dataset}".format(**wildcards)
+    if study.tasks[wildcards.dataset] == "segmentation":
+        return {
+            "val_images": f"{data}/val_images.npy",
+            "val_targets": f"{data}/val_targets.npy",
+        }
+    extractor = "results/{study}/features/{dataset}/{profile}/extractor.pt"
+    return {"extractor": extractor.format(**wildcards)}
+
+
+def synthesizer_training(wildcards):
+    """The network and training settings of the train-on-synthetic measure: the extractor's
+    (classification) or the method's own (segmentation)."""
+    if study.tasks[wildcards.dataset] == "segmentation":
+        training = study.training(wildcards.dataset, wildcards.method)
+        return {"model": study.methods[wildcards.method]["model"], "training": training}
+    training = study.extractor_training(wildcards.dataset)
+    return {"model": study.extractor["model"], "training": training}
+
+
 def get_stage1(wildcards):
     """A decoupled method's stage-1 network: the trained model of the method it names, on the
     same dataset, profile and seed (one job shared by every stage-2 method that names it)."""
