@@ -163,6 +163,17 @@ CASES = {
             r"'std_regression' is regression"
         ],
     ),
+    "image-mask pairs of 3D images": (
+        lambda c: (
+            c["methods"]["dice_ce"].update(resample="diffusion"),
+            c["datasets"]["tumours"]["generator"].update(shape=[16, 16, 16]),
+        ),
+        [
+            r"config key methods.dice_ce: resample 'diffusion' makes 2D image–mask pairs, but "
+            r"dataset 'tumours' has 3D images; list the methods it should use in config key "
+            r"datasets.tumours.methods"
+        ],
+    ),
     "mixup outside segmentation": (
         lambda c: c["methods"]["baseline"].update(mixup="asymmetric"),
         [r"config key methods.baseline: mixup: 'asymmetric' needs segmentation data"],

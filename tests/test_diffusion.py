@@ -1,5 +1,6 @@
 """The class-conditional diffusion synthesizer (medimbalance.diffusion): the sampler's shape,
-range and determinism, class control, checkpoints, the noising by hand, and bad settings."""
+range and determinism, class control, checkpoints, the noising by hand, and bad settings; the
+mask-conditioned model of segmentation data and the new masks its image–mask pairs get."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,10 @@ from medimbalance.checkpoints import Checkpoints
 from medimbalance.diffusion import (
     DiffusionConfig,
     TrainedDiffusion,
+    generation_masks,
+    image_classes,
     load_synthesizer,
+    one_hot,
     schedulers,
     train_diffusion,
 )
@@ -132,3 +136,83 @@ def test_bad_settings_and_inputs_are_refused():
     images, labels = two_classes()
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\)"):
         train_diffusion(images, labels, 1, TINY)
+
+
+def squares(n=32, size=16, seed=0):
+    """Images bright inside a square lesion of label 1 (a 2 × 2 core of label 2 in half of
+    them) and dark elsewhere, with their label maps."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        r, c = rng.integers(2, size - 8, 2)
+        masks[i, r : r + 6, c : c + 6] = 1
+        if i % 2:
+            masks[i, r + 2 : r + 4, c + 2 : c + 4] = 2
+    images = np.where(masks > 0, 200.0, 40.0)[:, None] + rng.normal(0, 10, (n, 1, size, size))
+    return np.clip(images, 0, 255).astype(np.uint8), masks
+
+
+def test_image_classes_are_the_rarest_label_each_map_contains():
+    masks = np.zeros((4, 2, 2), np.uint8)
+    masks[1, 0, 0] = 1  # labels {0, 1}
+    masks[2, 0, 0], masks[2, 1, 1] = 1, 2  # {0, 1, 2}: 2 is in 1 map, 1 in 2 maps
+    masks[3] = 3  # {3} alone
+    # Maps containing each label: 0 → 3, 1 → 2, 2 → 1, 3 → 1.
+    assert image_classes(masks, 4).tolist() == [0, 1, 2, 3]
+    assert one_hot(torch.from_numpy(masks[2:3]), 4)[0, :, 0, 0].tolist() == [0, 1, 0, 0]
+    assert one_hot(torch.from_numpy(masks), 4).sum(1).eq(1).all()
+
+
+def test_new_masks_are_symmetries_of_training_masks_with_rare_labels_drawn_as_often():
+    masks = np.zeros((10, 6, 6), np.uint8)
+    masks[:, 0, :2] = 1  # every map: label 1 in the top-left corner
+    masks[0, 4:, 4:] = 2  # one map also holds the rare label 2 (bottom-right)
+    new = generation_masks(masks, 3, ratio=40.0, seed=0)
+    assert new.shape == (400, 6, 6) and new.dtype == np.uint8
+    symmetries = {
+        np.rot90(m, k)[:, ::flip].tobytes() for m in masks[:2] for k in range(4) for flip in (1, -1)
+    }
+    assert all(m.tobytes() in symmetries for m in new)
+    # Weights 1/n_c: the map with label 2 (class 2, n = 1) weighs 1, the 9 others 1/9 each,
+    # so half of the draws hold label 2 (binomial sd for 400 draws: 10).
+    rare = sum((m == 2).any() for m in new)
+    assert 160 < rare < 240
+    # Every symmetry of the square is drawn (8 of them for the asymmetric first map).
+    drawn = {m.tobytes() for m in new if (m == 2).any()}
+    assert len(drawn) == 8
+    # Non-square maps are only flipped (4 symmetries, shape kept).
+    wide = np.pad(masks, ((0, 0), (0, 0), (0, 2)))
+    flat = generation_masks(wide, 3, 4.0, 1)
+    flips = {m[::a, ::b].tobytes() for m in wide[:2] for a in (1, -1) for b in (1, -1)}
+    assert flat.shape == (40, 6, 8) and all(m.tobytes() in flips for m in flat)
+    assert generation_masks(masks, 3, 0.25, 0).shape == (2, 6, 6)  # round(0.25 · 10)
+    assert np.array_equal(generation_masks(masks, 3, 1.0, 5), generation_masks(masks, 3, 1.0, 5))
+    with pytest.raises(ValueError, match="ratio must be > 0"):
+        generation_masks(masks, 3, 0.0, 0)
+    with pytest.raises(ValueError, match=r"label maps \(N, H, W\)"):
+        generation_masks(masks[0], 3, 1.0, 0)
+
+
+def test_a_mask_conditioned_model_draws_its_images_to_the_masks(tmp_path):
+    images, masks = squares(n=48)
+    cfg = DiffusionConfig(**{**TINY.__dict__, "epochs": 30, "guidance": 1.0, "drop_class": 0.0})
+    model, _ = train_diffusion(images, masks, 3, cfg, condition="mask")
+    assert model.condition == "mask"
+    wanted = generation_masks(masks, 3, 0.25, 7)
+    out = model.sample(wanted, seed=0)
+    assert out.shape == (12, 1, 16, 16) and out.dtype == np.uint8
+    assert np.array_equal(out, model.sample(wanted, seed=0))
+    assert not np.array_equal(out, model.sample(wanted, seed=1))
+    # The lesion is where the mask puts it: bright inside, dark outside (real: 200 vs 40).
+    inside = out[:, 0][wanted > 0].mean()
+    outside = out[:, 0][wanted == 0].mean()
+    assert inside - outside > 80, (inside, outside)
+    model.save(tmp_path / "generator.pt")
+    reloaded = load_synthesizer(tmp_path / "generator.pt")
+    assert reloaded.condition == "mask" and np.array_equal(reloaded.sample(wanted, 0), out)
+    with pytest.raises(ValueError, match=r"makes \(16, 16\) images; got label maps of shape"):
+        model.sample(np.zeros((1, 8, 8), np.int64), 0)
+    with pytest.raises(ValueError, match="one label map of shape"):
+        train_diffusion(images, masks[:, :8], 3, TINY, condition="mask")
+    with pytest.raises(ValueError, match="condition must be one of class, mask"):
+        train_diffusion(images, masks, 3, TINY, condition="text")

@@ -7,6 +7,7 @@ from medimbalance.data.profiles import (
     fraction_subset,
     impose_profile,
     proportional_counts,
+    resampling_summary,
     shape_validation,
     step_counts,
     subsample_to_counts,
@@ -122,6 +123,13 @@ def test_impose_profile_checks_task_and_summarises():
     assert seg["available_voxels"].tolist() == [98, 1, 1]  # 4 masks of 25 voxels
     assert seg["kept_voxels"].tolist() == [49, 1, 0]
     assert seg["kept"].tolist() == [2, 1, 0]
+    # Synthetic image–mask pairs count as images containing each label.
+    new = np.zeros((3, 5, 5), np.uint8)
+    new[0, 0, 0], new[1, 0, 0], new[2] = 2, 2, 1  # labels {0, 2}, {0, 2}, {1}
+    both = np.array([0, 2])
+    summary = resampling_summary(masks, both, both, "segmentation", ["bg", "a", "b"], new)
+    assert summary["synthetic"].tolist() == [2, 1, 2]
+    assert summary["after"].tolist() == [4, 2, 2]  # kept [2, 1, 0] + synthetic
 
 
 def test_validation_keeps_the_largest_subset_in_the_training_proportions():

@@ -54,6 +54,19 @@ def test_method_errors_name_what_does_not_fit():
         "resample: 'ros' needs multiclass or binary data",
         "schedule: 'two_phase' needs multiclass or binary data",
     ]
+    # The diffusion model also makes image–mask pairs, on whole images only.
+    pairs = {"resample": "diffusion", "loss": "dice_ce", "model": "unet"}
+    assert method_errors(pairs, "segmentation") == []
+    assert method_errors({**pairs, "resample": "smote"}, "segmentation") == [
+        "resample: 'smote' needs multiclass or binary data"
+    ]
+    assert method_errors({**pairs, "patch": {"size": [8, 8]}}, "segmentation") == [
+        "resample: 'diffusion' adds whole image–mask pairs, which patch training does not read; "
+        "train on whole images (no patch) or drop the resampler"
+    ]
+    assert method_errors({**pairs, "loss": "bce", "model": "small_cnn"}, "multilabel") == [
+        "resample: 'diffusion' needs multiclass or binary or segmentation data"
+    ]
 
 
 def test_monitor_auto_and_mismatch():

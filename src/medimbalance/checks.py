@@ -240,9 +240,11 @@ def _method_errors(study: Study, name: str, task: str) -> list[str]:
         if task == "segmentation" and study.methods[method]["resample"] in GENERATIVE:
             shape = declared_geometry(study.datasets[name]).get("spatial_shape")
             if shape is not None and len(shape) != 2:
-                unfit.append(
-                    f"resample: {study.methods[method]['resample']!r} makes 2D image–mask pairs; "
-                    f"dataset {name!r} has {len(shape)}D images"
+                errors.append(
+                    f"config key methods.{method}: resample "
+                    f"{study.methods[method]['resample']!r} makes 2D image–mask pairs, but "
+                    f"dataset {name!r} has {len(shape)}D images; list the methods it should use "
+                    f"in {where}.methods"
                 )
         if unfit:
             errors.append(
