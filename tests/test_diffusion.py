@@ -1,6 +1,7 @@
 """The class-conditional diffusion synthesizer (medimbalance.diffusion): the sampler's shape,
 range and determinism, class control, checkpoints, the noising by hand, and bad settings; the
-mask-conditioned model of segmentation data and the new masks its image–mask pairs get."""
+mask-conditioned model of segmentation data and the new masks its image–mask pairs get; the
+findings-conditioned model of multi-label data and the findings vectors it is sampled for."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,11 @@ import torch
 from medimbalance.checkpoints import Checkpoints
 from medimbalance.diffusion import (
     DiffusionConfig,
+    FindingsEmbedding,
     TrainedDiffusion,
+    finding_classes,
+    findings_quality,
+    generation_findings,
     generation_masks,
     image_classes,
     load_synthesizer,
@@ -216,3 +221,127 @@ def test_a_mask_conditioned_model_draws_its_images_to_the_masks(tmp_path):
         train_diffusion(images, masks[:, :8], 3, TINY, condition="mask")
     with pytest.raises(ValueError, match="condition must be one of class, mask"):
         train_diffusion(images, masks, 3, TINY, condition="text")
+
+
+def quadrant_findings(n=64, size=16, seed=0):
+    """Multi-hot findings of 3 findings (prevalences 1/2, 1/4, 1/8); finding k brightens the
+    k-th quadrant (top left, top right, bottom left) of a dark image."""
+    rng = np.random.default_rng(seed)
+    findings = (rng.random((n, 3)) < [0.5, 0.25, 0.125]).astype(np.uint8)
+    images = np.full((n, 1, size, size), 40.0) + rng.normal(0, 10, (n, 1, size, size))
+    half = size // 2
+    for k, (r, c) in enumerate([(0, 0), (0, half), (half, 0)]):
+        images[findings[:, k] == 1, :, r : r + half, c : c + half] += 160
+    return np.clip(images, 0, 255).astype(np.uint8), findings
+
+
+def test_the_findings_embedding_sums_the_embeddings_of_the_findings_present():
+    embedding = FindingsEmbedding(3, 4)
+    rows = embedding.findings.detach()
+    y = torch.tensor([[1.0, 0, 1], [0, 0, 0], [-1, -1, -1], [0, 1, 0]])
+    out = embedding(y).detach()
+    assert torch.allclose(out[0], rows[0] + rows[2])
+    assert torch.equal(out[1], torch.zeros(4))  # no finding: the zero vector
+    assert torch.equal(out[2], embedding.unconditional.detach())  # "no condition"
+    assert torch.allclose(out[3], rows[1])
+
+
+def test_finding_classes_are_each_images_rarest_finding_or_none():
+    # images with each finding: 3, 2, 2 (findings 1 and 2 tie: the higher one is rarer)
+    findings = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1], [0, 0, 1], [0, 0, 0]])
+    assert finding_classes(findings).tolist() == [0, 1, 2, 2, 3]
+
+
+def test_new_findings_vectors_bring_every_finding_to_the_goal_from_its_own_images():
+    # images with each finding: 6, 3, 1, 0 — goal at ratio 1: 6 for each
+    findings = np.array(
+        [[1, 0, 0, 0]] * 3 + [[1, 1, 0, 0]] * 2 + [[1, 0, 1, 0]] + [[0, 1, 0, 0]] + [[0] * 4]
+    )
+    new = generation_findings(findings, 1.0, seed=0)
+    # the rarest finding first: 5 copies of its only image [1, 0, 1, 0], which make the most
+    # frequent one 11; then finding 1 needs 3 draws among its images [1, 1, 0, 0], [0, 1, 0, 0]
+    assert len(new) == 8
+    assert (new[:5] == [1, 0, 1, 0]).all()
+    assert all(row.tolist() in ([1, 1, 0, 0], [0, 1, 0, 0]) for row in new[5:])
+    total = findings.sum(0) + new.sum(0)
+    assert (total[:3] >= 6).all() and total[3] == 0  # no image has finding 3: left out
+    assert np.array_equal(new, generation_findings(findings, 1.0, seed=0))
+    half = generation_findings(findings, 0.5, seed=0)  # goal 3: finding 2 gets 2 copies
+    assert half.tolist() == [[1, 0, 1, 0]] * 2
+    for ratio in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"ratio must lie in \(0, 1\]"):
+            generation_findings(findings, ratio, 0)
+    with pytest.raises(ValueError, match=r"expected multi-hot findings \(N, L\)"):
+        generation_findings(findings[:, 0], 1.0, 0)
+
+
+def test_a_findings_conditioned_model_draws_each_finding_where_it_belongs(tmp_path):
+    images, findings = quadrant_findings(n=64)
+    cfg = DiffusionConfig(**{**TINY.__dict__, "epochs": 40})
+    model, history = train_diffusion(images, findings, 3, cfg, condition="findings")
+    assert model.condition == "findings" and np.isfinite(history[-1]["loss"])
+    wanted = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [1, 0, 1]] * 4, np.uint8)
+    out = model.sample(wanted, seed=0)
+    assert out.shape == (20, 1, 16, 16) and out.dtype == np.uint8
+    assert np.array_equal(out, model.sample(wanted, seed=0))
+    assert not np.array_equal(out, model.sample(wanted, seed=1))
+    quadrants = [(0, 0), (0, 8), (8, 0)]
+    for k, (r, c) in enumerate(quadrants):
+        inside = out[:, 0, r : r + 8, c : c + 8].mean(axis=(1, 2)).astype(float)
+        # bright (real: 200) in the images with finding k, dark (real: 40) in the others
+        assert inside[wanted[:, k] == 1].mean() - inside[wanted[:, k] == 0].mean() > 60, k
+    model.save(tmp_path / "generator.pt")
+    reloaded = load_synthesizer(tmp_path / "generator.pt")
+    assert reloaded.condition == "findings"
+    assert np.array_equal(reloaded.sample(wanted, 0), out)
+    with pytest.raises(ValueError, match=r"expected findings vectors \(N, 3\)"):
+        model.sample(np.zeros((2, 4), np.uint8), 0)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        model.sample(np.full((2, 3), 2), 0)
+    with pytest.raises(ValueError, match=r"expected findings vectors \(N, 3\)"):
+        train_diffusion(images, findings[:, :2], 3, TINY, condition="findings")
+
+
+def test_the_findings_quality_report_measures_fid_and_auroc_per_finding():
+    from medimbalance.config import TrainConfig
+    from medimbalance.features import train_classifier
+
+    images, findings = quadrant_findings(n=96)
+    model, _ = train_diffusion(images[:64], findings[:64], 3, TINY, condition="findings")
+    cfg = TrainConfig(epochs=2, batch_size=16)
+    extractor, _ = train_classifier(
+        "small_cnn", images[:64], findings[:64], images[64:80], findings[64:80],
+        num_classes=3, cfg=cfg, seed=0, task="multilabel",
+    )  # fmt: skip
+    names = ["a", "b", "c"]
+    report = findings_quality(
+        model, extractor, (images[64:], findings[64:]), findings[:64],
+        classes=names, cfg=cfg, seed=0, tstr_per_class=8,
+    )  # fmt: skip
+    assert set(report["fid_per_class"]) == set(names)
+    assert report["tstr_images"] == 8 * 4  # 3 findings and "no finding"
+    for prefix in ("tstr", "real"):
+        assert 0 <= report[f"{prefix}_auroc"] <= 1
+        per = [v for v in report[f"{prefix}_auroc_per_class"].values() if v is not None]
+        assert report[f"{prefix}_auroc"] == pytest.approx(np.mean(per))
+
+
+def test_the_findings_quality_table_has_a_row_per_finding_and_says_n_a_for_missing_values():
+    from medimbalance.reporting import findings_synthesis_markdown
+
+    quality = {
+        "fid": 1.25,
+        "fid_per_class": {"a": 0.5, "b": None},
+        "tstr_images": 24,
+        "tstr_auroc": 0.8,
+        "real_auroc": 0.9,
+        "tstr_auroc_per_class": {"a": 0.75, "b": None},
+        "real_auroc_per_class": {"a": 0.95, "b": 0.85},
+    }
+    train = np.array([[1, 0], [1, 1], [0, 0]])
+    table = findings_synthesis_markdown(quality, train, ["a", "b"], "t", 7, 8, "Model")
+    assert "Model trained for 7 epochs on 3 real images" in table
+    assert "| a | 2 | 0.500 | 0.750 | 0.950 |" in table
+    assert "| b | 1 | n/a | n/a | 0.850 |" in table
+    assert "| all (macro AUROC) | 3 images | 1.250 | 0.800 | 0.900 |" in table
+    assert "24 generated images (8 per finding and for no finding" in table

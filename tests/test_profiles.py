@@ -130,6 +130,14 @@ def test_impose_profile_checks_task_and_summarises():
     summary = resampling_summary(masks, both, both, "segmentation", ["bg", "a", "b"], new)
     assert summary["synthetic"].tolist() == [2, 1, 2]
     assert summary["after"].tolist() == [4, 2, 2]  # kept [2, 1, 0] + synthetic
+    # Synthetic multi-label images count as images with each finding of their vectors.
+    findings = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0]], np.uint8)
+    new = np.array([[0, 1, 1], [0, 0, 1]], np.uint8)
+    rows = np.arange(3)
+    summary = resampling_summary(findings, rows, rows, "multilabel", ["a", "b", "c"], new)
+    assert summary["before"].tolist() == [2, 1, 0]
+    assert summary["synthetic"].tolist() == [0, 1, 2]
+    assert summary["after"].tolist() == [2, 2, 2]
 
 
 def test_validation_keeps_the_largest_subset_in_the_training_proportions():

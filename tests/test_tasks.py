@@ -64,8 +64,14 @@ def test_method_errors_name_what_does_not_fit():
         "resample: 'diffusion' adds whole image–mask pairs, which patch training does not read; "
         "train on whole images (no patch) or drop the resampler"
     ]
-    assert method_errors({**pairs, "loss": "bce", "model": "small_cnn"}, "multilabel") == [
-        "resample: 'diffusion' needs multiclass or binary or segmentation data"
+    # ... and images for findings vectors of multi-label data; the GAN has one class per image.
+    findings = {**pairs, "loss": "bce", "model": "small_cnn"}
+    assert method_errors(findings, "multilabel") == []
+    assert method_errors({**findings, "resample": "cdcgan"}, "multilabel") == [
+        "resample: 'cdcgan' needs multiclass or binary data"
+    ]
+    assert method_errors({**pairs, "loss": "mse", "model": "small_cnn"}, "regression") == [
+        "resample: 'diffusion' needs multiclass or binary or multilabel or segmentation data"
     ]
 
 

@@ -1,5 +1,6 @@
 """The generative synthesizers through the workflow: a class-conditional diffusion model and a
-conditional DCGAN trained per profile, their images added to the runs, measured and shown."""
+conditional DCGAN trained per profile, their images added to the runs, measured and shown; the
+diffusion model's image–mask pairs for segmentation and images for multi-label findings."""
 
 import numpy as np
 import pytest
@@ -68,3 +69,30 @@ def test_mask_conditioned_pairs_join_a_segmentation_run(synthesis_run):
     assert (results / "figures/tumours_natural_dice_ce_pairs_samples.png").stat().st_size > 0
     results_table = (results / "tables/tumours_natural.md").read_text()
     assert "dice_ce_pairs" in results_table
+
+
+def test_findings_conditioned_images_join_a_multilabel_run(synthesis_run):
+    results = synthesis_run / "results/synthesis"
+    kept = np.load(results / "data/findings/natural/train_indices.npy")
+    findings = np.load(results / "data/findings/train_targets.npy")[kept]
+    have = findings.sum(0)
+    goal = int(np.ceil(0.5 * have.max()))
+    run = results / "runs/findings/natural/bce_diffusion/seed0"
+    with np.load(run / "synthetic.npz") as synthetic:
+        new = synthetic["targets"]
+        assert new.shape[1] == 14 and new.dtype == np.uint8 and len(new) > 0
+        assert synthetic["images"].shape == (len(new), 1, 16, 16)
+        # Every new vector is a training image's; every finding with training images reaches
+        # the goal, one without stays absent.
+        assert {row.tobytes() for row in new} <= {row.tobytes() for row in findings}
+        total = have + new.sum(0)
+        assert (total[have > 0] >= goal).all() and (total[have == 0] == 0).all()
+    model = load_synthesizer(results / "gans/findings/natural/bce_diffusion/generator.pt")
+    assert isinstance(model, TrainedDiffusion) and model.condition == "findings"
+    counts = (run / "class_counts.tsv").read_text().splitlines()
+    assert counts[0].split("\t")[-1] == "synthetic" and len(counts) == 15
+    assert (run / "metrics.json").exists()
+    table = (results / "tables/findings_natural_bce_diffusion_synthesis.md").read_text()
+    assert "Findings-conditioned diffusion model (DDPM, DDIM sampling) trained for 2" in table
+    assert "| hernia |" in table and "| all (macro AUROC) |" in table
+    assert (results / "figures/findings_natural_bce_diffusion_samples.png").stat().st_size > 0

@@ -18,6 +18,13 @@ its one-hot encoding is concatenated to the noisy image at the network's input (
 being "no mask" for the guidance; sampling it on new masks (:func:`generation_masks`) gives new
 image–mask pairs.
 
+For multi-label data (``condition="findings"``) an image's multi-hot findings vector ``y``
+enters as the sum of one learned embedding per finding present (``y @ E``, the class embedding
+of several classes at once; an image with no finding gets the zero vector), with a separate
+learned embedding for "no condition" (a vector of −1, never a findings vector). A rare finding
+thus shares the network with every image that has other findings, and is drawn with new
+combinations of them.
+
 Training is seeded, checkpointed after every epoch and resumable, like the conditional DCGAN
 (:mod:`medimbalance.gan`); the trained model samples with the same interface (``sample(labels,
 seed)`` in the stored images' dtype and range), so the same quality measures and oversampling
@@ -189,7 +196,64 @@ class MaskConditionedUNet(nn.Module):
         return self.unet(x, timesteps.long())
 
 
-CONDITIONS = {"class": ClassConditionedUNet, "mask": MaskConditionedUNet}
+class FindingsEmbedding(nn.Module):
+    """The embedding of multi-hot findings vectors ``(N, L)``: ``y @ E`` for ``E`` of one row
+    per finding, and a learned row of its own for the "no condition" vector (every entry
+    negative, as ``DiffusionInferer`` fills the unconditional half with ``cfg_fill_value``)."""
+
+    def __init__(self, num_findings: int, dim: int) -> None:
+        super().__init__()
+        self.findings = nn.Parameter(torch.randn(num_findings, dim) / num_findings**0.5)
+        self.unconditional = nn.Parameter(torch.randn(dim))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        y = y.float().view(len(y), -1)
+        empty = (y < 0).all(1, keepdim=True)
+        return torch.where(empty, self.unconditional.expand(len(y), -1), y @ self.findings)
+
+
+class FindingsConditionedUNet(nn.Module):
+    """MONAI's ``DiffusionModelUNet`` whose class embedding is a :class:`FindingsEmbedding`
+    of ``num_classes`` findings: the multi-hot vectors arrive as ``context``, as
+    ``DiffusionInferer`` passes them, and are passed on as ``class_labels``."""
+
+    def __init__(self, num_classes: int, image_channels: int, cfg: DiffusionConfig) -> None:
+        super().__init__()
+        from monai.networks.nets import DiffusionModelUNet
+
+        self.num_classes = num_classes
+        self.unet = DiffusionModelUNet(
+            spatial_dims=2,
+            in_channels=image_channels,
+            out_channels=image_channels,
+            num_res_blocks=cfg.res_blocks,
+            channels=cfg.channels,
+            attention_levels=(False,) * len(cfg.channels),
+            norm_num_groups=8,
+            num_class_embeds=1,  # replaced below: MONAI adds class_embedding(class_labels)
+        )
+        dim = self.unet.class_embedding.embedding_dim
+        self.unet.class_embedding = FindingsEmbedding(num_classes, dim)
+
+    def forward(
+        self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if context is None:
+            context = torch.full((len(x), self.num_classes), -1.0, device=x.device)
+        if len(timesteps) == 1:
+            timesteps = timesteps.expand(len(x))
+        return self.unet(x, timesteps.long(), class_labels=context.view(len(x), -1))
+
+
+CONDITIONS = {
+    "class": ClassConditionedUNet,
+    "mask": MaskConditionedUNet,
+    "findings": FindingsConditionedUNet,
+}
+# How each conditioning enters DiffusionInferer (its mode) and its "no condition" fill value
+# for classifier-free guidance (the class conditioning's is its number of classes).
+MODES = {"class": "crossattn", "mask": "concat", "findings": "crossattn"}
+EMPTY = {"mask": 0.0, "findings": -1.0}
 
 
 def one_hot(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -210,6 +274,48 @@ def image_classes(masks: np.ndarray, num_classes: int) -> np.ndarray:
     # Among the labels present, the fewest maps containing it; the higher label breaks ties.
     rank = np.where(present, containing[None, :] * num_classes - np.arange(num_classes), np.inf)
     return np.argmin(rank, axis=1).astype(np.int64)
+
+
+def finding_classes(findings: np.ndarray) -> np.ndarray:
+    """One class per multi-hot findings vector ``(N, L)``: its rarest finding, rarest by the
+    number of images with it (ties: the higher finding), or ``L`` for an image with none.
+    Balanced draws over these classes show the images with a rare finding as often as the
+    others."""
+    findings = np.asarray(findings) > 0
+    count = findings.shape[1]
+    having = findings.sum(0)
+    rank = np.where(findings, having[None, :] * count - np.arange(count), np.inf)
+    return np.where(findings.any(1), np.argmin(rank, axis=1), count).astype(np.int64)
+
+
+def generation_findings(findings: np.ndarray, ratio: float, seed: int) -> np.ndarray:
+    """The findings vectors of the images a findings-conditioned model adds so that every
+    finding is present in at least ``ratio`` times as many images as the most frequent one
+    (the multi-label form of oversampling to ``ratio`` × the majority count). Findings are
+    served rarest first: each new vector is that of a training image with the finding, drawn
+    uniformly with replacement (seeded), so findings keep the combinations they occur in; the
+    findings it carries besides count towards theirs. A finding no training image has is
+    left out (nothing to learn it from)."""
+    findings = (np.asarray(findings) > 0).astype(np.uint8)
+    if findings.ndim != 2 or not len(findings):
+        raise ValueError(f"expected multi-hot findings (N, L), got shape {findings.shape}")
+    if not 0 < ratio <= 1:
+        raise ValueError(f"resample_args.ratio must lie in (0, 1], got {ratio}")
+    rng = np.random.default_rng(seed)
+    have = findings.sum(0).astype(np.int64)
+    goal = int(np.ceil(ratio * have.max()))
+    new = []
+    for k in np.argsort(have, kind="stable"):
+        rows = np.flatnonzero(findings[:, k])
+        need = goal - have[k]
+        if need <= 0 or not len(rows):
+            continue
+        drawn = findings[rng.choice(rows, size=need)]
+        have += drawn.sum(0, dtype=np.int64)
+        new.append(drawn)
+    if not new:
+        return np.zeros((0, findings.shape[1]), np.uint8)
+    return np.concatenate(new)
 
 
 def generation_masks(masks: np.ndarray, num_classes: int, ratio: float, seed: int) -> np.ndarray:
@@ -285,6 +391,8 @@ class TrainedDiffusion(Synthesizer):
     def description(self) -> str:
         if self.condition == "mask":
             return "Mask-conditioned diffusion model (DDPM, DDIM sampling)"
+        if self.condition == "findings":
+            return "Findings-conditioned diffusion model (DDPM, DDIM sampling)"
         return "Class-conditional diffusion model (DDPM, DDIM sampling)"
 
     @property
@@ -304,6 +412,8 @@ class TrainedDiffusion(Synthesizer):
 
     def _conditioning(self, labels: np.ndarray) -> tuple[np.ndarray, str, float]:
         """The checked labels or label maps, the inferer's mode and the "no condition" value."""
+        if self.condition == "findings":
+            return checked_findings(labels, self.num_classes), "crossattn", EMPTY["findings"]
         labels = self.checked_labels(labels)
         if self.condition == "class":
             return labels, "crossattn", float(self.num_classes)
@@ -316,8 +426,9 @@ class TrainedDiffusion(Synthesizer):
 
     @torch.no_grad()
     def sample(self, labels: np.ndarray, seed: int, batch_size: int = 256) -> np.ndarray:
-        """One generated image per entry of ``labels`` (class labels ``(N,)``, or label maps
-        ``(N, H, W)`` for a mask-conditioned model), in the stored images' dtype and range;
+        """One generated image per entry of ``labels`` (class labels ``(N,)``, label maps
+        ``(N, H, W)`` for a mask-conditioned model, findings vectors ``(N, L)`` for a
+        findings-conditioned one), in the stored images' dtype and range;
         the same ``seed`` gives the same images (DDIM with η = 0 is deterministic given its
         starting noise, drawn from ``seed``)."""
         from monai.inferers import DiffusionInferer
@@ -335,6 +446,8 @@ class TrainedDiffusion(Synthesizer):
             condition = chunk.to(device)
             if mode == "concat":
                 condition = one_hot(condition, self.num_classes)
+            elif self.condition == "findings":
+                condition = condition.float()
             images = inferer.sample(
                 input_noise=noise.to(device),
                 diffusion_model=self.model,
@@ -349,6 +462,18 @@ class TrainedDiffusion(Synthesizer):
         return np.concatenate(out)
 
 
+def checked_findings(findings: np.ndarray, num_findings: int) -> np.ndarray:
+    """Multi-hot findings vectors ``(N, num_findings)`` of 0s and 1s, as uint8."""
+    findings = np.asarray(findings)
+    if findings.ndim != 2 or findings.shape[1] != num_findings:
+        raise ValueError(
+            f"expected findings vectors (N, {num_findings}), got shape {findings.shape}"
+        )
+    if findings.size and not np.isin(findings, (0, 1)).all():
+        raise ValueError("findings vectors must hold only 0 and 1")
+    return findings.astype(np.uint8)
+
+
 def train_diffusion(
     images: np.ndarray,
     labels: np.ndarray,
@@ -360,11 +485,14 @@ def train_diffusion(
     on_epoch_end: Callable[[dict], None] | None = None,
     condition: str = "class",
 ) -> tuple[TrainedDiffusion, list[dict]]:
-    """Train a class-conditional DDPM on ``images (N, C, H, W)`` with class ``labels (N,)``,
-    or with ``condition="mask"`` a mask-conditioned one with label maps ``labels (N, H, W)``.
+    """Train a class-conditional DDPM on ``images (N, C, H, W)`` with class ``labels (N,)``;
+    with ``condition="mask"`` a mask-conditioned one with label maps ``labels (N, H, W)``;
+    with ``condition="findings"`` a findings-conditioned one with multi-hot ``labels (N, L)``
+    (``num_classes`` = L).
 
     An epoch is ``N`` images in batches (a shuffle, or a class-balanced draw with replacement
-    as the GAN's; label maps are balanced over their :func:`image_classes`). With
+    as the GAN's; label maps are balanced over their :func:`image_classes`, findings vectors
+    over their :func:`finding_classes`). With
     ``checkpoints``, the state after every epoch is saved (phase ``diffusion``) and resumed
     from on the next call. Raises ``GanDivergedError`` naming the epoch and batch when the loss
     is NaN or infinite.
@@ -373,16 +501,26 @@ def train_diffusion(
 
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
-    images, labels, intensity = training_set(images, labels, num_classes)
+    masks, findings = condition == "mask", condition == "findings"
+    if findings:
+        labels = checked_findings(labels, num_classes)
+        # the shared checks, on one class per image (its rarest finding; L: none)
+        images, draw_classes, intensity = training_set(
+            images, finding_classes(labels), num_classes + 1
+        )
+    else:
+        images, labels, intensity = training_set(images, labels, num_classes)
     shape = _check_shape(images.shape[2:], len(cfg.channels))
-    masks = condition == "mask"
     if masks and labels.shape != (len(images), *shape):
         raise ValueError(
             f"expected one label map of shape {shape} per image, got masks of shape "
             f"{labels.shape} for images of shape {images.shape}"
         )
-    draw_classes = image_classes(labels, num_classes) if masks else labels
-    mode, empty = ("concat", 0.0) if masks else ("crossattn", num_classes)
+    if masks:
+        draw_classes = image_classes(labels, num_classes)
+    elif not findings:
+        draw_classes = labels
+    mode, empty = MODES[condition], EMPTY.get(condition, num_classes)
     torch.manual_seed(cfg.seed)
     model = CONDITIONS[condition](num_classes, images.shape[1], cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -390,6 +528,8 @@ def train_diffusion(
     inferer = DiffusionInferer(scheduler)
     rng = torch.Generator().manual_seed(cfg.seed)
     real_x, real_y = intensity.to_unit(images).to(device), torch.from_numpy(labels).to(device)
+    if findings:
+        real_y = real_y.float()
     parts = {"model": model, "optimizer": optimizer, "rng": rng}
     average = None
     if cfg.ema:
@@ -530,4 +670,81 @@ def pair_quality(
         scores = task_metrics("segmentation", test_y, logits, classes, hausdorff=False)
         dice = dict(zip(classes, scores["per_class"]["dice"], strict=True))
         report[f"{prefix}_dice"] = {name: dice[name] for name in classes[1:]}
+    return report
+
+
+def findings_quality(
+    model: TrainedDiffusion,
+    extractor: nn.Module,
+    test: tuple[np.ndarray, np.ndarray],
+    train_findings: np.ndarray,
+    *,
+    classes: list[str],
+    cfg: TrainConfig,
+    seed: int,
+    tstr_per_class: int,
+    model_name: str = "small_cnn",
+    device: torch.device | str = "cpu",
+) -> dict:
+    """How good the images of a findings-conditioned ``model`` are, against the real ``test``
+    split ``(images, findings)`` of multi-label data:
+
+    - ``fid`` (all test images) and ``fid_per_class`` (the test images with each finding),
+      generated images made for the same findings vectors, on the penultimate-layer features
+      of ``extractor`` (a classifier trained on the real images);
+    - ``tstr_*``: macro and per-finding test AUROC of a ``model_name`` classifier trained (by
+      binary cross-entropy per finding) on ``tstr_per_class`` generated images for each
+      finding and for "no finding", their findings vectors those of training images with it
+      (``train_findings``; the best epoch chosen on other generated images); ``real_*``: the
+      extractor on the same split, for reference.
+    """
+    from .features import embed, train_classifier
+    from .gan import fid
+    from .metrics import task_metrics
+    from .training import load_set, predict_logits
+
+    device = torch.device(device)
+    test_x, test_y = np.asarray(test[0]), checked_findings(test[1], len(classes))
+    train_findings = checked_findings(train_findings, len(classes))
+    test_set = load_set(test_x, test_y, device, task="multilabel")
+    real = embed(extractor, test_set)
+    fake_x = model.sample(test_y, seed)
+    fake = embed(extractor, load_set(fake_x, test_y, device, task="multilabel"))
+    report = {
+        "fid": fid(real, fake),
+        "fid_per_class": {
+            name: fid(real[test_y[:, k] == 1], fake[test_y[:, k] == 1])
+            for k, name in enumerate(classes)
+        },
+    }
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(train_findings[:, k]) for k in range(len(classes))]
+    groups.append(np.flatnonzero(train_findings.sum(1) == 0))  # no finding
+    groups = [rows for rows in groups if len(rows)]
+
+    def draw(per_group: int) -> np.ndarray:
+        return np.concatenate([train_findings[rng.choice(r, size=per_group)] for r in groups])
+
+    tstr_y, held_out_y = draw(tstr_per_class), draw(max(tstr_per_class // 4, 2))
+    classifier, _ = train_classifier(
+        model_name,
+        model.sample(tstr_y, seed + 1),
+        tstr_y,
+        model.sample(held_out_y, seed + 2),
+        held_out_y,
+        num_classes=len(classes),
+        cfg=cfg,
+        seed=seed,
+        task="multilabel",
+        device=device,
+    )
+    report["tstr_images"] = len(tstr_y)
+    for prefix, network in (("tstr", classifier), ("real", extractor)):
+        logits = predict_logits(network, test_set).cpu().numpy()
+        scores = task_metrics("multilabel", test_y, logits, classes)
+        report[f"{prefix}_auroc"] = scores["auroc"]
+        report[f"{prefix}_average_precision"] = scores["average_precision"]
+        report[f"{prefix}_auroc_per_class"] = dict(
+            zip(classes, scores["per_class"]["auroc"], strict=True)
+        )
     return report

@@ -59,15 +59,17 @@ def train_classifier(
     task: str,
     device: torch.device | str = "cpu",
 ) -> tuple[nn.Module, list[dict]]:
-    """A classifier of ``task`` data (cross-entropy, best epoch by the validation monitor)
-    trained on images ``(N, C, *spatial)``; returns it and its history."""
+    """A classifier of ``task`` data (cross-entropy; binary cross-entropy per label for
+    multi-label data; best epoch by the validation monitor) trained on images
+    ``(N, C, *spatial)``; returns it and its history."""
     torch.manual_seed(seed)
     device = torch.device(device)
     model = build_model(model_name, train_images.shape[1], num_classes, train_images.shape[2:])
     model = model.to(device)
     train = load_set(train_images, train_labels, device, task=task)
     val = load_set(val_images, val_labels, device, task=task)
-    history = fit(model, nn.CrossEntropyLoss(), train, val, cfg, seed, task=task)
+    loss = nn.BCEWithLogitsLoss() if task == "multilabel" else nn.CrossEntropyLoss()
+    history = fit(model, loss, train, val, cfg, seed, task=task)
     return model, history
 
 

@@ -433,6 +433,45 @@ def pair_synthesis_markdown(
     return "\n".join(lines)
 
 
+def findings_synthesis_markdown(
+    quality: dict,
+    train_findings: np.ndarray,
+    classes: list[str],
+    title: str,
+    epochs: int,
+    tstr_per_class: int,
+    model: str,
+) -> str:
+    """The quality report of :func:`medimbalance.diffusion.findings_quality` (a
+    findings-conditioned model of multi-label data) as two Markdown tables."""
+    counts = np.asarray(train_findings).astype(np.int64).sum(0)
+    cell = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    tstr, real = quality["tstr_auroc_per_class"], quality["real_auroc_per_class"]
+    lines = [
+        f"# {title}",
+        "",
+        f"{model} trained for {epochs} epochs on {len(train_findings)} real images. FID on the "
+        "penultimate-layer features of the feature extractor, the real test images with the "
+        "finding vs images generated for their findings vectors (lower is better; n/a: too few "
+        "test images with the finding). Test AUROC of a classifier trained on "
+        f"{quality['tstr_images']} generated images ({tstr_per_class} per finding and for no "
+        "finding, train on synthetic, TSTR) and of the feature extractor, trained on the real "
+        "images (reference; n/a: no test image with the finding).",
+        "",
+        "| finding | real training images with it | FID | AUROC, TSTR | AUROC, real (reference) |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {name} | {n} | {cell(quality['fid_per_class'][name])} | {cell(tstr[name])} | "
+            f"{cell(real[name])} |"
+            for name, n in zip(classes, counts, strict=True)
+        ),
+        f"| all (macro AUROC) | {len(train_findings)} images | {cell(quality['fid'])} | "
+        f"{cell(quality['tstr_auroc'])} | {cell(quality['real_auroc'])} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # Axis titles of declared sweep figures (figures.<name>.x).
 SWEEP_AXES = {
     "imbalance_factor": "imbalance factor (largest / smallest training class)",

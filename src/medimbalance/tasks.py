@@ -185,11 +185,12 @@ MIXUP_TASKS: dict[str, tuple[str, ...]] = {
     "balanced_mixup": CLASS_TASKS,
 }
 
-# The tasks each resampler applies to: the diffusion model also makes image–mask pairs for 2D
-# segmentation (conditioned on label maps); every other resampler needs one class per image.
+# The tasks each resampler applies to: the diffusion model also makes images for multi-label
+# data (conditioned on findings vectors) and image–mask pairs for 2D segmentation (conditioned
+# on label maps); every other resampler needs one class per image.
 RESAMPLE_TASKS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys((name for name in RESAMPLE_ARGS if name != "none"), CLASS_TASKS),
-    "diffusion": (*CLASS_TASKS, "segmentation"),
+    "diffusion": (*CLASS_TASKS, "multilabel", "segmentation"),
 }
 
 # Method settings that only make sense for some tasks: (key, value that is always allowed, tasks).

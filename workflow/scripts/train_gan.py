@@ -3,7 +3,9 @@
 training images; measure its images (FID, train-on-synthetic/test-on-real) and draw a sample
 grid. On segmentation data the diffusion model is conditioned on the masks: it is measured by
 the intensity of each label and the Dice of a network trained on its image–mask pairs, and the
-grid shows pairs.
+grid shows pairs. On multi-label data it is conditioned on the findings vectors, measured by
+FID per finding and the AUROC of a classifier trained on its images, and the grid shows one row
+per finding (images generated with that finding alone).
 
 A checkpoint after every epoch lets a killed job resume (valid only for the same settings and
 training images)."""
@@ -18,13 +20,23 @@ from medimbalance.checkpoints import Checkpoints
 from medimbalance.config import TrainConfig
 from medimbalance.data.io import atomic_write, load_array, read_json, write_json
 from medimbalance.features import load_extractor
-from medimbalance.diffusion import DiffusionConfig, generation_masks, pair_quality, train_diffusion
+from medimbalance.diffusion import (
+    DiffusionConfig,
+    findings_quality,
+    generation_masks,
+    pair_quality,
+    train_diffusion,
+)
 from medimbalance.gan import GanConfig, synthesis_quality, train_gan
 from medimbalance.identity import run_identity
 from medimbalance.jobs.logs import log_to_file
 from medimbalance.display import html_table_page
 from medimbalance.figures import plot_pair_grid, plot_sample_grid
-from medimbalance.reporting import pair_synthesis_markdown, synthesis_markdown
+from medimbalance.reporting import (
+    findings_synthesis_markdown,
+    pair_synthesis_markdown,
+    synthesis_markdown,
+)
 from medimbalance.jobs.runtime import configure, select_device
 from medimbalance.training import log_epoch
 
@@ -40,6 +52,8 @@ device = select_device()
 meta = read_json(inp.meta)
 classes, task = meta["classes"], meta["task"]
 pairs = task == "segmentation"  # image–mask pairs: a diffusion model conditioned on the masks
+findings = task == "multilabel"  # a diffusion model conditioned on the findings vectors
+condition = "mask" if pairs else "findings" if findings else None
 rows = load_array(inp.indices)
 images = load_array(inp.train_images, mmap=True)[rows]
 labels = load_array(inp.train_targets, mmap=True)[rows]
@@ -55,7 +69,7 @@ gan, history = train(
     device=device,
     checkpoints=checkpoints,
     on_epoch_end=log_epoch,
-    **({"condition": "mask"} if pairs else {}),
+    **({"condition": condition} if condition else {}),
 )
 gan.save(out.generator)
 write_json(out.history, {"epochs": history})
@@ -78,6 +92,22 @@ if pairs:
     )
     quality_table = pair_synthesis_markdown(
         quality, len(labels), classes, title, cfg.epochs, gan.description
+    )
+elif findings:
+    quality = findings_quality(
+        gan,
+        load_extractor(inp.extractor, device),
+        test,
+        labels,
+        classes=classes,
+        cfg=TrainConfig(**tstr["training"]),
+        seed=cfg.seed,
+        tstr_per_class=tstr_per_class,
+        model_name=tstr["model"],
+        device=device,
+    )
+    quality_table = findings_synthesis_markdown(
+        quality, labels, classes, title, cfg.epochs, tstr_per_class, gan.description
     )
 else:
     quality = synthesis_quality(
@@ -115,6 +145,13 @@ if pairs:
     ]
     figure_title = f"{title}: real training pairs and generated images with their masks"
     plot_pair_grid(rows_shown, classes, value_range, figure_title, out.samples)
+elif findings:
+    # Per finding: real training images with it, and images generated with it alone.
+    alone = np.repeat(np.eye(len(classes), dtype=np.uint8), 8, axis=0)
+    grid = gan.sample(alone, cfg.seed)
+    real = [images[draw[labels[draw, k] == 1][:4]] for k in range(len(classes))]
+    figure_title = f"{title}: real training images with each finding and generated ones with it"
+    plot_sample_grid(grid, classes, value_range, figure_title, out.samples, real=real)
 else:
     grid = gan.sample(np.repeat(np.arange(len(classes)), 8), cfg.seed)
     real = [images[draw[labels[draw] == c][:4]] for c in range(len(classes))]

@@ -265,13 +265,14 @@ def resampling_summary(
 ) -> pd.DataFrame:
     """Training images per class before and after resampling (``class``, ``before``,
     ``after``): ``before``/``after`` are rows of ``targets``; the labels of ``synthetic``
-    images (classification), or the masks of synthetic image–mask pairs (segmentation: images
-    containing each label), when given, count in ``after`` and in a ``synthetic`` column."""
+    images (classification), their findings vectors (multi-label: images with each finding)
+    or the masks of synthetic image–mask pairs (segmentation: images containing each label),
+    when given, count in ``after`` and in a ``synthetic`` column."""
     summary = target_summary(targets, before, task, classes).drop(columns="available")
     summary = summary.rename(columns={"kept": "before"})
     summary["after"] = target_summary(targets, after, task, classes)["kept"]
     if synthetic is not None:
-        if task == "segmentation":
+        if task in ("segmentation", "multilabel"):
             every = np.arange(len(synthetic))
             counts = target_summary(synthetic, every, task, classes)["kept"].to_numpy()
         else:
