@@ -1,7 +1,10 @@
 """Benchmark: images/s of medimbalance's training step against a bare PyTorch loop.
 
 Same model (MONAI ``small_cnn`` by default), data, batch size, optimiser, threads and device,
-measured in one run, best of ``--repeats`` epochs each (interleaved, so drift hits both alike).
+measured in one run, best of ``--repeats`` epochs each (interleaved, so drift hits all alike).
+With ``--augment p`` our loop applies the augmentation preset (batched, on the training
+device) and a third loop the same preset by MONAI's transforms one sample at a time (the
+reference path), so the ratios give the cost of each against the bare, unaugmented loop.
 
     .venv/bin/python benchmarks/train_throughput.py --images 20000 --repeats 5
     .venv/bin/python benchmarks/train_throughput.py --images 5000 --repeats 3 --augment 0.3
@@ -62,23 +65,34 @@ def main() -> None:
     opt_ours = torch.optim.Adam(ours.parameters(), 1e-3)
     opt_bare = torch.optim.Adam(bare.parameters(), 1e-3)
     gen_ours, gen_bare = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
-    augment = Augmenter(2, 1, args.augment) if args.augment else None
+    augmenters = {"medimbalance": Augmenter(2, 1, args.augment) if args.augment else None}
     best = {"medimbalance": float("inf"), "bare PyTorch": float("inf")}
-    for _ in range(args.repeats):
+    models = {"medimbalance": (ours, opt_ours, gen_ours)}
+    if args.augment:
+        name = "medimbalance, per-sample MONAI augmentation"
+        augmenters[name] = Augmenter(2, 1, args.augment, batched=False)
+        reference = build_model(args.model, 1, 5, (args.size, args.size)).to(device)
+        optimizer = torch.optim.Adam(reference.parameters(), 1e-3)
+        models[name] = (reference, optimizer, torch.Generator().manual_seed(0))
+        best[name] = float("inf")
+    for epoch in range(1, args.repeats + 1):
         for name in best:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            if name == "medimbalance":
+            if name in models:
+                model, optimizer, generator = models[name]
+                if augmenters[name] is not None:
+                    augmenters[name].reseed(0, epoch)
                 train_one_epoch(
-                    ours,
+                    model,
                     loss_fn,
-                    opt_ours,
+                    optimizer,
                     data,
                     batch_size=args.batch,
-                    generator=gen_ours,
-                    epoch=1,
-                    augment=augment,
+                    generator=generator,
+                    epoch=epoch,
+                    augment=augmenters[name],
                 )
             else:
                 bare_epoch(bare, opt_bare, data.images, data.labels, args.batch, gen_bare)
@@ -94,7 +108,8 @@ def main() -> None:
     print("| loop | images/s |\n| --- | --- |")
     for name, r in rate.items():
         print(f"| {name} | {r:,.0f} |")
-    print(f"ratio medimbalance / bare: {rate['medimbalance'] / rate['bare PyTorch']:.3f}")
+    for name in models:
+        print(f"ratio {name} / bare: {rate[name] / rate['bare PyTorch']:.3f}")
 
 
 if __name__ == "__main__":

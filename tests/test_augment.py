@@ -8,13 +8,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from medimbalance.augment import (
+    AugmentDraw,
     Augmenter,
+    affine_matrices,
     BatchMix,
     MixedTargets,
     Mixup,
     build_augmenter,
     build_mixup,
     cutmix_box,
+    rotation_matrices,
 )
 from medimbalance.balancing import class_draw_probabilities, sample_weights
 from medimbalance.training import TensorSet, train_one_epoch
@@ -87,6 +90,81 @@ def test_augmentation_is_fixed_by_seed_and_epoch():
         augment.reseed(7, epoch)
         runs.append(augment(images, torch.zeros(8))[0])
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def smooth(n, channels, shape, seed=0):
+    """Smooth random images (a 5-voxel box blur of noise): bilinear resampling of them is
+    well conditioned, so two implementations agree to float precision."""
+    x = torch.randn(n, channels, *shape, generator=torch.Generator().manual_seed(seed))
+    pool = F.avg_pool2d if len(shape) == 2 else F.avg_pool3d
+    return pool(x, 5, stride=1, padding=2, count_include_pad=False)
+
+
+def test_the_batch_matrices_are_monais():
+    from monai.transforms.utils import create_rotate, create_scale, create_shear, create_translate
+
+    rng = np.random.default_rng(0)
+    for d in (2, 3):
+        angles = rng.uniform(-0.3, 0.3, (5, 1 if d == 2 else 3))
+        shear = rng.uniform(-0.1, 0.1, (5, 2 if d == 2 else 6))
+        translate, scale = rng.uniform(-3, 3, (5, d)), 1 + rng.uniform(-0.1, 0.1, (5, d))
+        expected = [create_rotate(d, tuple(a)) for a in angles]
+        assert np.allclose(rotation_matrices(angles), expected, atol=1e-12)
+        expected = [
+            create_shear(d, tuple(s)) @ create_translate(d, tuple(t)) @ create_scale(d, tuple(c))
+            for s, t, c in zip(shear, translate, scale, strict=True)
+        ]
+        assert np.allclose(affine_matrices(shear, translate, scale), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dims, shape, channels", [(2, (28, 28), 1), (2, (30, 24), 3), (3, (12, 14, 10), 2)]
+)
+@pytest.mark.parametrize("masks", [False, True])
+def test_the_batched_preset_gives_monais_images_for_the_same_draws(dims, shape, channels, masks):
+    images = smooth(40, channels, shape)
+    labels = (images[:, 0] > 0.1).to(torch.uint8) + (images[:, 0] > 0.3).to(torch.uint8)
+    batched, reference = (
+        Augmenter(dims, channels, 0.5, masks=masks, batched=flag) for flag in (True, False)
+    )
+    for augmenter in (batched, reference):
+        augmenter.reseed(3, 2)
+    for _ in range(2):  # two batches: each draws its own parameters, the same for both paths
+        (x, y), (x_ref, y_ref) = batched(images, labels), reference(images, labels)
+        # Stated tolerance: 1e-5 on images of unit scale (float32 rounding of the same
+        # grid_sample arithmetic); masks (nearest neighbour) and untouched samples exactly.
+        assert torch.allclose(x, x_ref, atol=1e-5, rtol=0), (x - x_ref).abs().max()
+        assert torch.equal(y, y_ref)
+        assert not torch.equal(x, images)
+    assert batched.fired == reference.fired and batched.seen == reference.seen == 80
+    assert all(batched.fired[name] > 10 for name in Augmenter.NAMES)
+
+
+def test_the_jitter_follows_monais_formulas_by_hand():
+    augment = Augmenter(2, 2, prob=1.0)
+    draw = AugmentDraw.draw(np.random.default_rng(0), 1, (4, 4), 2, 1.0)
+    draw.fires[:] = [[False, False, False, True]]
+    draw.offset[:], draw.gamma[:], draw.colour[:] = 0.05, 0.9, [[0.1, -0.2]]
+    image = torch.linspace(0, 1, 32).reshape(1, 2, 4, 4)
+    out, _ = augment._batch_apply(image, torch.zeros(1), draw)
+    shifted = image + 0.05  # brightness, then gamma over the sample's own range, then colour
+    lo, span = shifted.min(), shifted.max() - shifted.min()
+    contrast = ((shifted - lo) / (span + 1e-7)) ** 0.9 * span + lo
+    expected = contrast * torch.tensor([1.1, 0.8]).view(1, 2, 1, 1)
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_each_batch_draws_from_seed_epoch_and_batch_so_a_resumed_run_repeats_them():
+    images = smooth(16, 1, (12, 12))
+    first = Augmenter(2, 1, prob=0.5)
+    first.reseed(5, 3)
+    batches = [first(images, torch.zeros(16))[0] for _ in range(3)]
+    assert not torch.equal(batches[0], batches[1])  # every batch its own draw
+    resumed = Augmenter(2, 1, prob=0.5)  # a new process, at the start of the same epoch
+    resumed.reseed(5, 3)
+    assert all(torch.equal(resumed(images, torch.zeros(16))[0], b) for b in batches)
+    with pytest.raises(ValueError, match=r"built for 1-channel 2D images, got a batch of shape"):
+        resumed(torch.zeros(2, 3, 12, 12), torch.zeros(2))
 
 
 def blob_masks(n=6, size=40):

@@ -5,8 +5,9 @@ weight of each); the class-balanced sampler the augmentation goes with is
 
 The augmentation preset applies rotation, affine, horizontal flip and intensity/colour
 jitter, each independently with probability ``p`` (0.3 by default, as in re-weighted random
-sampling with augmentation), per sample, with MONAI transforms; segmentation masks move with
-their images. ``foreground`` augments only samples whose mask holds foreground (the
+sampling with augmentation) per sample, to a whole batch at once on its device (one
+``grid_sample`` per spatial transform, with MONAI's conventions; MONAI's own transforms, one
+sample at a time, are the tested reference); segmentation masks move with their images. ``foreground`` augments only samples whose mask holds foreground (the
 class-specific augmentation of Li, Kamnitsas and Glocker 2021).
 """
 
@@ -14,22 +15,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from monai.data import get_track_meta, set_track_meta
-from monai.transforms import (
-    RandAdjustContrast,
-    RandAffine,
-    RandAffined,
-    RandFlip,
-    RandFlipd,
-    RandomizableTransform,
-    RandRotate,
-    RandRotated,
-    RandScaleIntensity,
-    RandShiftIntensity,
-)
+from torch import nn
 
 from .config import AUGMENTS, MIXUPS
 from .randaugment import RandAugment
@@ -39,43 +30,125 @@ from .tasks import MIXUP_TASKS
 BATCH_MIXES = ("mixup", "cutmix", "remix", "balanced_mixup")  # of image-level batches
 
 
-class ColourJitter(RandomizableTransform):
-    """Intensity/colour jitter, applied whenever called: a brightness shift, a contrast (gamma)
-    change and, for several channels, a per-channel scaling (colour). Takes an image or an
-    ``{"image", "label"}`` pair (whose label it leaves alone)."""
+# The preset's ranges: rotation ±15° (about each axis in 3D), translation ±10 % of the side,
+# scale ±10 %, shear ±0.1, brightness shift ±0.1, contrast gamma in [0.8, 1.2], per-channel
+# intensity scale ±0.2 (colour; several channels only).
+ROTATE = math.radians(15)
+TRANSLATE, SCALE, SHEAR = 0.1, 0.1, 0.1
+SHIFT, GAMMA, COLOUR = 0.1, (0.8, 1.2), 0.2
 
-    def __init__(self, channels: int, strength: float = 0.2) -> None:
-        super().__init__(prob=1.0)
-        self.parts = [
-            RandShiftIntensity(offsets=strength / 2, prob=1.0),
-            RandAdjustContrast(prob=1.0, gamma=(1 - strength, 1 + strength)),
+
+@dataclass
+class AugmentDraw:
+    """The random parameters of one batch of the preset, one row per sample: which transforms
+    fire (``fires``, columns in :attr:`Augmenter.NAMES` order) and the parameters of each, as
+    MONAI's transforms take them (``angles`` in radians, one per axis of rotation;
+    ``translate`` in voxels; ``scale`` as factors; ``colour`` the per-channel scale offsets, or
+    ``None`` for one channel). Parameters are drawn for every sample; only those of the
+    transforms that fire are used."""
+
+    fires: np.ndarray  # (B, 4) bool
+    angles: np.ndarray  # (B, 1) in 2D, (B, 3) in 3D
+    shear: np.ndarray  # (B, 2) in 2D, (B, 6) in 3D
+    translate: np.ndarray  # (B, d)
+    scale: np.ndarray  # (B, d)
+    offset: np.ndarray  # (B,)
+    gamma: np.ndarray  # (B,)
+    colour: np.ndarray | None  # (B, C)
+
+    @classmethod
+    def draw(
+        cls, rng: np.random.Generator, n: int, shape: tuple[int, ...], channels: int, prob: float
+    ) -> AugmentDraw:
+        d = len(shape)
+        uniform = lambda bound, *size: rng.uniform(-bound, bound, size=(n, *size))  # noqa: E731
+        return cls(
+            fires=rng.random((n, len(Augmenter.NAMES))) < prob,
+            angles=uniform(ROTATE, 1 if d == 2 else 3),
+            shear=uniform(SHEAR, 2 if d == 2 else 6),
+            translate=uniform(1.0, d) * TRANSLATE * np.asarray(shape, np.float64),
+            scale=1.0 + uniform(SCALE, d),
+            offset=uniform(SHIFT),
+            gamma=rng.uniform(*GAMMA, size=n),
+            colour=uniform(COLOUR, channels) if channels > 1 else None,
+        )
+
+
+def rotation_matrices(angles: np.ndarray) -> np.ndarray:
+    """MONAI's ``create_rotate`` for a batch: ``(B, 3, 3)`` from one angle per sample (2D) or
+    ``(B, 4, 4)`` from three (3D; about the first, second, then third axis, MONAI's order)."""
+    from monai.transforms.utils import create_rotate
+
+    if angles.shape[1] == 1:
+        c, s = np.cos(angles[:, 0]), np.sin(angles[:, 0])
+        out = np.tile(np.eye(3), (len(angles), 1, 1))
+        out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = c, -s, s, c
+        return out
+    return np.stack([create_rotate(3, tuple(a)) for a in angles])
+
+
+def affine_matrices(shear: np.ndarray, translate: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """MONAI's ``AffineGrid`` matrix (shear @ translate @ scale, no rotation) for a batch:
+    ``(B, d + 1, d + 1)``."""
+    from monai.transforms.utils import create_scale, create_shear, create_translate
+
+    n, d = translate.shape
+    if d == 2:  # MONAI's 2D shear is [[1, s0], [s1, 1 + s0·s1]]
+        eye = np.tile(np.eye(3), (n, 1, 1))
+        shears, moves, scales = eye.copy(), eye.copy(), eye.copy()
+        shears[:, 0, 1], shears[:, 1, 0] = shear[:, 0], shear[:, 1]
+        shears[:, 1, 1] = 1 + shear[:, 0] * shear[:, 1]
+        moves[:, :2, 2] = translate
+        scales[:, 0, 0], scales[:, 1, 1] = scale[:, 0], scale[:, 1]
+        return shears @ moves @ scales
+    return np.stack(
+        [
+            create_shear(d, tuple(s)) @ create_translate(d, tuple(t)) @ create_scale(d, tuple(c))
+            for s, t, c in zip(shear, translate, scale, strict=True)
         ]
-        if channels > 1:
-            self.parts.append(RandScaleIntensity(factors=strength, prob=1.0, channel_wise=True))
+    )
 
-    def set_random_state(self, seed=None, state=None) -> ColourJitter:
-        super().set_random_state(seed, state)
-        for i, part in enumerate(self.parts):
-            part.set_random_state(seed=int(self.R.randint(2**31)) + i)
-        return self
 
-    def __call__(self, data):
-        img = data["image"] if isinstance(data, dict) else data
-        for part in self.parts:
-            img = part(img)
-        return {**data, "image": img} if isinstance(data, dict) else img
+def resample(images: torch.Tensor, matrices: torch.Tensor, mode: str) -> torch.Tensor:
+    """``images (B, C, *spatial)`` resampled through per-sample affine ``matrices (B, d + 1,
+    d + 1)`` that map each output voxel's coordinates, centred on the image (voxel index minus
+    ``(n − 1) / 2`` per axis, axes in array order), to the input's: MONAI's ``Rotate`` and
+    ``Affine`` convention (``align_corners=False``, zeros outside), in one ``grid_sample``."""
+    shape = images.shape[2:]
+    d = len(shape)
+    device, dtype = images.device, matrices.dtype
+    axes = [torch.arange(n, device=device, dtype=dtype) - (n - 1) / 2 for n in shape]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij")).reshape(d, -1)  # (d, P)
+    source = matrices[:, :d, :d] @ grid + matrices[:, :d, d:]  # (B, d, P)
+    sizes = torch.tensor(shape, device=images.device, dtype=matrices.dtype)
+    normalised = (source * (2.0 / sizes)[:, None]).flip(1)  # grid_sample wants (x, y[, z])
+    grid = normalised.transpose(1, 2).reshape(len(images), *shape, d).to(images.dtype)
+    return nn.functional.grid_sample(
+        images, grid, mode=mode, padding_mode="zeros", align_corners=False
+    )
 
 
 class Augmenter:
-    """The augmentation preset, applied per sample of a batch: rotation (±15°), affine (±10 %
-    translation, ±10 % scale, ±0.1 shear), horizontal flip, intensity/colour jitter, each
-    independently with probability ``prob``: whether each fires is one draw per transform and
-    sample from the augmenter's generator; the MONAI transforms then draw their parameters.
+    """The augmentation preset: rotation (±15°), affine (±10 % translation, ±10 % scale, ±0.1
+    shear), horizontal flip, intensity/colour jitter (brightness shift, contrast gamma and, for
+    several channels, a per-channel scale), each independently with probability ``prob``, in
+    that order.
 
-    With ``masks``, the spatial transforms move each mask with its image (nearest-neighbour
-    interpolation, so labels stay labels) and the jitter touches the image only. With
-    ``foreground_only``, samples whose mask is all background are left as they are. Counts of
-    how often each transform fired are kept in ``fired`` (and samples seen in ``seen``).
+    The parameters of a batch are one :class:`AugmentDraw` from a generator seeded by (seed,
+    epoch, batch): :meth:`reseed` starts an epoch, and the ``k``-th call after it draws from
+    ``(seed, epoch, k)``, so a resumed run repeats its augmentation exactly. The batch is then
+    transformed at once on its own device (``batched``, the default): per transform, the
+    samples it fires for are resampled together through their affine matrices (one
+    ``grid_sample``; masks with nearest-neighbour sampling, so labels stay labels), flipped, or
+    jittered as tensor operations. ``batched=False`` applies MONAI's transforms (``Rotate``,
+    ``Affine``, ``Flip``, ``ShiftIntensity``, ``AdjustContrast``, ``ScaleIntensity``) to one
+    sample at a time with the same parameters: the reference the batched path is tested
+    against.
+
+    With ``masks``, the spatial transforms move each mask with its image and the jitter touches
+    the image only. With ``foreground_only``, samples whose mask is all background are left as
+    they are. Counts of how often each transform fired are kept in ``fired`` (and samples seen
+    in ``seen``).
     """
 
     NAMES = ("rotate", "affine", "flip", "jitter")
@@ -87,107 +160,149 @@ class Augmenter:
         prob: float = 0.3,
         masks: bool = False,
         foreground_only: bool = False,
+        batched: bool = True,
     ) -> None:
         if not 0 <= prob <= 1:
             raise ValueError(f"augment_prob must lie in [0, 1], got {prob}")
         if foreground_only and not masks:
             raise ValueError("foreground-only augmentation needs segmentation masks")
-        self.masks, self.foreground_only = masks, foreground_only
-        angle = math.radians(15)
-        rotate = dict(range_x=angle, prob=1.0, keep_size=True, padding_mode="zeros")
-        if spatial_dims == 3:
-            rotate.update(range_y=angle, range_z=angle)
-        affine = dict(
-            prob=1.0,
-            translate_range=None,  # set per image: 10 % of its side
-            scale_range=[0.1] * spatial_dims,
-            shear_range=[0.1] * (spatial_dims if spatial_dims == 2 else 6),
-            padding_mode="zeros",
-        )
-        self._affine_args = affine
-        if masks:
-            keys, modes = ("image", "label"), ("bilinear", "nearest")
-            self.spatial = {
-                "rotate": RandRotated(keys, **{**rotate, "mode": modes}),
-                "flip": RandFlipd(keys, prob=1.0, spatial_axis=spatial_dims - 1),
-            }
-        else:
-            self.spatial = {
-                "rotate": RandRotate(**rotate),
-                "flip": RandFlip(prob=1.0, spatial_axis=spatial_dims - 1),
-            }
-        self.spatial_dims = spatial_dims
-        self.affine: dict[tuple[int, ...], RandomizableTransform] = {}
-        self.jitter = ColourJitter(channels)
-        self.prob = prob
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"the augmentation preset takes 2D or 3D images, got {spatial_dims}D")
+        self.spatial_dims, self.channels, self.prob = spatial_dims, channels, prob
+        self.masks, self.foreground_only, self.batched = masks, foreground_only, batched
         self.fired: Counter[str] = Counter()
         self.seen = 0
         self.reseed(0)
 
-    def _affine_for(self, shape: tuple[int, ...]) -> RandomizableTransform:
-        """The affine transform for images of ``shape`` (translation is relative to the side)."""
-        if shape not in self.affine:
-            args = {**self._affine_args, "translate_range": [0.1 * s for s in shape]}
-            if self.masks:
-                transform = RandAffined(("image", "label"), mode=("bilinear", "nearest"), **args)
-            else:
-                transform = RandAffine(**args)
-            transform.set_random_state(seed=int(self._rng.integers(2**31)))
-            self.affine[shape] = transform
-        return self.affine[shape]
-
     def reseed(self, seed: int, epoch: int = 0) -> None:
-        """Restart every transform's random stream from ``(seed, epoch)``: each epoch's
-        augmentation is fixed, so a resumed run repeats it exactly."""
-        states = np.random.SeedSequence([seed, epoch]).generate_state(4)
-        self._rng = np.random.default_rng(int(states[3]))
-        for transform, state in zip((*self.spatial.values(), self.jitter), states[:3], strict=True):
-            transform.set_random_state(seed=int(state))
-        for shape in list(self.affine):
-            self.affine[shape].set_random_state(seed=int(self._rng.integers(2**31)))
+        """Start epoch ``epoch`` of a run seeded ``seed``: its batches' draws are fixed."""
+        self._seed, self._epoch, self._batch = int(seed), int(epoch), 0
+
+    def draw(self, n: int, shape: tuple[int, ...]) -> AugmentDraw:
+        """The next batch's parameters (``n`` samples of spatial ``shape``)."""
+        sequence = np.random.SeedSequence([self._seed, self._epoch, self._batch])
+        self._batch += 1
+        return AugmentDraw.draw(np.random.default_rng(sequence), n, shape, self.channels, self.prob)
 
     def __call__(
         self, images: torch.Tensor, targets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augmented copies of a batch: ``images (B, C, *spatial)``; ``targets`` are returned
         unchanged, or (with ``masks``) as transformed ``(B, *spatial)`` masks."""
-        out_images, out_targets = images.clone(), targets.clone()
-        steps = self._steps(tuple(images.shape[2:]))
+        if images.shape[1] != self.channels or images.ndim != self.spatial_dims + 2:
+            raise ValueError(
+                f"the augmenter was built for {self.channels}-channel {self.spatial_dims}D "
+                f"images, got a batch of shape {tuple(images.shape)}"
+            )
+        params = self.draw(len(images), tuple(images.shape[2:]))
+        if self.foreground_only:
+            keep = (targets.flatten(1) > 0).any(1).cpu().numpy()
+            params.fires &= keep[:, None]
+            self.seen += int(keep.sum())
+        else:
+            self.seen += len(images)
+        for name, count in zip(self.NAMES, params.fires.sum(0), strict=True):
+            self.fired[name] += int(count)
+        apply = self._batch_apply if self.batched else self._reference
+        return apply(images, targets, params)
+
+    def _batch_apply(
+        self, images: torch.Tensor, targets: torch.Tensor, p: AugmentDraw
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out, labels = images.clone(), targets.clone()
+        device, fires = images.device, p.fires
+        spatial = (
+            lambda rows: rotation_matrices(p.angles[rows]),
+            lambda rows: affine_matrices(p.shear[rows], p.translate[rows], p.scale[rows]),
+        )
+        for column, matrices in enumerate(spatial):
+            rows = np.flatnonzero(fires[:, column])
+            if not len(rows):
+                continue
+            index = torch.from_numpy(rows).to(device)
+            m = torch.from_numpy(matrices(rows)).to(device=device, dtype=torch.float32)
+            out[index] = resample(out[index].float(), m, "bilinear").to(out.dtype)
+            if self.masks:
+                moved = resample(labels[index][:, None].float(), m, "nearest")[:, 0]
+                labels[index] = moved.round().to(labels.dtype)
+        rows = torch.from_numpy(np.flatnonzero(fires[:, 2])).to(device)
+        if len(rows):
+            out[rows] = out[rows].flip(-1)
+            if self.masks:
+                labels[rows] = labels[rows].flip(-1)
+        rows = np.flatnonzero(fires[:, 3])
+        if len(rows):
+            out[torch.from_numpy(rows).to(device)] = self._jitter(
+                out[torch.from_numpy(rows).to(device)], p, rows
+            )
+        return out, labels
+
+    def _jitter(self, x: torch.Tensor, p: AugmentDraw, rows: np.ndarray) -> torch.Tensor:
+        """Brightness shift, contrast gamma over each sample's own range (MONAI's
+        ``AdjustContrast``), then the per-channel scale, for the samples ``rows`` of a batch."""
+        view = (-1,) + (1,) * (x.ndim - 1)
+        as_tensor = lambda v: torch.as_tensor(v, dtype=x.dtype, device=x.device)  # noqa: E731
+        x = x + as_tensor(p.offset[rows]).view(view)
+        lo = x.flatten(1).amin(1).view(view)
+        span = x.flatten(1).amax(1).view(view) - lo
+        x = ((x - lo) / (span + 1e-7)) ** as_tensor(p.gamma[rows]).view(view) * span + lo
+        if p.colour is not None:
+            x = x * (1 + as_tensor(p.colour[rows]).view(len(rows), -1, *(1,) * (x.ndim - 2)))
+        return x
+
+    def _reference(
+        self, images: torch.Tensor, targets: torch.Tensor, p: AugmentDraw
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same transforms by MONAI, one sample at a time."""
+        from monai.transforms import (
+            AdjustContrast,
+            Affine,
+            Flip,
+            Rotate,
+            ScaleIntensity,
+            ShiftIntensity,
+        )
+
+        out, labels = images.clone(), targets.clone()
         tracking = get_track_meta()
-        set_track_meta(False)  # plain tensors: MONAI's metadata is not needed here, and costs
+        set_track_meta(False)  # plain tensors: MONAI's metadata is not needed here
         try:
-            for i in range(len(images)):
-                if self.foreground_only and not bool((targets[i] > 0).any()):
-                    continue
-                self.seen += 1
-                fires = self._rng.random(len(steps)) < self.prob  # each independently
-                if not fires.any():
-                    continue
-                sample = (
-                    {"image": images[i], "label": targets[i][None].float()}
-                    if self.masks
-                    else images[i]
+            for i in np.flatnonzero(p.fires.any(1)):
+                image = images[i].float()
+                label = targets[i][None].float() if self.masks else None
+                angle = tuple(map(float, p.angles[i]))
+                affine = {
+                    "shear_params": tuple(map(float, p.shear[i])),
+                    "translate_params": tuple(map(float, p.translate[i])),
+                    "scale_params": tuple(map(float, p.scale[i])),
+                    "padding_mode": "zeros",
+                }
+                spatial = (
+                    lambda mode, a=angle: Rotate(a, True, mode=mode, padding_mode="zeros"),
+                    lambda mode, a=affine: Affine(**a, mode=mode, image_only=True),
+                    lambda mode: Flip(spatial_axis=self.spatial_dims - 1),
                 )
-                for (name, transform), fire in zip(steps, fires, strict=True):
+                for fire, make in zip(p.fires[i, :3], spatial, strict=True):
                     if fire:
-                        sample = transform(sample)
-                        self.fired[name] += 1
-                if self.masks:
-                    out_targets[i] = torch.as_tensor(sample["label"])[0].round().to(targets.dtype)
-                    sample = sample["image"]
-                out_images[i] = torch.as_tensor(sample)
+                        image = torch.as_tensor(make("bilinear")(image))
+                        if label is not None:
+                            label = torch.as_tensor(make("nearest")(label))
+                if p.fires[i, 3]:
+                    image = ShiftIntensity(float(p.offset[i]))(image)
+                    image = torch.as_tensor(AdjustContrast(float(p.gamma[i]))(image))
+                    if p.colour is not None:
+                        image = torch.stack(
+                            [
+                                ScaleIntensity(minv=None, maxv=None, factor=float(f))(channel)
+                                for channel, f in zip(image, p.colour[i], strict=True)
+                            ]
+                        )
+                out[i] = torch.as_tensor(image).to(out.dtype)
+                if label is not None:
+                    labels[i] = torch.as_tensor(label)[0].round().to(labels.dtype)
         finally:
             set_track_meta(tracking)
-        return out_images, out_targets
-
-    def _steps(self, shape: tuple[int, ...]) -> tuple[tuple[str, RandomizableTransform], ...]:
-        """The transforms in the order they are applied (the jitter touches images only)."""
-        return (
-            ("rotate", self.spatial["rotate"]),
-            ("affine", self._affine_for(shape)),
-            ("flip", self.spatial["flip"]),
-            ("jitter", self.jitter),
-        )
+        return out, labels
 
     def rates(self) -> dict[str, float]:
         """How often each transform fired per augmented sample so far."""
