@@ -102,3 +102,54 @@ def test_no_pool_under_a_scheduler_when_off_or_without_devices(tmp_path, environ
 def test_lock_folder_is_per_user_unless_set(tmp_path):
     assert gpus.lock_dir({}).name == f"medimbalance-gpus-{os.getuid()}"
     assert gpus.lock_dir({gpus.LOCK_DIR_VARIABLE: str(tmp_path)}) == tmp_path
+
+
+def test_several_jobs_per_device_share_it_up_to_its_slots_and_spread_first(tmp_path):
+    # 2 devices × 2 slots, 5 jobs: at most two at once on a device; the fifth waits.
+    slots = {"MEDIMBALANCE_JOBS_PER_GPU": "2"}
+    jobs = [start_job(2, tmp_path, 2.0, **slots) for _ in range(5)]
+    spans = []
+    for job in jobs:
+        out, _ = job.communicate(timeout=60)
+        assert job.returncode == 0
+        claim, end = out.split("\n")[:2]
+        index, start = claim.split()
+        spans.append((int(index), float(start), float(end)))
+    for device in (0, 1):
+        mine = [(s, e) for i, s, e in spans if i == device]
+        # at each claim, how many of this device's jobs are running (itself included)
+        assert all(sum(s <= t < e for s, e in mine) <= 2 for t, _ in mine), mine
+    first_end = min(end for _, _, end in spans)
+    assert sorted(start for _, start, _ in spans)[-1] >= first_end  # one job waited
+    assert sorted(p.name for p in tmp_path.glob("*.lock")) == [
+        "gpu-0.slot0.lock", "gpu-0.slot1.lock", "gpu-1.slot0.lock", "gpu-1.slot1.lock"
+    ]  # fmt: skip
+
+
+def test_slots_are_tried_device_first_and_a_killed_job_frees_its_slot(tmp_path, released):
+    assert gpus.slot_locks(["0", "1"], 2) == [
+        (0, "gpu-0.slot0.lock"), (1, "gpu-1.slot0.lock"),
+        (0, "gpu-0.slot1.lock"), (1, "gpu-1.slot1.lock"),
+    ]  # fmt: skip
+    assert gpus.slot_locks(["3"], 1) == [(0, "gpu-3.lock")]  # one slot: the plain pool's file
+    slots = {"MEDIMBALANCE_JOBS_PER_GPU": "2"}
+    held = [start_job(1, tmp_path, 60, **slots) for _ in range(2)]
+    try:
+        assert [job.stdout.readline().split()[0] for job in held] == ["0", "0"]
+        with pytest.raises(TimeoutError, match=r"by 2 job\(s\) each .*--resources gpu=2"):
+            gpus.claim_device(1, folder=tmp_path, timeout=0.3, poll=0.05, environ=slots)
+        held[0].send_signal(signal.SIGKILL)
+        held[0].wait()
+        assert gpus.claim_device(1, folder=tmp_path, timeout=5, poll=0.05, environ=slots) == 0
+    finally:
+        for job in held:
+            job.kill()
+            job.wait()
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_jobs_per_gpu_value_is_refused_by_name(tmp_path, value):
+    with pytest.raises(
+        ValueError, match=f"MEDIMBALANCE_JOBS_PER_GPU must be a whole number ≥ 1, got '{value}'"
+    ):
+        gpus.claim_device(2, folder=tmp_path, environ={"MEDIMBALANCE_JOBS_PER_GPU": value})

@@ -6,6 +6,12 @@ say which device a job should use. Each GPU job therefore claims one: it takes a
 the process ends. The kernel drops the lock when the process exits, even on ``kill -9``, so no
 stale lock outlives its job. When every device is taken the job waits for one to free.
 
+A device can take several jobs at once: with ``MEDIMBALANCE_JOBS_PER_GPU=k`` it has ``k``
+slots (``gpu-<id>.slot<j>.lock``), each a job's claim; jobs fill the first slot of every device
+before a second one, so they spread over the devices. ``--resources gpu=N·k`` then lets
+``N·k`` GPU jobs run. Worth it for many small runs (a small CNN on 28×28 images keeps a modern
+GPU mostly idle); not for runs that fill a device's memory or compute on their own.
+
 Under a cluster scheduler (SLURM, LSF) the scheduler assigns devices, so the pool stays out of
 the way. No torch import here: the device count is passed in (tests use fake counts).
 """
@@ -25,6 +31,7 @@ log = logging.getLogger(__name__)
 SCHEDULER_VARIABLES = ("SLURM_JOB_ID", "LSB_JOBID")
 LOCK_DIR_VARIABLE = "MEDIMBALANCE_GPU_LOCK_DIR"
 POOL_VARIABLE = "MEDIMBALANCE_GPU_POOL"  # "off" disables the pool
+SLOTS_VARIABLE = "MEDIMBALANCE_JOBS_PER_GPU"  # jobs a device takes at once (default 1)
 
 # The device this process claimed (torch index → lock descriptor, kept open until exit): a
 # second call returns it again.
@@ -45,6 +52,31 @@ def lock_dir(environ: dict[str, str] | None = None) -> Path:
     if environ.get(LOCK_DIR_VARIABLE):
         return Path(environ[LOCK_DIR_VARIABLE])
     return Path(tempfile.gettempdir()) / f"medimbalance-gpus-{os.getuid()}"
+
+
+def jobs_per_device(environ: dict[str, str] | None = None) -> int:
+    """How many jobs a device takes at once: ``$MEDIMBALANCE_JOBS_PER_GPU`` (default 1)."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(SLOTS_VARIABLE, "").strip() or "1"
+    try:
+        slots = int(value)
+    except ValueError:
+        slots = 0
+    if slots < 1:
+        raise ValueError(f"{SLOTS_VARIABLE} must be a whole number ≥ 1, got {value!r}")
+    return slots
+
+
+def slot_locks(names: list[str], slots: int) -> list[tuple[int, str]]:
+    """The pool's lock files in the order jobs try them, as (torch index, file name): the first
+    slot of every device, then the second, ... (one slot: ``gpu-<id>.lock``)."""
+    if slots == 1:
+        return [(index, f"gpu-{name}.lock") for index, name in enumerate(names)]
+    return [
+        (index, f"gpu-{name}.slot{slot}.lock")
+        for slot in range(slots)
+        for index, name in enumerate(names)
+    ]
 
 
 def device_names(n_devices: int, environ: dict[str, str] | None = None) -> list[str]:
@@ -73,7 +105,8 @@ def claim_device(
     poll: float = 1.0,
     environ: dict[str, str] | None = None,
 ) -> int | None:
-    """Claim a free device among ``n_devices``; returns its torch index.
+    """Claim a free device among ``n_devices`` (a free slot of one, with several jobs per
+    device: :func:`jobs_per_device`); returns its torch index.
 
     Returns ``None`` when there is nothing to claim: no devices, or the pool is off (under a
     scheduler, or ``MEDIMBALANCE_GPU_POOL=off``); the caller then uses the default device.
@@ -85,24 +118,28 @@ def claim_device(
     if _held:
         return next(iter(_held))
     names = device_names(n_devices, environ)
+    slots = jobs_per_device(environ)
+    locks = slot_locks(names, slots)
     folder = lock_dir(environ) if folder is None else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     waiting = False
     while True:
-        for index, name in enumerate(names):
-            fd = _try_lock(folder / f"gpu-{name}.lock")
+        for index, name in locks:
+            fd = _try_lock(folder / name)
             if fd is not None:
                 _held[index] = fd
-                log.info("GPU pool: claimed cuda:%d (device %s; locks in %s)", index, name, folder)
+                log.info("GPU pool: claimed cuda:%d (%s in %s)", index, name, folder)
                 return index
         if timeout is not None and time.monotonic() - start >= timeout:
+            held = f"{slots} job(s) each" if slots > 1 else "other jobs"
             raise TimeoutError(
-                f"all {n_devices} GPU(s) stayed in use by other jobs for {timeout:g} s "
-                f"(locks in {folder}); cap concurrent GPU jobs with --resources gpu={n_devices}"
+                f"all {n_devices} GPU(s) stayed in use by {held} for {timeout:g} s "
+                f"(locks in {folder}); cap concurrent GPU jobs with --resources "
+                f"gpu={n_devices * slots}"
             )
         if not waiting:
-            log.info("GPU pool: all %d device(s) in use; waiting for one to free", n_devices)
+            log.info("GPU pool: all %d slot(s) in use; waiting for one to free", len(locks))
             waiting = True
         time.sleep(poll)
 
