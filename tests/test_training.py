@@ -125,6 +125,34 @@ def test_environment_info_records_versions_device_and_commit(monkeypatch):
     assert environment_info(select_device())["scheduler_job"] == {"SLURM_JOB_ID": "4711"}
 
 
+def test_determinism_is_on_unless_turned_off_and_env_json_says_which(monkeypatch):
+    from medimbalance.jobs.runtime import deterministic_setting
+
+    monkeypatch.delenv("MEDIMBALANCE_DETERMINISTIC", raising=False)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        configure(0, threads=1)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.benchmark
+        info = environment_info(torch.device("cpu"))["deterministic"]
+        # what CUDA's deterministic matrix products need, set before CUDA starts
+        assert info == {
+            "algorithms": True,
+            "cudnn_benchmark": False,
+            "cublas_workspace_config": ":4096:8",
+        }
+        monkeypatch.setenv("MEDIMBALANCE_DETERMINISTIC", "off")
+        configure(0, threads=1)
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert environment_info(torch.device("cpu"))["deterministic"]["cudnn_benchmark"]
+        monkeypatch.setenv("MEDIMBALANCE_DETERMINISTIC", "sometimes")
+        with pytest.raises(ValueError, match="MEDIMBALANCE_DETERMINISTIC must be on or off"):
+            deterministic_setting()
+    finally:
+        monkeypatch.delenv("MEDIMBALANCE_DETERMINISTIC", raising=False)
+        configure(0, threads=1)
+
+
 def test_run_config_round_trip_and_unknown_keys():
     d = {
         "study": "s",

@@ -31,13 +31,40 @@ def select_device() -> torch.device:
     return device
 
 
+DETERMINISTIC_VARIABLE = "MEDIMBALANCE_DETERMINISTIC"  # "off": let CUDA pick faster kernels
+# What cuBLAS needs for reproducible matrix products under deterministic algorithms (CUDA ≥
+# 10.2): a fixed workspace (PyTorch's reproducibility notes).
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def deterministic_setting(environ: dict[str, str] | None = None) -> bool:
+    """Whether runs use deterministic kernels: yes unless ``$MEDIMBALANCE_DETERMINISTIC`` is
+    ``off`` (or ``0``, ``false``, ``no``). On the CPU that costs nothing; on CUDA some kernels
+    (scatter-add, some convolution backward passes) are slower or only warn."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(DETERMINISTIC_VARIABLE, "on").strip().lower()
+    if value in {"on", "1", "true", "yes", ""}:
+        return True
+    if value in {"off", "0", "false", "no"}:
+        return False
+    raise ValueError(f"{DETERMINISTIC_VARIABLE} must be on or off, got {value!r}")
+
+
 def configure(seed: int, threads: int) -> None:
-    """Seed Python, NumPy and torch; use exactly ``threads`` CPU threads; deterministic kernels."""
+    """Seed Python, NumPy and torch; use exactly ``threads`` CPU threads; deterministic kernels
+    unless ``$MEDIMBALANCE_DETERMINISTIC=off`` (:func:`deterministic_setting`), with the cuBLAS
+    workspace that CUDA's deterministic matrix products need (set before CUDA starts, unless
+    the user set one)."""
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - libraries (MONAI transforms) draw from the global state
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, int(threads)))
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic = deterministic_setting()
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
 
 
 def environment_info(device: torch.device) -> dict:
@@ -53,6 +80,12 @@ def environment_info(device: torch.device) -> dict:
         "scheduler_job": {k: os.environ[k] for k in SCHEDULER_VARIABLES if k in os.environ},
         # run in a fork of the warm-start server (jobs.warm) rather than in a fresh process
         "warm_start": os.environ.get(CHILD_VARIABLE) == "1",
+        # deterministic kernels (MEDIMBALANCE_DETERMINISTIC) and what CUDA was given for them
+        "deterministic": {
+            "algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        },
     }
     if device.type == "cuda":
         info["cuda"] = {"name": torch.cuda.get_device_name(device), "version": torch.version.cuda}
