@@ -10,10 +10,10 @@ from torch import nn
 from medimbalance.augment import (
     AugmentDraw,
     Augmenter,
-    affine_matrices,
     BatchMix,
     MixedTargets,
     Mixup,
+    affine_matrices,
     build_augmenter,
     build_mixup,
     cutmix_box,

@@ -7,8 +7,9 @@ The augmentation preset applies rotation, affine, horizontal flip and intensity/
 jitter, each independently with probability ``p`` (0.3 by default, as in re-weighted random
 sampling with augmentation) per sample, to a whole batch at once on its device (one
 ``grid_sample`` per spatial transform, with MONAI's conventions; MONAI's own transforms, one
-sample at a time, are the tested reference); segmentation masks move with their images. ``foreground`` augments only samples whose mask holds foreground (the
-class-specific augmentation of Li, Kamnitsas and Glocker 2021).
+sample at a time, are the tested reference); segmentation masks move with their images.
+``foreground`` augments only samples whose mask holds foreground (the class-specific
+augmentation of Li, Kamnitsas and Glocker 2021).
 """
 
 from __future__ import annotations
