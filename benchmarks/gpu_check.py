@@ -4,12 +4,14 @@ On a CUDA machine it trains, on synthetic data, a few epochs of: a classificatio
 without the class-balanced sampler + augmentation, a two-phase run, a 3D U-Net segmentation
 run and a conditional DCGAN. For each it checks that the network ran on the GPU (not a silent
 CPU fallback) and that the forward pass runs in bfloat16 autocast, and for the classification
-run that a run stopped half-way and resumed from its checkpoint gives the outputs of an
-uninterrupted one. It then measures images/s of our training step against a bare PyTorch loop
-on the GPU (``train_throughput.py``, with and without augmentation) and the wall time of
-``--runs`` small runs (separate processes, as Snakemake starts them) with 1, 4 and 8 jobs per
-GPU (``MEDIMBALANCE_JOBS_PER_GPU``). It prints a Markdown report and writes it with the raw
-numbers as JSON (``--out``).
+run that a run killed after the checkpoint of half its epochs and resumed from it gives the
+outputs of an uninterrupted one. It then measures images/s of our training step against a bare
+PyTorch loop on the GPU (``train_throughput.py``, with and without augmentation), the wall time
+of ``--runs`` small runs (separate processes, as Snakemake starts them) with 1, 4 and 8 jobs per
+GPU (``MEDIMBALANCE_JOBS_PER_GPU``), copy strategies for a streamed memory-mapped set (pinned
+memory, prefetching) and ``channels_last`` / deterministic kernels off / ``torch.compile``.
+It prints a Markdown report and writes it with the raw numbers as JSON (``--out``), section by
+section.
 
 The library runs directly, without Snakemake: ``src`` is put on the path, and MONAI, einops,
 imbalanced-learn and PyYAML come from wheels unpacked beside it when the machine lacks them
@@ -78,6 +80,16 @@ from medimbalance.schedules import RunArrays, TrainingJob  # noqa: E402
 from medimbalance.training import TensorSet, forward, to_tensor, train_one_epoch  # noqa: E402
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def failure(error: BaseException) -> str:
+    """An error as the report records it."""
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
 def split(images: np.ndarray, targets: np.ndarray, seed: int = 0) -> RunArrays:
     """60 / 20 / 20 % train / validation / test rows of a shuffled set."""
     order = np.random.default_rng(seed).permutation(len(images))
@@ -127,12 +139,10 @@ def autocast_dtype(model: torch.nn.Module, images: torch.Tensor) -> str:
 def train_case(name, task, spec, data, meta, training, device, folder) -> dict:
     """One run through the library's schedules; where its weights were and how long it took."""
     cfg = run_config(task, spec, name, training)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     start = time.perf_counter()
     trained = run_training(TrainingJob(cfg, data, meta, device, Checkpoints(folder, name)))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     seconds = time.perf_counter() - start
     sample = torch.from_numpy(np.asarray(data.test_images[:4], np.float32)).to(device)
     return {
@@ -182,12 +192,10 @@ def resume_check(data, meta, training, device, folder: Path) -> dict:
 
 
 def gan_case(images, labels, device, epochs) -> dict:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     start = time.perf_counter()
     gan, _ = train_gan(images, labels, 5, GanConfig(epochs=epochs, width=32), device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return {
         "seconds": round(time.perf_counter() - start, 2),
         "device": str(next(gan.generator.parameters()).device),
@@ -272,11 +280,6 @@ def epoch_rate(model, data, epochs: int, batch_size: int = 64) -> tuple[float, f
     return times[0], len(data) / min(times[1:])
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def training_options(device: torch.device, quick: bool) -> dict:
     """images/s of the training step with each option against the default (deterministic
     kernels, contiguous layout, eager): ``channels_last``, deterministic kernels off (cuDNN
@@ -304,7 +307,7 @@ def training_options(device: torch.device, quick: bool) -> dict:
                 first, rate = epoch_rate(model, data, 2 if quick else 4)
                 row[option] = {"first_epoch_s": round(first, 2), "images_per_s": round(rate)}
             except Exception as error:
-                row[option] = {"error": f"{type(error).__name__}: {error}"[:500]}
+                row[option] = {"error": failure(error)}
             finally:
                 data.images = data.images.contiguous()
                 configure(0, 4)  # back to the default kernels
@@ -472,7 +475,7 @@ def main() -> int:
         try:
             report[name] = compute()
         except Exception as error:
-            report["errors"][name] = f"{type(error).__name__}: {error}"[:2000]
+            report["errors"][name] = failure(error)
         report["seconds"][name] = round(time.perf_counter() - start, 1)
         print(f"gpu_check: {name} done in {report['seconds'][name]} s", file=sys.stderr)
         if args.out:
@@ -525,12 +528,12 @@ def main() -> int:
                     )
                     result.pop("outputs")
                 except Exception as error:
-                    result = {"error": f"{type(error).__name__}: {error}"[:2000]}
+                    result = {"error": failure(error)}
                 results[name] = result
             try:
                 results["cDCGAN"] = gan_case(images, labels, device, epochs)
             except Exception as error:
-                results["cDCGAN"] = {"error": f"{type(error).__name__}: {error}"[:2000]}
+                results["cDCGAN"] = {"error": failure(error)}
             return results
 
         section("cases", train_cases)
