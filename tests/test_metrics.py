@@ -24,6 +24,8 @@ from sklearn.metrics import (
 
 from medimbalance.metrics import (
     ABSENT_CLASS_POLICY,
+    _binary_ap,
+    _binary_auroc,
     classification_metrics,
     multilabel_metrics,
     regression_metrics,
@@ -63,6 +65,38 @@ def test_metrics_match_scikit_learn_on_random_predictions(seed):
     assert m["per_class"]["auroc"] == pytest.approx(
         [roc_auc_score(targets == c, probs[:, c]) for c in range(4)]
     )
+
+
+@pytest.mark.parametrize("levels", [None, 2, 5, 50])
+@pytest.mark.parametrize("n", [2, 7, 300, 5000])
+def test_binary_auroc_and_ap_equal_scikit_learn_with_and_without_ties(n, levels):
+    # Scores on a few levels make many ties, between positives and negatives alike.
+    rng = np.random.default_rng(n * 7 + (levels or 0))
+    for _ in range(20):
+        positive = rng.random(n) < rng.uniform(0.05, 0.95)
+        positive[[0, -1]] = True, False  # both outcomes occur
+        scores = rng.random(n) if levels is None else rng.integers(0, levels, n) / levels
+        assert _binary_auroc(positive, scores) == pytest.approx(
+            roc_auc_score(positive, scores), abs=1e-12
+        )
+        assert _binary_ap(positive, scores) == pytest.approx(
+            average_precision_score(positive, scores), abs=1e-12
+        )
+
+
+def test_binary_auroc_and_ap_by_hand_and_their_bad_inputs():
+    # Scores 0.9 (+), 0.5 (+), 0.5 (-), 0.1 (-): of the 4 positive-negative pairs 3 are ordered
+    # and 1 tied, AUROC = 3.5/4. Thresholds 0.9 (precision 1, recall 1/2) and 0.5 (precision
+    # 2/3, recall 1): AP = 1/2 * 1 + 1/2 * 2/3.
+    positive, scores = [True, True, False, False], [0.9, 0.5, 0.5, 0.1]
+    assert _binary_auroc(positive, scores) == pytest.approx(3.5 / 4)
+    assert _binary_ap(positive, scores) == pytest.approx(0.5 + 1 / 3)
+    assert _binary_auroc([True, True], [0.1, 0.2]) is None
+    assert _binary_ap([False, False], [0.1, 0.2]) is None
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        _binary_auroc([True, False], [0.5, np.nan])
+    with pytest.raises(ValueError, match="3 scores for 2 outcomes"):
+        _binary_ap([True, False], [0.5, 0.2, 0.1])
 
 
 def test_hand_computed_example():

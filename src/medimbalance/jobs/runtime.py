@@ -13,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# torch.use_deterministic_algorithms (configure) imports this on its first call, which costs
+# about 1.5 s of every job; imported here, the warm-start server (jobs.warm) imports it once.
+import torch._inductor.config
+
 from .gpus import SCHEDULER_VARIABLES, claim_device
 from .warm import CHILD_VARIABLE
 
