@@ -129,7 +129,22 @@ def test_bad_inputs_are_refused():
         GanConfig(diffaugment=["translation", "flip"])
     with pytest.raises(ValueError, match=r"gan.ema must lie in \[0, 1\), got 1"):
         GanConfig(ema=1)
+    with pytest.raises(ValueError, match=r"gan.kimg must be > 0 \(or left out\), got 0"):
+        GanConfig(kimg=0)
     assert GanConfig(diffaugment="cutout").diffaugment == ("cutout",)
+
+
+def test_kimg_sets_the_same_number_of_images_for_every_set_size():
+    # 26.58 kimg: 60 epochs of 443 images (26,580 exactly, no 61st epoch from rounding), 23
+    # of 1,200 (22.15 rounded up: the last epoch is completed); without kimg, epochs.
+    cfg = GanConfig(kimg=26.58)
+    assert (cfg.epochs_for(443), cfg.epochs_for(1200), cfg.epochs_for(10**6)) == (60, 23, 1)
+    assert GanConfig(epochs=7).epochs_for(443) == 7
+    assert "kimg" not in GanConfig().settings()  # identities of GANs without it are unchanged
+    assert GanConfig(kimg=2.0).settings()["kimg"] == 2.0
+    images, labels = two_classes(n=48)  # 0.2 kimg of 48 images: ceil(4.17) = 5 epochs
+    _, history = train_gan(images, labels, 2, GanConfig(**{**TINY.__dict__, "kimg": 0.2}))
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
 
 
 def test_fid_is_zero_for_one_distribution_and_grows_with_a_shift():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -59,6 +60,9 @@ class GanConfig:
     ema: 0, balanced: false`` is the plain DCGAN of Paul and Tewari (2021)."""
 
     epochs: int = 30  # passes over the imbalanced training set (its size in images per epoch)
+    # Thousands of real images shown to the discriminator (StyleGAN's "kimg"): when set, the
+    # training length whatever the set's size (epochs_for), instead of ``epochs``.
+    kimg: float | None = None
     batch_size: int = 64  # real images per step
     latent_dim: int = 64  # size of the noise vector z
     embed_dim: int = 50  # size of the label embedding
@@ -100,6 +104,16 @@ class GanConfig:
             )
         if not 0 <= self.ema < 1:
             raise ValueError(f"gan.ema must lie in [0, 1), got {self.ema}")
+        if self.kimg is not None and not self.kimg > 0:
+            raise ValueError(f"gan.kimg must be > 0 (or left out), got {self.kimg}")
+
+    def epochs_for(self, images: int) -> int:
+        """Epochs of training on a set of ``images`` images: ``epochs``, or with ``kimg`` as
+        many as show the discriminator ``1000 · kimg`` real images (the last epoch completed),
+        so that GANs of different profiles train for the same number of steps."""
+        if self.kimg is None:
+            return self.epochs
+        return max(1, math.ceil(round(1000 * self.kimg / images, 9)))
 
     @classmethod
     def from_dict(cls, values: dict) -> GanConfig:
@@ -110,8 +124,12 @@ class GanConfig:
         return cls(**values)
 
     def settings(self) -> dict:
-        """The settings as plain values (saved with the generator, hashed into run identities)."""
-        return {**asdict(self), "diffaugment": list(self.diffaugment)}
+        """The settings as plain values (saved with the generator, hashed into run identities;
+        ``kimg`` only when set, so that GANs trained before it existed keep their identity)."""
+        values = {**asdict(self), "diffaugment": list(self.diffaugment)}
+        if self.kimg is None:
+            del values["kimg"]
+        return values
 
 
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -420,8 +438,9 @@ def train_gan(
 ) -> tuple[TrainedGan, list[dict]]:
     """Train a conditional DCGAN on ``images (N, C, H, W)`` with class ``labels (N,)``.
 
-    An epoch is ``N`` real images in batches: a shuffle of the set, or with ``cfg.balanced`` a
-    draw with replacement in which every class is as likely as any other. Each step updates
+    Trains for ``cfg.epochs_for(N)`` epochs. An epoch is ``N`` real images in batches: a
+    shuffle of the set, or with ``cfg.balanced`` a draw with replacement in which every class
+    is as likely as any other. Each step updates
     the discriminator on the real batch and a generated batch of the same classes (both through
     the same DiffAugment policies), then the generator to fool it; with ``cfg.ema`` a moving
     average of the generator's weights follows it and is what is returned. With
@@ -451,7 +470,7 @@ def train_gan(
     def augment(x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, cfg.diffaugment, rng) if cfg.diffaugment else x
 
-    while epoch < cfg.epochs:
+    while epoch < cfg.epochs_for(len(labels)):
         epoch += 1
         g.train(), d.train()
         sums = np.zeros(4)

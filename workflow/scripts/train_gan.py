@@ -91,7 +91,7 @@ if pairs:
         device=device,
     )
     quality_table = pair_synthesis_markdown(
-        quality, len(labels), classes, title, cfg.epochs, gan.description
+        quality, len(labels), classes, title, len(history), gan.description
     )
 elif findings:
     quality = findings_quality(
@@ -107,7 +107,7 @@ elif findings:
         device=device,
     )
     quality_table = findings_synthesis_markdown(
-        quality, labels, classes, title, cfg.epochs, tstr_per_class, gan.description
+        quality, labels, classes, title, len(history), tstr_per_class, gan.description
     )
 else:
     quality = synthesis_quality(
@@ -123,7 +123,7 @@ else:
         device=device,
     )
     quality_table = synthesis_markdown(
-        quality, labels, classes, title, cfg.epochs, tstr_per_class, model=gan.description
+        quality, labels, classes, title, len(history), tstr_per_class, model=gan.description
     )
 log.info("quality: %s", quality)
 with atomic_write(out.quality, "w") as f:
