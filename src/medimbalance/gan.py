@@ -440,13 +440,12 @@ def train_gan(
 
     Trains for ``cfg.epochs_for(N)`` epochs. An epoch is ``N`` real images in batches: a
     shuffle of the set, or with ``cfg.balanced`` a draw with replacement in which every class
-    is as likely as any other. Each step updates
-    the discriminator on the real batch and a generated batch of the same classes (both through
-    the same DiffAugment policies), then the generator to fool it; with ``cfg.ema`` a moving
-    average of the generator's weights follows it and is what is returned. With
-    ``checkpoints``, the state after every epoch is saved (phase ``gan``) and resumed from on
-    the next call. Raises ``GanDivergedError`` naming the epoch and batch when a loss is NaN or
-    infinite.
+    is as likely as any other. Each step updates the discriminator on the real batch and a
+    generated batch of the same classes (both through the same DiffAugment policies), then the
+    generator to fool it; with ``cfg.ema`` a moving average of the generator's weights follows
+    it and is what is returned. With ``checkpoints``, the state after every epoch is saved
+    (phase ``gan``) and resumed from on the next call. Raises ``GanDivergedError`` naming the
+    epoch and batch when a loss is NaN or infinite.
     """
     images, labels, intensity = training_set(images, labels, num_classes)
     shape = _check_shape(images.shape[2:])
