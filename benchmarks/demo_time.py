@@ -5,9 +5,10 @@ Runs the study from scratch in a fresh folder with ``--cores`` cores, as ``make 
 images, one thread, batch 64: the bare loop of ``benchmarks/train_throughput.py``), so that a
 wall time measured here can be set against another machine's. Reports the jobs and
 job-seconds of every rule (each job's log ends with ``job done after Y s``,
-``medimbalance.jobs.logs``), the training job-seconds of every dataset, the longest jobs, how
-busy the cores were (job-seconds / (wall time × cores)), the wall time, and the wall time
-scaled to a machine whose bare loop runs at ``--reference`` images/s.
+``medimbalance.jobs.logs``; read as ``benchmarks/job_overhead.py`` reads them), the training
+job-seconds of every dataset, the longest jobs, how busy the cores were (job-seconds / (wall
+time × cores)), the wall time, and the wall time scaled to a machine whose bare loop runs at
+``--reference`` images/s.
 
     .venv/bin/python benchmarks/demo_time.py                     # the demo on 2 cores
     .venv/bin/python benchmarks/demo_time.py --out demo_time.json
@@ -21,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,37 +32,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DONE = re.compile(r"job done after ([0-9.]+) s")
-# Rules whose logs are shared between studies (logs/<folder>/..., not logs/<study>/<rule>/...).
-SHARED_LOGS = {
-    "download": "download",
-    "extract": "extract_archive",
-    "synthetic": "synthesize",
-    "convert": "convert_source",
-}
+sys.path.insert(0, str(REPO / "benchmarks"))
+from job_overhead import job_seconds, run  # noqa: E402  (the logs' parser, the study's run)
+
 # The bare loop of a 2-core machine slower than the one docs/benchmarks.md was measured on
 # (images/s, small_cnn at 1 thread): the machine the demo's 10-minute target is set for.
 REFERENCE_SPEED = 2286.0
-
-
-def job_seconds(logs: Path, study: str) -> list[dict]:
-    """Every finished job under ``logs`` (a run's ``logs/`` folder): its rule, name and
-    seconds (jobs of other studies are left out; a log without its last line is a job that
-    did not finish)."""
-    jobs = []
-    for log in sorted(logs.rglob("*.log")):
-        done = DONE.search(log.read_text(errors="replace"))
-        if not done:
-            continue
-        parts = log.relative_to(logs).parts
-        if parts[0] == study and len(parts) >= 3:
-            rule = parts[1]
-        elif parts[0] in SHARED_LOGS:
-            rule = SHARED_LOGS[parts[0]]
-        else:
-            continue
-        jobs.append({"rule": rule, "name": log.stem, "seconds": float(done.group(1))})
-    return jobs
 
 
 def summarise(jobs: list[dict], datasets: list[str]) -> dict:
@@ -92,7 +65,10 @@ def summarise(jobs: list[dict], datasets: list[str]) -> dict:
         owner = max(owners, key=len) if owners else "?"
         per_dataset[owner]["jobs"] += 1
         per_dataset[owner]["seconds"] += job["seconds"]
-    longest = sorted(jobs, key=lambda job: -job["seconds"])[:8]
+    longest = [
+        {k: job[k] for k in ("rule", "name", "seconds")}
+        for job in sorted(jobs, key=lambda job: -job["seconds"])[:8]
+    ]
     return {
         "jobs": len(jobs),
         "job_seconds": total,
@@ -108,7 +84,6 @@ def bare_loop_speed(images: int = 5000, repeats: int = 3) -> float:
     import numpy as np
     import torch
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
     sys.path.insert(0, str(REPO / "src"))
     from train_throughput import bare_epoch
 
@@ -130,28 +105,13 @@ def bare_loop_speed(images: int = 5000, repeats: int = 3) -> float:
     return images / best
 
 
-def run_study(config: Path, workdir: Path, cores: int) -> float:
-    """Wall seconds of the study run from scratch in ``workdir`` (Snakemake's output on
-    failure, and exit)."""
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow/Snakefile"),
-        "--cores", str(cores), "--configfile", str(config), "--directory", str(workdir),
-        "--quiet", "all",
-    ]  # fmt: skip
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=dict(os.environ))
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"snakemake failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return wall
-
-
 def report(result: dict) -> str:
     """The summary as Markdown."""
     s = result["summary"]
     lines = [
-        f"study `{result['study']}` ({result['config']}), {result.get('cores', '?')} cores: "
-        f"{s['jobs']} jobs, {s['job_seconds']:.0f} job-seconds",
+        f"study `{result['study']}` ({result['config']})"
+        + (f", {result['cores']} cores" if "cores" in result else "")
+        + f": {s['jobs']} jobs, {s['job_seconds']:.0f} job-seconds",
         "",
         "| rule | jobs | job-seconds | share | median (s) | longest (s) |",
         "|---|---:|---:|---:|---:|---:|",
@@ -206,7 +166,7 @@ def main() -> None:
             workdir = args.keep or Path(tmp) / "run"
             if workdir.exists():
                 sys.exit(f"--keep {workdir}: the folder exists; name a new one")
-            wall = run_study(args.config.resolve(), workdir, args.cores)
+            wall = run(args.config.resolve(), workdir, args.cores, warm=True)
             summary = summarise(job_seconds(workdir / "logs", study), datasets)
         after = bare_loop_speed()
         speed = (before + after) / 2

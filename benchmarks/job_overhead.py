@@ -24,6 +24,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 STARTUP = re.compile(r"start-up ([0-9.]+) s")
 DONE = re.compile(r"job done after ([0-9.]+) s")
@@ -56,15 +58,49 @@ def run(config: Path, workdir: Path, cores: int, warm: bool) -> float:
     return wall
 
 
-def job_times(workdir: Path) -> dict[str, list[tuple[float, float]]]:
-    """(start-up, total) seconds of every job, by rule (the log's folder)."""
-    times = defaultdict(list)
-    for log in sorted((workdir / "logs").rglob("*.log")):
+# Rules whose logs are shared between studies (logs/<folder>/..., not logs/<study>/<rule>/...).
+SHARED_LOGS = {
+    "download": "download",
+    "extract": "extract_archive",
+    "synthetic": "synthesize",
+    "convert": "convert_source",
+}
+
+
+def job_seconds(logs: Path, study: str) -> list[dict]:
+    """Every finished job under ``logs`` (a run's ``logs/`` folder): its rule, name, seconds and
+    start-up seconds (jobs of other studies are left out; a log without its last line is a job
+    that did not finish)."""
+    jobs = []
+    for log in sorted(logs.rglob("*.log")):
         text = log.read_text(errors="replace")
-        startup, done = STARTUP.search(text), DONE.search(text)
-        if startup and done:
-            rule = log.parent.name if log.parts[-3] != "synthetic" else "synthesize"
-            times[rule].append((float(startup.group(1)), float(done.group(1))))
+        done = DONE.search(text)
+        if not done:
+            continue
+        parts = log.relative_to(logs).parts
+        if parts[0] == study and len(parts) >= 3:
+            rule = parts[1]
+        elif parts[0] in SHARED_LOGS:
+            rule = SHARED_LOGS[parts[0]]
+        else:
+            continue
+        startup = STARTUP.search(text)
+        jobs.append(
+            {
+                "rule": rule,
+                "name": log.stem,
+                "seconds": float(done.group(1)),
+                "startup": float(startup.group(1)) if startup else 0.0,
+            }
+        )
+    return jobs
+
+
+def job_times(workdir: Path, study: str) -> dict[str, list[tuple[float, float]]]:
+    """(start-up, total) seconds of every job, by rule."""
+    times = defaultdict(list)
+    for job in job_seconds(workdir / "logs", study):
+        times[job["rule"]].append((job["startup"], job["seconds"]))
     return times
 
 
@@ -73,12 +109,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "tests/configs/tiny.yaml")
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
+    study = yaml.safe_load(args.config.read_text())["study"]
     results = {}
     with tempfile.TemporaryDirectory(prefix="medimbalance-overhead-") as tmp:
         for warm in (False, True):
             workdir = Path(tmp) / ("warm" if warm else "cold")
             wall = run(args.config.resolve(), workdir, args.cores, warm)
-            results[warm] = (wall, job_times(workdir))
+            results[warm] = (wall, job_times(workdir, study))
     (cold_wall, cold), (warm_wall, warm) = results[False], results[True]
     print(f"study {args.config}, {args.cores} cores\n")
     print(
